@@ -1,0 +1,1 @@
+"""Command-line interface (Typer + rich): the composition root that wires runs from configs."""

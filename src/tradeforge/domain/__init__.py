@@ -1,0 +1,1 @@
+"""Domain model: instruments, ids, enums, orders, events, positions (grows with execution)."""
