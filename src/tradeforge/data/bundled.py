@@ -1,6 +1,6 @@
 """Real market data shipped inside PyPI packages, exposed as named bundled datasets.
 
-Sources (see docs/data-sources.md for licences):
+Sources (see docs/data.md for licences):
 
 * ``arch`` (``arch/data``): S&P 500 and NASDAQ composite daily OHLCV 1999-2018, VIX, WTI.
 * ``bokeh-sampledata`` (``_data/stocks.csv.gz``): AAPL, IBM, MSFT 2000-2013, GOOG 2004-2013,
@@ -253,4 +253,36 @@ def load_bundled_panel(symbols: Sequence[str], frequency: str = "1d") -> BarPane
     return panel.select(order)
 
 
-__all__ = ["BUNDLED", "OHLCV", "BundledSeries", "bundled_frame", "load_bundled_panel"]
+MACRO_SERIES: tuple[str, ...] = ("VIX", "WTI")
+
+
+def load_macro_series(name: str) -> pd.Series:
+    """A macro series (``VIX`` close or ``WTI`` spot) as floats on a tz-aware UTC daily index.
+
+    Each value is stamped with the day it was observed (start-of-day UTC, like every daily bar);
+    it is known only after that day's close.
+    """
+    key = name.upper()
+    if key not in MACRO_SERIES:
+        raise UnknownSymbolError(
+            f"unknown macro series {name!r}; available: {', '.join(MACRO_SERIES)}"
+        )
+    frame = bundled_frame(key)
+    series = pd.Series(
+        frame["close"].to_numpy(dtype=np.float64),
+        index=pd.DatetimeIndex(frame["timestamp"]),
+        name=key,
+    )
+    series.index.name = "timestamp"
+    return series[~series.index.duplicated(keep="last")]
+
+
+__all__ = [
+    "BUNDLED",
+    "MACRO_SERIES",
+    "OHLCV",
+    "BundledSeries",
+    "bundled_frame",
+    "load_bundled_panel",
+    "load_macro_series",
+]

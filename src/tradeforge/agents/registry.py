@@ -1,0 +1,287 @@
+"""MLflow model registry for policy artifacts: register, list versions, aliases, load.
+
+A registered version points at the artifact directory logged to an MLflow run (``policy/``), so
+the registry holds exactly the directory :func:`tradeforge.agents.load_policy` reads, manifest
+included. Two aliases have a meaning in tradeforge: ``candidate`` (trained, waiting for review)
+and ``champion`` (the one to trade). Works with a local store (``sqlite:///.../mlflow.db``) and
+``mlflow-skinny``; no MLflow server is needed.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tradeforge.agents.artifact import read_json, verify_manifest
+from tradeforge.core.errors import AgentError, ArtifactError
+
+if TYPE_CHECKING:
+    from tradeforge.agents.ensemble import EnsemblePolicy
+    from tradeforge.agents.policy import LoadedPolicy
+
+log = logging.getLogger(__name__)
+
+CANDIDATE = "candidate"
+CHAMPION = "champion"
+ARTIFACT_PATH = "policy"
+_ALIAS = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,254}$")
+_VERSION_ALIAS = re.compile(r"^v\d+$")
+
+
+@dataclass(frozen=True)
+class ModelVersionInfo:
+    """One registered version of a policy."""
+
+    name: str
+    version: int
+    run_id: str | None
+    source: str
+    aliases: tuple[str, ...] = ()
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+def _mlflow_error() -> type[Exception]:
+    from mlflow.exceptions import MlflowException
+
+    return MlflowException
+
+
+class PolicyRegistry:
+    """Policy versions in an MLflow model registry.
+
+    ``uri`` is the tracking store (e.g. ``sqlite:///runs/mlflow.db``), also used as registry
+    store unless ``registry_uri`` is given. Runs created by :meth:`register` (when the artifact
+    was not logged by training already) go to ``experiment``, their files under ``artifact_root``
+    (default: an ``mlartifacts`` folder next to a sqlite database).
+    """
+
+    def __init__(
+        self,
+        uri: str,
+        *,
+        registry_uri: str | None = None,
+        experiment: str = "tradeforge",
+        artifact_root: Path | None = None,
+    ) -> None:
+        try:
+            from mlflow.tracking import MlflowClient
+        except ImportError as exc:  # pragma: no cover - mlflow-skinny is a dependency
+            raise AgentError(f"PolicyRegistry needs mlflow-skinny installed: {exc}") from None
+        self.uri = uri
+        self.registry_uri = registry_uri or uri
+        self.experiment = experiment
+        self.artifact_root = artifact_root
+        self.client = MlflowClient(tracking_uri=uri, registry_uri=self.registry_uri)
+
+    # -- writing ----------------------------------------------------------------------------------
+    def register(
+        self,
+        artifact_dir: Path,
+        name: str,
+        *,
+        run_id: str | None = None,
+        alias: str | None = CANDIDATE,
+        tags: dict[str, str] | None = None,
+    ) -> ModelVersionInfo:
+        """Register a verified artifact directory as a new version of ``name``.
+
+        With ``run_id`` (e.g. ``TrainResult.mlflow_run_id``) the version points at that run's
+        ``policy/`` artifacts, logging them first when the run has none; without, a new run is
+        created that holds them. ``alias`` (default ``candidate``) is moved to the new version.
+        """
+        artifact_dir = Path(artifact_dir)
+        verify_manifest(artifact_dir)
+        spec = read_json(artifact_dir, "spec.json")
+        metrics = (
+            read_json(artifact_dir, "metrics.json")
+            if (artifact_dir / "metrics.json").is_file()
+            else {}
+        )
+        error = _mlflow_error()
+        try:
+            if run_id is None:
+                run_id = self._new_run(artifact_dir)
+            elif not self.client.list_artifacts(run_id, ARTIFACT_PATH):
+                self.client.log_artifacts(run_id, str(artifact_dir), ARTIFACT_PATH)
+            self._ensure_model(name)
+            version_tags = {
+                "algo": str(spec.get("algo")),
+                "feature_hash": str(spec.get("feature_hash")),
+                **_metric_tags(metrics),
+                **(tags or {}),
+            }
+            mv = self.client.create_model_version(
+                name,
+                source=f"runs:/{run_id}/{ARTIFACT_PATH}",
+                run_id=run_id,
+                tags=version_tags,
+            )
+        except error as exc:
+            raise AgentError(f"cannot register {str(artifact_dir)!r} as {name!r}: {exc}") from exc
+        version = int(mv.version)
+        if alias is not None:
+            self.set_alias(name, alias, version)
+        log.info("registered %s version %d (run %s)", name, version, run_id)
+        return self.get(name, version)
+
+    def set_alias(self, name: str, alias: str, version: int) -> None:
+        """Point ``alias`` (e.g. ``candidate`` or ``champion``) at ``version`` of ``name``."""
+        if not _ALIAS.match(alias) or _VERSION_ALIAS.match(alias) or alias == "latest":
+            raise AgentError(
+                f"alias = {alias!r} is not valid; expected letters, digits, '_' or '-' starting "
+                "with a letter (not 'latest' or 'v<number>'), e.g. 'candidate' or 'champion'"
+            )
+        self.get(name, version)  # names the known versions when it does not exist
+        try:
+            self.client.set_registered_model_alias(name, alias, str(version))
+        except _mlflow_error() as exc:
+            raise AgentError(f"cannot set alias {alias!r} on {name} v{version}: {exc}") from exc
+
+    def promote(self, name: str, version: int | None = None) -> ModelVersionInfo:
+        """Make ``version`` (default: the current candidate) the champion."""
+        if version is None:
+            version = self.get(name, CANDIDATE).version
+        self.set_alias(name, CHAMPION, version)
+        return self.get(name, version)
+
+    def delete_alias(self, name: str, alias: str) -> None:
+        try:
+            self.client.delete_registered_model_alias(name, alias)
+        except _mlflow_error() as exc:
+            raise AgentError(f"cannot delete alias {alias!r} of {name!r}: {exc}") from exc
+
+    # -- reading ----------------------------------------------------------------------------------
+    def names(self) -> list[str]:
+        """Registered model names."""
+        return sorted(m.name for m in self.client.search_registered_models())
+
+    def versions(self, name: str) -> list[ModelVersionInfo]:
+        """Every version of ``name``, oldest first."""
+        self._require_model(name)
+        found = self.client.search_model_versions(f"name = '{_quote(name)}'")
+        aliases = self._aliases(name)
+        out = [_info(mv, aliases) for mv in found]
+        return sorted(out, key=lambda v: v.version)
+
+    def get(self, name: str, ref: int | str) -> ModelVersionInfo:
+        """A version by number (``3``, ``"3"``) or alias (``"champion"``)."""
+        self._require_model(name)
+        aliases = self._aliases(name)
+        error = _mlflow_error()
+        if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
+            try:
+                mv = self.client.get_model_version(name, str(int(ref)))
+            except error:
+                known = [v.version for v in self.versions(name)]
+                raise AgentError(
+                    f"{name!r} has no version {ref}; versions: {known or 'none'}"
+                ) from None
+            return _info(mv, aliases)
+        if ref not in aliases:
+            raise AgentError(
+                f"{name!r} has no alias {ref!r}; aliases: "
+                f"{', '.join(f'{k}=v{v}' for k, v in sorted(aliases.items())) or 'none'}"
+            )
+        return self.get(name, aliases[ref])
+
+    def download(self, name: str, ref: int | str, dst: Path) -> Path:
+        """Copy a version's artifact directory to ``dst`` and verify its manifest."""
+        info = self.get(name, ref)
+        dst = Path(dst)
+        dst.mkdir(parents=True, exist_ok=True)
+        try:
+            import mlflow.artifacts
+
+            path = mlflow.artifacts.download_artifacts(
+                artifact_uri=info.source, dst_path=str(dst), tracking_uri=self.uri
+            )
+        except _mlflow_error() as exc:
+            raise ArtifactError(
+                f"cannot download {name} v{info.version} from {info.source}: {exc}"
+            ) from exc
+        local = Path(path)
+        verify_manifest(local)
+        return local
+
+    def load(
+        self, name: str, ref: int | str = CHAMPION, dst: Path | None = None
+    ) -> LoadedPolicy | EnsemblePolicy:
+        """Download (to ``dst`` or a temporary folder) and load a registered policy."""
+        import tempfile
+
+        from tradeforge.agents.policy import load_policy
+
+        target = Path(dst) if dst is not None else Path(tempfile.mkdtemp(prefix="tradeforge-"))
+        return load_policy(self.download(name, ref, target))
+
+    # -- internals --------------------------------------------------------------------------------
+    def _new_run(self, artifact_dir: Path) -> str:
+        found = self.client.get_experiment_by_name(self.experiment)
+        if found is None:
+            root = self.artifact_root or _default_artifact_root(self.uri)
+            location = root.resolve().as_uri() if root is not None else None
+            experiment_id = self.client.create_experiment(
+                self.experiment, artifact_location=location
+            )
+        else:
+            experiment_id = found.experiment_id
+        run = self.client.create_run(experiment_id, run_name=f"register-{artifact_dir.name}")
+        run_id: str = run.info.run_id
+        self.client.log_artifacts(run_id, str(artifact_dir), ARTIFACT_PATH)
+        self.client.set_terminated(run_id)
+        return run_id
+
+    def _ensure_model(self, name: str) -> None:
+        if not self._exists(name):
+            self.client.create_registered_model(name)
+
+    def _exists(self, name: str) -> bool:
+        try:
+            self.client.get_registered_model(name)
+        except _mlflow_error():
+            return False
+        return True
+
+    def _require_model(self, name: str) -> None:
+        if not self._exists(name):
+            raise AgentError(
+                f"registered model {name!r} not found in {self.registry_uri}; "
+                f"known: {', '.join(self.names()) or 'none'}"
+            )
+
+    def _aliases(self, name: str) -> dict[str, int]:
+        model = self.client.get_registered_model(name)
+        return {str(k): int(v) for k, v in dict(model.aliases or {}).items()}
+
+
+def _default_artifact_root(uri: str) -> Path | None:
+    if uri.startswith("sqlite:///"):
+        return Path(uri.removeprefix("sqlite:///")).parent / "mlartifacts"
+    return None
+
+
+def _quote(name: str) -> str:
+    return name.replace("'", "\\'")
+
+
+def _metric_tags(metrics: Any) -> dict[str, str]:
+    validation = metrics.get("validation", {}) if isinstance(metrics, dict) else {}
+    return {f"validation.{k}": f"{float(v):.6g}" for k, v in validation.items()}
+
+
+def _info(mv: Any, aliases: dict[str, int]) -> ModelVersionInfo:
+    version = int(mv.version)
+    return ModelVersionInfo(
+        name=str(mv.name),
+        version=version,
+        run_id=mv.run_id,
+        source=str(mv.source),
+        aliases=tuple(sorted(a for a, v in aliases.items() if v == version)),
+        tags={str(k): str(v) for k, v in dict(mv.tags or {}).items()},
+    )
+
+
+__all__ = ["CANDIDATE", "CHAMPION", "ModelVersionInfo", "PolicyRegistry"]

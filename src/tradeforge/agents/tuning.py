@@ -1,0 +1,380 @@
+"""Hyperparameter sweeps with Optuna: TPE sampling, median pruning, scored on validation only.
+
+Each trial trains an agent with :func:`train_agent` on the training env and is scored on the
+validation env (the mean of ``TuneConfig.metric`` over the agent's seeds, so one lucky seed does
+not win). ``tune`` never receives a test env: the test period stays untouched. Intermediate
+validation scores are reported to Optuna so the median pruner can stop weak trials early.
+
+Search spaces are keyed by where the value goes: ``hyperparams.<name>`` (checked against the
+algorithm's constructor), ``policy_kwargs.<name>`` or a top-level ``AgentConfig`` field such as
+``timesteps``. Parallel trials (``n_jobs`` > 1) run in threads: they share the process-wide
+random seeds, so a parallel sweep is not bit-reproducible (a sequential one is).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from tradeforge.agents.config import AgentConfig
+from tradeforge.agents.factory import allowed_hyperparams
+from tradeforge.agents.vecenv import EnvFactory
+from tradeforge.core.config import FrozenConfig
+from tradeforge.core.errors import AgentError, ConfigError
+
+log = logging.getLogger(__name__)
+
+_TOP_LEVEL = frozenset({"timesteps", "n_envs", "normalize_obs", "normalize_reward", "clip_obs"})
+
+
+class ParamSpace(FrozenConfig):
+    """One searched parameter: ``float``/``int`` in [low, high] (optionally log/step) or one of
+    ``choices``."""
+
+    type: Literal["float", "int", "categorical"]
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    step: float | None = Field(default=None, gt=0)
+    choices: list[Any] | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> ParamSpace:
+        if self.type == "categorical":
+            if not self.choices:
+                raise ValueError("type 'categorical' needs a non-empty choices list")
+            return self
+        if self.low is None or self.high is None or not self.low <= self.high:
+            raise ValueError(
+                f"type {self.type!r} needs low <= high; got low={self.low}, high={self.high}"
+            )
+        if self.log and self.low <= 0:
+            raise ValueError(f"log = true needs low > 0; got low={self.low}")
+        if self.log and self.step is not None:
+            raise ValueError("log = true cannot be combined with step")
+        return self
+
+
+#: Sweeps used when ``TuneConfig.space`` is empty.
+DEFAULT_SPACES: dict[str, dict[str, dict[str, Any]]] = {
+    "ppo": {
+        "hyperparams.learning_rate": {"type": "float", "low": 1e-5, "high": 1e-3, "log": True},
+        "hyperparams.gamma": {"type": "float", "low": 0.9, "high": 0.999},
+        "hyperparams.ent_coef": {"type": "float", "low": 1e-4, "high": 0.05, "log": True},
+        "hyperparams.n_steps": {"type": "categorical", "choices": [128, 256, 512]},
+    },
+    "a2c": {
+        "hyperparams.learning_rate": {"type": "float", "low": 1e-5, "high": 3e-3, "log": True},
+        "hyperparams.gamma": {"type": "float", "low": 0.9, "high": 0.999},
+        "hyperparams.n_steps": {"type": "categorical", "choices": [8, 16, 32]},
+    },
+    "sac": {
+        "hyperparams.learning_rate": {"type": "float", "low": 1e-5, "high": 1e-3, "log": True},
+        "hyperparams.gamma": {"type": "float", "low": 0.9, "high": 0.999},
+        "hyperparams.tau": {"type": "float", "low": 0.001, "high": 0.05, "log": True},
+    },
+}
+for _algo in ("ddpg", "td3"):
+    DEFAULT_SPACES[_algo] = {
+        **DEFAULT_SPACES["sac"],
+        "hyperparams.action_noise": {"type": "float", "low": 0.0, "high": 0.3},
+    }
+DEFAULT_SPACES["recurrent_ppo"] = DEFAULT_SPACES["ppo"]
+DEFAULT_SPACES["maskable_ppo"] = DEFAULT_SPACES["ppo"]
+
+
+class TuneConfig(FrozenConfig):
+    """An Optuna sweep.
+
+    ``metric`` defaults to the agent's ``eval.metric``; the score of a trial is its mean over the
+    agent's seeds on the validation env. ``storage`` (an Optuna URL such as
+    ``sqlite:///runs/optuna.db``) makes a study resumable; None keeps it in memory.
+    """
+
+    n_trials: int = Field(default=20, ge=1)
+    n_jobs: int = Field(default=1, ge=1)
+    timeout_s: float | None = Field(default=None, gt=0)
+    seed: int = Field(default=0, ge=0)
+    metric: Literal["sharpe", "total_reward", "mean_reward", "total_return"] | None = None
+    sampler: Literal["tpe", "random"] = "tpe"
+    pruner: Literal["median", "none"] = "median"
+    n_startup_trials: int = Field(default=5, ge=0)
+    n_warmup_evals: int = Field(default=1, ge=0)
+    storage: str | None = None
+    study_name: str = "tradeforge"
+    space: dict[str, ParamSpace] = Field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    number: int
+    state: str
+    score: float | None
+    params: dict[str, Any]
+    run_dir: str
+
+
+@dataclass(frozen=True)
+class TuneResult:
+    """Best trial (by validation score), its artifact and every trial's outcome."""
+
+    best_params: dict[str, Any]
+    best_score: float
+    best_trial: int
+    best_config: AgentConfig
+    best_artifact: Path
+    metric: str
+    trials: list[TrialRecord] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "metric": self.metric,
+            "best_score": self.best_score,
+            "best_trial": self.best_trial,
+            "best_params": self.best_params,
+            "best_artifact": str(self.best_artifact),
+            "best_config": self.best_config.model_dump(mode="json"),
+            "trials": [t.__dict__ for t in self.trials],
+        }
+
+
+def resolve_space(agent: AgentConfig, config: TuneConfig) -> dict[str, ParamSpace]:
+    """The search space (defaults for the algorithm when none is given), keys checked."""
+    if config.space:
+        space = dict(config.space)
+    else:
+        space = {k: ParamSpace.model_validate(v) for k, v in DEFAULT_SPACES[agent.algo].items()}
+    allowed = set(allowed_hyperparams(agent.algo))
+    for key in space:
+        section, _, name = key.partition(".")
+        if section == "hyperparams" and name in allowed:
+            continue
+        if section == "policy_kwargs" and name:
+            continue
+        if key in _TOP_LEVEL:
+            continue
+        if section == "hyperparams":
+            raise ConfigError(
+                f"tune.space.{key}: {name!r} is not a parameter of {agent.algo}; allowed: "
+                f"{', '.join(sorted(allowed))}"
+            )
+        raise ConfigError(
+            f"tune.space.{key}: expected 'hyperparams.<name>', 'policy_kwargs.<name>' or one of "
+            f"{', '.join(sorted(_TOP_LEVEL))}"
+        )
+    return space
+
+
+def apply_params(agent: AgentConfig, params: dict[str, Any]) -> AgentConfig:
+    """``agent`` with sampled values put where their keys say (validated)."""
+    data = agent.model_dump()
+    for key, value in params.items():
+        section, _, name = key.partition(".")
+        if section in ("hyperparams", "policy_kwargs") and name:
+            data[section] = {**data[section], name: value}
+        else:
+            data[key] = value
+    try:
+        return AgentConfig.model_validate(data)
+    except ValueError as exc:
+        raise ConfigError(f"tuned parameters {params} give an invalid AgentConfig: {exc}") from exc
+
+
+def _suggest(trial: Any, key: str, spec: ParamSpace) -> Any:
+    if spec.type == "categorical":
+        choices = list(spec.choices or [])
+        if all(c is None or isinstance(c, bool | int | float | str) for c in choices):
+            return trial.suggest_categorical(key, choices)
+        # lists such as net_arch: Optuna stores primitives, so sample their JSON text
+        picked = trial.suggest_categorical(key, [json.dumps(c) for c in choices])
+        return json.loads(picked)
+    low, high = float(spec.low or 0.0), float(spec.high or 0.0)  # both set (ParamSpace checks)
+    if spec.type == "int":
+        step = int(spec.step) if spec.step is not None else 1
+        return trial.suggest_int(key, int(low), int(high), step=step, log=spec.log)
+    return trial.suggest_float(key, low, high, step=spec.step, log=spec.log)
+
+
+class _PruningHook:
+    """Reports the first seed's validation scores to Optuna; asks to stop when pruned."""
+
+    def __init__(self, trial: Any) -> None:
+        self.trial = trial
+        self.last_step = -1
+        self.seed_index = 0
+        self.pruned = False
+
+    def __call__(self, score: float, timesteps: int) -> bool:
+        if timesteps <= self.last_step:
+            self.seed_index += 1  # a new seed started
+        self.last_step = timesteps
+        if self.seed_index > 0:
+            return True
+        self.trial.report(score if math.isfinite(score) else -1e9, timesteps)
+        if self.trial.should_prune():
+            self.pruned = True
+            return False
+        return True
+
+
+def tune(
+    agent: AgentConfig,
+    config: TuneConfig,
+    make_train_env: EnvFactory,
+    make_eval_env: EnvFactory,
+    run_dir: Path,
+    progress: bool = False,
+    **train_kwargs: Any,
+) -> TuneResult:
+    """Run the sweep; each trial trains in ``run_dir/trial_<n>`` and is scored on validation.
+
+    ``train_kwargs`` (``pipeline``, ``data_ranges``, ``extra_config``) go to every
+    :func:`train_agent` call; ``progress`` shows each trial's bar (sequential sweeps only). The best trial's artifact is ``run_dir/trial_<n>/policy``;
+    ``run_dir/tune.json`` holds the summary.
+    """
+    import optuna
+
+    from tradeforge.agents.training import train_agent
+
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    space = resolve_space(agent, config)
+    metric = config.metric or agent.eval.metric
+    for key, spec in space.items():  # fail before any training on a bad key or value
+        probe = spec.choices[0] if spec.type == "categorical" and spec.choices else spec.low
+        if spec.type == "int" and probe is not None:
+            probe = int(probe)
+        _validated(apply_params(agent, {key: probe}))
+    sampler: Any = (
+        optuna.samplers.TPESampler(seed=config.seed, n_startup_trials=config.n_startup_trials)
+        if config.sampler == "tpe"
+        else optuna.samplers.RandomSampler(seed=config.seed)
+    )
+    pruner: Any = (
+        optuna.pruners.MedianPruner(
+            n_startup_trials=config.n_startup_trials, n_warmup_steps=0, interval_steps=1
+        )
+        if config.pruner == "median"
+        else optuna.pruners.NopPruner()
+    )
+    study = optuna.create_study(
+        direction="maximize",
+        sampler=sampler,
+        pruner=pruner,
+        storage=config.storage,
+        study_name=config.study_name,
+        load_if_exists=config.storage is not None,
+    )
+    warmup = config.n_warmup_evals
+    # one progress bar at a time: rich refuses concurrent live displays in parallel trials
+    show_progress = progress and config.n_jobs == 1
+
+    def objective(trial: Any) -> float:
+        params = {key: _suggest(trial, key, spec) for key, spec in space.items()}
+        trial.set_user_attr("params", params)
+        trial_config = _validated(apply_params(agent, params))
+        hook = _PruningHook(trial)
+        guarded = _WarmupGuard(hook, warmup)
+        trial_dir = run_dir / f"trial_{trial.number}"
+        trial.set_user_attr("run_dir", str(trial_dir))
+        result = train_agent(
+            trial_config,
+            make_train_env,
+            make_eval_env,
+            trial_dir,
+            show_progress,
+            eval_hook=guarded,
+            **train_kwargs,
+        )
+        score = result.spread()[metric]["mean"]
+        trial.set_user_attr("artifact", str(result.artifact_path))
+        trial.set_user_attr("spread", result.spread()[metric])
+        if hook.pruned:
+            raise optuna.TrialPruned(f"pruned at validation {metric} {score:.4f}")
+        if not math.isfinite(score):
+            raise AgentError(f"trial {trial.number} gave a non-finite validation {metric}")
+        return float(score)
+
+    study.optimize(
+        objective,
+        n_trials=config.n_trials,
+        n_jobs=config.n_jobs,
+        timeout=config.timeout_s,
+        catch=(),
+        gc_after_trial=False,
+        show_progress_bar=False,
+    )
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    if not complete:
+        raise AgentError(
+            f"no tuning trial completed ({len(study.trials)} run, all pruned or failed); "
+            "raise n_trials or n_startup_trials"
+        )
+    best = study.best_trial
+    records = [
+        TrialRecord(
+            number=t.number,
+            state=t.state.name,
+            score=None if t.value is None else float(t.value),
+            params=dict(t.user_attrs.get("params", t.params)),
+            run_dir=str(t.user_attrs.get("run_dir", "")),
+        )
+        for t in study.trials
+    ]
+    best_params = dict(best.user_attrs["params"])
+    result = TuneResult(
+        best_params=best_params,
+        best_score=float(best.value or 0.0),
+        best_trial=best.number,
+        best_config=apply_params(agent, best_params),
+        best_artifact=Path(str(best.user_attrs["artifact"])),
+        metric=metric,
+        trials=records,
+    )
+    (run_dir / "tune.json").write_text(
+        json.dumps(result.summary(), indent=2, default=str), encoding="utf-8"
+    )
+    log.info("tuning done: best trial %d, validation %s %.4f", best.number, metric, best.value)
+    return result
+
+
+class _WarmupGuard:
+    """Never prune during the first ``warmup`` validations of a trial."""
+
+    def __init__(self, hook: _PruningHook, warmup: int) -> None:
+        self.hook = hook
+        self.warmup = warmup
+        self.calls = 0
+
+    def __call__(self, score: float, timesteps: int) -> bool:
+        self.calls += 1
+        keep = self.hook(score, timesteps)
+        if not keep and self.calls <= self.warmup:
+            self.hook.pruned = False
+            return True
+        return keep
+
+
+def _validated(agent: AgentConfig) -> AgentConfig:
+    from tradeforge.agents.factory import validate_hyperparams
+
+    validate_hyperparams(agent.algo, dict(agent.hyperparams))
+    return agent
+
+
+__all__ = [
+    "DEFAULT_SPACES",
+    "ParamSpace",
+    "TrialRecord",
+    "TuneConfig",
+    "TuneResult",
+    "apply_params",
+    "resolve_space",
+    "tune",
+]

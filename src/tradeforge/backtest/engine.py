@@ -1,0 +1,455 @@
+"""The backtest engine: target weights over a bar panel through the shared simulator.
+
+``run_backtest`` runs ONE account over the bars ``[start, end)`` of a panel. Row ``t`` of the
+weights is the target decided at the close of bar ``t`` (NaN = hold that asset; an all-NaN row
+holds everything). It is sized at close[t], filled at bar t+1 (``SimConfig.fill_price``) and
+marked at close[t+1], by exactly the rules of ``tradeforge.sim.step``: the engine either loops
+over ``sim.step`` (``kernel="step"``, pure numpy, always available) or runs a numba-compiled
+copy of it (``engine_kernel.simulate_path``; ``kernel="numba"``). The default ``kernel="auto"``
+takes numba when it can be imported and the step loop otherwise; tests check that both give the
+same numbers, and that a ``TradingEnv`` fed the same actions ends with the same equity.
+
+Typical calls::
+
+    res = run_backtest(panel, weights, sim_config, start, end)  # weights (T, N), NaN = hold
+    weights = rollout_weights(policy, env)                      # a policy's episode
+    res = run_backtest(env.panel, weights, env.config.sim, *decision_window(weights))
+    results = run_baselines(panel, sim_config, train_end, end)  # {name: BacktestResult}
+    res.metrics(benchmark_returns)                              # compute_metrics of the run
+
+Every per-bar output is indexed by the bar timestamps ``panel.index[start:end]``: row 0 is the
+first decision bar (equity = initial cash, no positions, no costs), row k > 0 holds the fills,
+costs and positions of bar ``start + k`` (the fill bar). The last row of the weights
+(bar end-1) is never used: nothing can fill after it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from tradeforge.backtest.baselines import BASELINES, baseline_weights
+from tradeforge.backtest.engine_kernel import (
+    compiled_kernel,
+    numba_available,
+    pack_params,
+)
+from tradeforge.backtest.metrics import COST_COLUMNS, closed_trades, compute_metrics
+from tradeforge.backtest.weights_file import (
+    WeightsFileConfig,
+    load_weights_csv,
+    load_weights_csv_with_report,
+)
+from tradeforge.core.errors import BacktestError
+from tradeforge.core.types import FloatArray
+from tradeforge.data.panel import BarPanel
+from tradeforge.sim import AccountState, MarketArrays, SimConfig, initial_state, step
+
+Kernel = Literal["auto", "numba", "step"]
+
+
+@dataclass(frozen=True, eq=False)
+class FillRecords:
+    """Raw per-fill arrays of a run, turned into frames only when asked for.
+
+    Row ``i`` of ``traded``/``fees``/``fill_price`` is decision bar ``start + i``, filled at bar
+    ``start + i + 1``.
+    """
+
+    index: pd.DatetimeIndex
+    symbols: tuple[str, ...]
+    start: int
+    traded: FloatArray  # (L, N) signed shares
+    fees: FloatArray  # (4, L, N) commission, spread, slippage, impact
+    fill_price: FloatArray  # (L, N) reference fill price at bar t+1
+
+
+@dataclass(frozen=True, eq=False)
+class BacktestResult:
+    """Everything a backtest produced (see the module docstring for the time alignment).
+
+    Per-bar outputs (``equity``, ``cash``, ``turnover``, ``costs``; ``weights`` and ``positions``
+    per symbol) are indexed by the bars of the window. ``costs`` columns are cash amounts >= 0
+    per bar; ``interest`` is income (added to cash), the others are charges. ``fills`` and
+    ``trades`` are built on first access:
+
+    * ``fills``: one row per non-zero fill with ``timestamp`` (fill bar), ``decision_timestamp``,
+      ``symbol``, ``shares`` (signed), ``price`` (reference fill price), ``notional``
+      (|shares| * price), ``commission``, ``spread``, ``slippage``, ``impact`` and ``costs``
+      (their sum).
+    * ``trades``: closed trades from the fills (``metrics.closed_trades``): one row per fill that
+      reduces or flips a position, with its realised ``pnl`` net of fees.
+    """
+
+    equity: pd.Series
+    returns: pd.Series
+    weights: pd.DataFrame
+    positions: pd.DataFrame
+    costs: pd.DataFrame
+    turnover: pd.Series
+    cash: pd.Series
+    config: SimConfig
+    records: FillRecords
+    notes: tuple[str, ...] = ()
+
+    @cached_property
+    def fills(self) -> pd.DataFrame:
+        """Every non-zero fill (see the class docstring)."""
+        return _fills_frame(self.records)
+
+    @cached_property
+    def trades(self) -> pd.DataFrame:
+        """Closed trades with realised P&L net of fees (see ``metrics.closed_trades``)."""
+        return closed_trades(self.fills)
+
+    def metrics(
+        self, benchmark: pd.Series | None = None, var_level: float = 0.05
+    ) -> dict[str, float]:
+        """``compute_metrics`` of this run: returns, trades, turnover, exposure and costs, plus
+        ``n_fills`` (non-zero fills)."""
+        out = compute_metrics(
+            self.returns,
+            benchmark,
+            turnover=self.turnover.iloc[1:],
+            trades=self.trades,
+            exposure=self.weights.iloc[1:],
+            costs=self.costs,
+            periods_per_year=self.config.periods_per_year,
+            var_level=var_level,
+            initial_equity=float(self.equity.iloc[0]),
+        )
+        out["n_fills"] = float(np.count_nonzero(self.records.traded))
+        return out
+
+    def summary(self) -> dict[str, float]:
+        """Headline numbers: returns, risk, trading activity and costs by type."""
+        eq = self.equity.to_numpy(dtype=np.float64)
+        ret = self.returns.to_numpy(dtype=np.float64)
+        ppy = self.config.periods_per_year
+        years = len(ret) / ppy if ppy else float("nan")
+        total = eq[-1] / eq[0] - 1.0
+        cagr = (eq[-1] / eq[0]) ** (1.0 / years) - 1.0 if years > 0 and eq[-1] > 0 else math.nan
+        std = float(np.std(ret, ddof=1)) if len(ret) > 1 else math.nan
+        sharpe = float(np.mean(ret)) / std * math.sqrt(ppy) if std and std > 0 else math.nan
+        peak = np.maximum.accumulate(eq)
+        out: dict[str, float] = {
+            "initial_equity": float(eq[0]),
+            "final_equity": float(eq[-1]),
+            "total_return": float(total),
+            "cagr": float(cagr),
+            "volatility": std * math.sqrt(ppy) if std == std else math.nan,
+            "sharpe": sharpe,
+            "max_drawdown": float(np.min(eq / peak - 1.0)),
+            "n_bars": float(len(eq)),
+            "n_fills": float(np.count_nonzero(self.records.traded)),
+            "avg_turnover": float(self.turnover.iloc[1:].mean()) if len(eq) > 1 else 0.0,
+        }
+        for name in COST_COLUMNS:
+            out[f"total_{name}"] = float(self.costs[name].sum())
+        out["total_costs"] = float(self.costs[list(COST_COLUMNS[:5])].to_numpy().sum())
+        return out
+
+
+@dataclass(frozen=True)
+class _Path:
+    """Raw arrays of one run: row i is decision bar start+i, filled at start+i+1."""
+
+    shares: FloatArray  # (L, N) after the fill
+    traded: FloatArray  # (L, N)
+    fees: FloatArray  # (4, L, N) commission, spread, slippage, impact
+    scalars: FloatArray  # (5, L) prev_equity, equity, cash, borrow, interest
+
+
+def _check_inputs(
+    panel: BarPanel, weights: FloatArray, start: int, end: int | None
+) -> tuple[FloatArray, int, int]:
+    w = np.asarray(weights, dtype=np.float64)
+    expected = (panel.n_bars, panel.n_symbols)
+    if w.ndim == 1 and panel.n_symbols == 1:
+        w = w[:, None]
+    if w.shape != expected:
+        raise BacktestError(
+            f"weights have shape {w.shape}; expected (bars, symbols) = {expected} aligned with "
+            "the panel"
+        )
+    stop = panel.n_bars if end is None else int(end)
+    if not 0 <= start < stop <= panel.n_bars or stop - start < 2:
+        raise BacktestError(
+            f"backtest window start = {start}, end = {end}; expected 0 <= start, start + 2 <= "
+            f"end <= {panel.n_bars} (a decision bar and a fill bar)"
+        )
+    bad = np.argwhere(np.isinf(w[start:stop]))
+    if bad.size:
+        row, col = int(bad[0][0]) + start, int(bad[0][1])
+        raise BacktestError(
+            f"weights at {panel.index[row]} for {panel.symbols[col]!r} = {w[row, col]}; "
+            "expected a finite weight or NaN (hold)"
+        )
+    return w, start, stop
+
+
+def _run_step_loop(
+    w: FloatArray, market: MarketArrays, config: SimConfig, start: int, stop: int
+) -> _Path:
+    """The straightforward path: one ``sim.step`` call (B=1) per decision bar."""
+    n_dec = stop - 1 - start
+    n = market.n_assets
+    shares = np.zeros((n_dec, n))
+    traded = np.zeros((n_dec, n))
+    fees = np.zeros((4, n_dec, n))
+    scalars = np.zeros((5, n_dec))
+    state: AccountState = initial_state(config, 1, n)
+    for i, t in enumerate(range(start, stop - 1)):
+        state, res = step(state, w[t][None, :], market, t, config)
+        shares[i] = state.shares[0]
+        traded[i] = res.traded_shares[0]
+        fees[0, i], fees[1, i] = res.commission[0], res.spread[0]
+        fees[2, i], fees[3, i] = res.slippage[0], res.impact[0]
+        scalars[:, i] = (
+            res.prev_equity[0],
+            res.equity[0],
+            state.cash[0],
+            res.borrow[0],
+            res.interest[0],
+        )
+    return _Path(shares, traded, fees, scalars)
+
+
+def _run_compiled(
+    w: FloatArray, market: MarketArrays, config: SimConfig, start: int, stop: int
+) -> _Path:
+    n_dec = stop - 1 - start
+    n = market.n_assets
+    shares = np.zeros((n_dec, n))
+    traded = np.zeros((n_dec, n))
+    fees = np.zeros((4, n_dec, n))
+    scalars = np.zeros((5, n_dec))
+    kernel = compiled_kernel()
+    kernel(
+        np.ascontiguousarray(w),
+        market.mark,
+        market.fill_prices(config.fill_price),
+        market.volume,
+        market.volatility,
+        start,
+        stop - 1,
+        float(config.initial_cash),
+        pack_params(config),
+        shares,
+        traded,
+        fees,
+        scalars,
+    )
+    return _Path(shares, traded, fees, scalars)
+
+
+def _choose_kernel(kernel: Kernel) -> Literal["numba", "step"]:
+    if kernel == "step":
+        return "step"
+    if kernel == "numba":
+        if not numba_available():
+            raise BacktestError(
+                "kernel = 'numba' but numba is not installed; pip install numba, or use "
+                "kernel = 'auto' or 'step'"
+            )
+        return "numba"
+    if kernel == "auto":
+        return "numba" if numba_available() else "step"
+    raise BacktestError(f"kernel = {kernel!r}; expected 'auto', 'numba' or 'step'")
+
+
+def run_backtest(
+    panel: BarPanel,
+    weights: FloatArray,
+    config: SimConfig,
+    start: int = 0,
+    end: int | None = None,
+    *,
+    market: MarketArrays | None = None,
+    kernel: Kernel = "auto",
+) -> BacktestResult:
+    """Backtest target ``weights`` (T, N) decided at each bar's close over bars [start, end).
+
+    ``market`` may be passed to reuse ``MarketArrays.from_panel(panel, config.vol_window)``
+    across runs on the same panel. See the module docstring for timing and alignment.
+    """
+    w, start, stop = _check_inputs(panel, weights, start, end)
+    if market is None:
+        market = MarketArrays.from_panel(panel, config.vol_window)
+    elif market.close.shape != (panel.n_bars, panel.n_symbols):
+        raise BacktestError(
+            f"market arrays have shape {market.close.shape}; expected "
+            f"{(panel.n_bars, panel.n_symbols)} from the panel"
+        )
+    chosen = _choose_kernel(kernel)
+    runner = _run_compiled if chosen == "numba" else _run_step_loop
+    path = runner(w, market, config, start, stop)
+    return _assemble(panel, market, config, start, stop, path)
+
+
+def backtest_weights_file(
+    path: str | Path,
+    panel: BarPanel,
+    config: SimConfig,
+    options: WeightsFileConfig | None = None,
+    *,
+    kernel: Kernel = "auto",
+) -> BacktestResult:
+    """Backtest a user's weights CSV (see ``weights_file``) from its first date to the panel end.
+
+    What the loader clipped, held or assumed is listed in ``BacktestResult.notes``.
+    """
+    weights, report = load_weights_csv_with_report(path, panel, config, options)
+    listed = np.flatnonzero(~np.isnan(weights).all(axis=1))
+    start = int(listed[0])
+    if start >= panel.n_bars - 1:
+        raise BacktestError(
+            f"weights file {path}: first date {panel.index[start]} is the last bar of the data; "
+            "expected at least one later bar to fill on"
+        )
+    result = run_backtest(panel, weights, config, start=start, kernel=kernel)
+    return replace(result, notes=report.notes)
+
+
+def decision_window(weights: FloatArray) -> tuple[int, int]:
+    """``(start, end)`` for ``run_backtest`` covering the rows of ``weights`` that decide anything:
+    ``start`` = first row with a non-NaN weight, ``end`` = last such row + 2 (its fill bar + 1),
+    capped at the number of rows. E.g. for ``rollout_weights`` of an episode that ended early."""
+    w = np.asarray(weights, dtype=np.float64)
+    if w.ndim == 1:
+        w = w[:, None]
+    rows = np.flatnonzero(~np.isnan(w).all(axis=1))
+    if rows.size == 0:
+        raise BacktestError("weights have no row with a non-NaN target; expected some decisions")
+    return int(rows[0]), min(int(rows[-1]) + 2, w.shape[0])
+
+
+def run_baselines(
+    panel: BarPanel,
+    config: SimConfig,
+    train_end: int,
+    end: int | None = None,
+    names: Sequence[str] | None = None,
+    params: Mapping[str, Mapping[str, Any]] | None = None,
+    *,
+    kernel: Kernel = "auto",
+) -> dict[str, BacktestResult]:
+    """Backtest baselines (default: every one in ``BASELINES``) over bars ``[train_end, end)``.
+
+    Each baseline is fitted on / decides from data before its decision bars only (see
+    ``baselines``); ``params`` maps a baseline name to its keyword parameters. The market
+    arrays are built once and shared.
+    """
+    chosen = list(BASELINES) if names is None else list(names)
+    extra = dict(params or {})
+    unknown = [k for k in extra if k not in chosen]
+    if unknown:
+        raise BacktestError(f"params given for baselines {unknown} that are not run: {chosen}")
+    market = MarketArrays.from_panel(panel, config.vol_window)
+    out: dict[str, BacktestResult] = {}
+    for name in chosen:
+        w = baseline_weights(name, panel, train_end, **dict(extra.get(name, {})))
+        out[name] = run_backtest(
+            panel, w, config, start=train_end, end=end, market=market, kernel=kernel
+        )
+    return out
+
+
+def _prepend(first: float | FloatArray, rows: FloatArray) -> FloatArray:
+    head = np.broadcast_to(np.asarray(first, dtype=np.float64), (1, *rows.shape[1:]))
+    out: FloatArray = np.concatenate([head, rows], axis=0)
+    return out
+
+
+def _assemble(
+    panel: BarPanel,
+    market: MarketArrays,
+    config: SimConfig,
+    start: int,
+    stop: int,
+    path: _Path,
+) -> BacktestResult:
+    index = panel.index[start:stop]
+    symbols = list(panel.symbols)
+    prev_eq, eq, cash, borrow, interest = path.scalars
+    equity_arr = _prepend(float(config.initial_cash), eq)
+    cash_arr = _prepend(float(config.initial_cash), cash)
+    shares = _prepend(0.0, path.shares)
+    mark = market.mark[start:stop]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        values = np.where(shares != 0.0, shares * mark, 0.0)
+        held_w = np.where(equity_arr[:, None] != 0.0, values / equity_arr[:, None], 0.0)
+    fill_px = market.fill_prices(config.fill_price)[start + 1 : stop]
+    traded_value = np.abs(np.where(path.traded != 0.0, path.traded * fill_px, 0.0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        turnover = np.where(prev_eq > 0.0, traded_value.sum(axis=1) / prev_eq, 0.0)
+    costs = pd.DataFrame(
+        {
+            "commission": _prepend(0.0, path.fees[0].sum(axis=1)),
+            "spread": _prepend(0.0, path.fees[1].sum(axis=1)),
+            "slippage": _prepend(0.0, path.fees[2].sum(axis=1)),
+            "impact": _prepend(0.0, path.fees[3].sum(axis=1)),
+            "borrow": _prepend(0.0, borrow),
+            "interest": _prepend(0.0, interest),
+        },
+        index=index,
+    )
+    equity = pd.Series(equity_arr, index=index, name="equity")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rets = equity_arr[1:] / equity_arr[:-1] - 1.0
+    return BacktestResult(
+        equity=equity,
+        returns=pd.Series(rets, index=index[1:], name="returns"),
+        weights=pd.DataFrame(held_w, index=index, columns=symbols),
+        positions=pd.DataFrame(shares, index=index, columns=symbols),
+        costs=costs,
+        turnover=pd.Series(_prepend(0.0, turnover), index=index, name="turnover"),
+        cash=pd.Series(cash_arr, index=index, name="cash"),
+        config=config,
+        records=FillRecords(
+            index=panel.index,
+            symbols=tuple(panel.symbols),
+            start=start,
+            traded=path.traded,
+            fees=path.fees,
+            fill_price=fill_px,
+        ),
+    )
+
+
+def _fills_frame(rec: FillRecords) -> pd.DataFrame:
+    rows, cols = np.nonzero(rec.traded)
+    shares = rec.traded[rows, cols]
+    price = rec.fill_price[rows, cols]
+    parts = {name: rec.fees[k][rows, cols] for k, name in enumerate(COST_COLUMNS[:4])}
+    frame: dict[str, Any] = {
+        "timestamp": rec.index[rec.start + 1 + rows],
+        "decision_timestamp": rec.index[rec.start + rows],
+        "symbol": np.array(rec.symbols, dtype=object)[cols],
+        "shares": shares,
+        "price": price,
+        "notional": np.abs(shares) * price,
+        **parts,
+        "costs": parts["commission"] + parts["spread"] + parts["slippage"] + parts["impact"],
+    }
+    return pd.DataFrame(frame)
+
+
+__all__ = [
+    "BacktestResult",
+    "FillRecords",
+    "Kernel",
+    "WeightsFileConfig",
+    "backtest_weights_file",
+    "decision_window",
+    "load_weights_csv",
+    "run_backtest",
+    "run_baselines",
+]

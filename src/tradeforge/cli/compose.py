@@ -1,0 +1,163 @@
+"""Composition of one walk-forward fold: features fitted on the fold, envs, training, testing.
+
+Every fold is cut from one panel by integer bar ranges (``Fold.train``, ``val``, ``test``):
+
+* the feature pipeline's scaler is fitted on the training bars only, then the whole panel is
+  transformed (every kernel is causal, so values at t never read bars after t);
+* the agent trains on envs over the training bars and is scored (early stopping, best
+  checkpoint) on the validation bars;
+* the chosen policy runs once, deterministically, over the test bars; its target weights go
+  through the backtest engine with the configured costs. Decisions use bars up to t, fill at
+  t+1: the first test decision is at ``test.start``, the last at ``test.stop - 1``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tradeforge.backtest.engine import BacktestResult, run_backtest
+from tradeforge.backtest.walkforward import Fold
+from tradeforge.cli.experiment import ExperimentConfig
+from tradeforge.core.errors import BacktestError
+from tradeforge.core.types import FloatArray
+from tradeforge.data.panel import BarPanel
+from tradeforge.envs.config import EnvConfig
+from tradeforge.features.panel import FeaturePanel
+from tradeforge.features.pipeline import FeaturePipeline
+from tradeforge.sim.config import SimConfig
+
+
+@dataclass(frozen=True)
+class FoldInputs:
+    """A fold with its fitted pipeline and the whole panel's features under that fit."""
+
+    fold: Fold
+    pipeline: FeaturePipeline
+    features: FeaturePanel
+
+
+def fit_fold_features(config: ExperimentConfig, panel: BarPanel, fold: Fold) -> FoldInputs:
+    """Fit the feature scaler on the fold's training bars and transform the whole panel."""
+    lo, hi = fold.train.start, fold.train.stop - 1
+    pipe = FeaturePipeline(config.features).fit(panel, panel.index[lo], panel.index[hi])
+    return FoldInputs(fold, pipe, pipe.transform(panel))
+
+
+def eval_env_config(env: EnvConfig) -> EnvConfig:
+    """The env config for validation and test: one full pass from the range's first bar."""
+    return env.model_copy(update={"random_start": False, "episode_length": None})
+
+
+def test_stop(panel: BarPanel, fold: Fold) -> int:
+    """Exclusive end bar of the test env: one bar after the test range for the last fill."""
+    return min(fold.test.stop + 1, panel.n_bars)
+
+
+def env_factories(
+    config: ExperimentConfig, panel: BarPanel, inputs: FoldInputs, seed: int
+) -> tuple[Any, Any]:
+    """``make_train_env`` (a batched VecEnv over the training bars) and ``make_eval_env``."""
+    from tradeforge.envs.env import TradingEnv
+    from tradeforge.envs.vec_env import BatchedTradingVecEnv
+
+    fold, feats = inputs.fold, inputs.features
+    n_envs = config.agent.n_envs
+
+    def make_train_env() -> Any:
+        return BatchedTradingVecEnv(
+            panel, feats, config.env, n_envs=n_envs, start=fold.train.start,
+            end=fold.train.stop, seed=seed,
+        )  # fmt: skip
+
+    def make_eval_env() -> Any:
+        if len(fold.val) == 0:
+            raise BacktestError(
+                "walkforward.val = 0: training needs a validation period for early stopping "
+                "and model selection; set walkforward.val > 0"
+            )
+        return TradingEnv(
+            panel, feats, eval_env_config(config.env), start=fold.val.start,
+            end=min(fold.val.stop + 1, panel.n_bars),
+        )  # fmt: skip
+
+    return make_train_env, make_eval_env
+
+
+def make_test_env(config: ExperimentConfig, panel: BarPanel, inputs: FoldInputs) -> Any:
+    """A deterministic env over the fold's test bars."""
+    from tradeforge.envs.env import TradingEnv
+
+    fold = inputs.fold
+    return TradingEnv(
+        panel, inputs.features, eval_env_config(config.env), start=fold.test.start,
+        end=test_stop(panel, fold),
+    )  # fmt: skip
+
+
+def data_ranges(panel: BarPanel, fold: Fold) -> dict[str, Any]:
+    """ISO timestamps of the fold's parts, recorded in the policy artifact."""
+    return {
+        k: (v.isoformat() if v is not None else None) for k, v in fold.times(panel.index).items()
+    }
+
+
+def backtest_fold(
+    panel: BarPanel, weights: FloatArray, sim: SimConfig, fold: Fold
+) -> BacktestResult:
+    """Backtest ``weights`` decided over the fold's test bars, with the fills one bar later."""
+    return run_backtest(panel, weights, sim, start=fold.test.start, end=test_stop(panel, fold))
+
+
+def oos_returns(result: BacktestResult) -> pd.Series:
+    """Per-bar returns from the first fill bar (``test.start + 1``) to the last."""
+    return result.returns
+
+
+def stitched_weights(panel: BarPanel, parts: list[FloatArray], folds: list[Fold]) -> pd.DataFrame:
+    """The target weights decided in each fold's test range, as one frame over those bars."""
+    rows: list[pd.DataFrame] = []
+    for w, fold in zip(parts, folds, strict=True):
+        sl = slice(fold.test.start, fold.test.stop)
+        rows.append(pd.DataFrame(w[sl], index=panel.index[sl], columns=list(panel.symbols)))
+    frame = pd.concat(rows)
+    return frame.ffill().fillna(0.0)
+
+
+def stitch_full_weights(
+    n_bars: int, n_assets: int, parts: list[FloatArray], folds: list[Fold]
+) -> FloatArray:
+    """One (T, N) weights array holding each fold's test decisions (NaN elsewhere: hold)."""
+    out = np.full((n_bars, n_assets), np.nan)
+    for w, fold in zip(parts, folds, strict=True):
+        sl = slice(fold.test.start, fold.test.stop)
+        out[sl] = w[sl]
+    return out
+
+
+def run_dir_for(config: ExperimentConfig, root: Path | None, stamp: str) -> Path:
+    """``<output_dir>/<name>-<stamp>``, created."""
+    base = Path(root) if root is not None else Path(config.output_dir)
+    path = base / f"{config.name}-{stamp}"
+    path.mkdir(parents=True, exist_ok=False)
+    return path
+
+
+__all__ = [
+    "FoldInputs",
+    "backtest_fold",
+    "data_ranges",
+    "env_factories",
+    "eval_env_config",
+    "fit_fold_features",
+    "make_test_env",
+    "oos_returns",
+    "run_dir_for",
+    "stitch_full_weights",
+    "stitched_weights",
+    "test_stop",
+]

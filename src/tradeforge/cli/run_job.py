@@ -1,0 +1,333 @@
+"""``tradeforge run``: data -> features -> walk-forward training and testing -> validation -> report.
+
+Each fold fits its own feature scaler and trains its own agent (or ensemble) on the fold's
+training bars, chooses checkpoints on the validation bars and trades the test bars once. The
+stitched test returns are compared with the baselines (traded fold by fold through the same
+engine and costs), tested for significance, cut by regime, re-run at other cost levels and
+written to ``<run_dir>/report.html`` with ``metrics.json`` and PNG plots.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from tradeforge.backtest.baselines import baseline_weights
+from tradeforge.backtest.metrics import compute_metrics, equity_curve
+from tradeforge.backtest.regimes import cost_sensitivity, regime_table
+from tradeforge.backtest.report import ReportData, write_report
+from tradeforge.backtest.significance import sharpe_inference, significance_table
+from tradeforge.backtest.walkforward import Fold, make_folds, stitch
+from tradeforge.cli import compose
+from tradeforge.cli.experiment import ExperimentConfig
+from tradeforge.core.errors import BacktestError
+from tradeforge.core.types import FloatArray
+from tradeforge.data.ingest import load_panel
+from tradeforge.data.panel import BarPanel
+from tradeforge.sim.config import SimConfig
+
+logger = logging.getLogger(__name__)
+
+# (stage, done, total) -> None; stages: "data", "features", "fold", "validation", "report"
+ProgressFn = Callable[[str, int, int], None]
+
+
+@dataclass
+class FoldOutcome:
+    """What one fold left behind: test weights, backtest, validation scores, artifact path."""
+
+    fold: Fold
+    weights: FloatArray
+    returns: pd.Series
+    costs: float
+    trained: dict[str, Any]
+    artifact: Path
+    members: dict[str, float] = field(default_factory=dict)
+
+
+def _noop(stage: str, done: int, total: int) -> None:
+    return None
+
+
+def _train_fold(
+    config: ExperimentConfig, panel: BarPanel, inputs: compose.FoldInputs, fold_dir: Path
+) -> tuple[Any, dict[str, Any], Path]:
+    """Train the fold's policy (single agent or ensemble); returns (policy, summary, artifact)."""
+    fold = inputs.fold
+    seed = config.seed + config.agent.seed + fold.number
+    make_train, make_eval = compose.env_factories(config, panel, inputs, seed)
+    extra = {"env": config.env.model_dump(mode="json"), "data": config.data.model_dump(mode="json")}
+    ranges = compose.data_ranges(panel, fold)
+    ensemble = config.ensemble_config()
+    agent = config.agent.with_updates(seed=seed)
+    if ensemble is not None:
+        from tradeforge.agents.ensemble import train_ensemble
+
+        result = train_ensemble(
+            ensemble, make_train, make_eval, fold_dir, base_agent=agent, panel=panel,
+            features=inputs.features, env_config=config.env,
+            train_range=(fold.train.start, fold.train.stop), pipeline=inputs.pipeline,
+            data_ranges=ranges, extra_config=extra,
+        )  # fmt: skip
+        if ensemble.online:  # re-score members on their recent paper returns through the test
+            result.policy.bind_prices(panel.close)
+        return result.policy, result.summary(), result.path
+    from tradeforge.agents.policy import load_policy
+    from tradeforge.agents.training import train_agent
+
+    trained = train_agent(
+        agent, make_train, make_eval, fold_dir,
+        pipeline=inputs.pipeline, data_ranges=ranges, extra_config=extra,
+    )  # fmt: skip
+    policy = load_policy(trained.artifact_path, expected_feature_hash=inputs.pipeline.content_hash)
+    return policy, trained.summary(), trained.artifact_path
+
+
+def _run_fold(config: ExperimentConfig, panel: BarPanel, fold: Fold, run_dir: Path) -> FoldOutcome:
+    from tradeforge.agents.rollout import rollout_weights
+
+    inputs = compose.fit_fold_features(config, panel, fold)
+    fold_dir = run_dir / "folds" / f"fold_{fold.number}"
+    policy, summary, artifact = _train_fold(config, panel, inputs, fold_dir)
+    env = compose.make_test_env(config, panel, inputs)
+    weights = rollout_weights(policy, env, seed=config.seed)
+    result = compose.backtest_fold(panel, weights, config.env.sim, fold)
+    costs = float(result.costs.drop(columns=["interest"], errors="ignore").to_numpy().sum())
+    members = {str(k): float(v) for k, v in summary.get("weights", {}).items()}
+    return FoldOutcome(
+        fold, weights, compose.oos_returns(result), costs, summary, artifact, members
+    )
+
+
+def _baseline_returns(
+    panel: BarPanel, folds: list[Fold], names: list[str], sim: SimConfig
+) -> dict[str, pd.Series]:
+    """Each baseline traded fold by fold (fitted on the fold's training window) and stitched."""
+    out: dict[str, pd.Series] = {}
+    for name in names:
+        parts = []
+        for fold in folds:
+            w = baseline_weights(name, panel, fold.train.stop, start=fold.test.start)
+            parts.append(compose.oos_returns(compose.backtest_fold(panel, w, sim, fold)))
+        out[name] = stitch(parts)
+    return out
+
+
+def _cost_table(
+    panel: BarPanel, outcomes: list[FoldOutcome], sim: SimConfig, multipliers: list[float]
+) -> pd.DataFrame:
+    """The stitched test decisions re-run with every cost rate times k, fold by fold."""
+    folds = [o.fold for o in outcomes]
+    weights = compose.stitch_full_weights(
+        panel.n_bars, panel.n_symbols, [o.weights for o in outcomes], folds
+    )
+    windows = [(f.test.start, compose.test_stop(panel, f)) for f in folds]
+    return cost_sensitivity(panel, weights, sim, multipliers=multipliers, windows=windows)
+
+
+def _fold_table(panel: BarPanel, outcomes: list[FoldOutcome], ppy: int) -> pd.DataFrame:
+    rows = []
+    for o in outcomes:
+        times = o.fold.times(panel.index)
+        m = compute_metrics(o.returns, periods_per_year=ppy)
+        validation = o.trained.get("validation", {})
+        if "selected" in o.trained:  # an ensemble: the selected member's validation statistics
+            validation = validation.get(o.trained["selected"], {})
+            validation = {"sharpe": validation.get("sharpe_full", math.nan)}
+        rows.append(
+            {
+                "fold": o.fold.number,
+                "train": f"{times['train_start']:%Y-%m-%d} .. {times['train_end']:%Y-%m-%d}",
+                "test": f"{times['test_start']:%Y-%m-%d} .. {times['test_end']:%Y-%m-%d}",
+                "val_sharpe": validation.get("sharpe", math.nan),
+                "test_return": m["total_return"],
+                "test_sharpe": m["sharpe"],
+                "test_max_drawdown": m["max_drawdown"],
+                "costs_paid": o.costs,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _member_table(outcomes: list[FoldOutcome]) -> pd.DataFrame | None:
+    """One row per fold and ensemble member (or seed): validation score and weight."""
+    rows = []
+    for o in outcomes:
+        if "selected" in o.trained:
+            for name, stats in o.trained.get("validation", {}).items():
+                rows.append(
+                    {
+                        "fold": o.fold.number,
+                        "member": name,
+                        "val_sharpe": stats.get("sharpe_full", math.nan),
+                        "val_window_score": stats.get("score", math.nan),
+                        "val_return": stats.get("total_return", math.nan),
+                        "weight": o.members.get(name, math.nan),
+                    }
+                )
+        else:
+            for seed in o.trained.get("seeds", []):
+                val = seed.get("validation", {})
+                rows.append(
+                    {
+                        "fold": o.fold.number,
+                        "member": f"seed {seed.get('seed')}",
+                        "val_sharpe": val.get("sharpe", math.nan),
+                        "timesteps": seed.get("timesteps"),
+                        "stopped_early": seed.get("stopped_early"),
+                        "chosen": seed.get("seed") == o.trained.get("best_seed"),
+                    }
+                )
+    return pd.DataFrame(rows) if rows else None
+
+
+def _equity_from(returns: pd.Series, start: pd.Timestamp) -> pd.Series:
+    """Growth of 1 from the first decision bar (value 1) through every return."""
+    head = pd.Series([1.0], index=pd.DatetimeIndex([start]))
+    curve: pd.Series = pd.concat([head, equity_curve(returns)])
+    return curve
+
+
+def _testable(returns: dict[str, pd.Series]) -> dict[str, pd.Series]:
+    """Baselines whose returns vary (a Sharpe difference against cash is undefined)."""
+    return {k: v for k, v in returns.items() if float(np.nanstd(v.to_numpy())) > 0.0}
+
+
+def _notes(config: ExperimentConfig, outcomes: list[FoldOutcome], dsr: float) -> list[str]:
+    notes = [
+        f"{len(outcomes)} walk-forward folds; every fold refits features and retrains on its own "
+        "training window, selects checkpoints on its validation window and trades its test window once.",
+        "Decisions at each bar's close fill at the next bar's "
+        f"{config.env.sim.fill_price}; costs as configured in env.sim.costs.",
+    ]
+    spreads = [
+        o.trained.get("spread", {}).get("sharpe") for o in outcomes if isinstance(o.trained, dict)
+    ]
+    spreads = [s for s in spreads if s]
+    if spreads and any(s.get("std", 0.0) > 0 for s in spreads):
+        worst = max(s["std"] for s in spreads)
+        notes.append(f"Validation Sharpe varies across seeds (largest std over folds {worst:.2f}).")
+    if not math.isnan(dsr):
+        notes.append(
+            f"Deflated Sharpe ratio {dsr:.2f}: the probability that the true Sharpe beats the best "
+            "of the configurations tried by chance."
+        )
+    return notes
+
+
+def _trials(config: ExperimentConfig) -> int:
+    members = len((config.ensemble or {}).get("members", [])) or 1
+    return max(1, members * config.agent.seeds)
+
+
+def run_experiment(
+    config: ExperimentConfig, run_dir: Path, progress: ProgressFn | None = None
+) -> dict[str, Any]:
+    """Run the whole job into ``run_dir``; returns the JSON-ready summary (also ``summary.json``)."""
+    tick = progress or _noop
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.yaml").write_text(
+        yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False), encoding="utf-8"
+    )
+    tick("data", 0, 1)
+    panel = load_panel(config.data)
+    tick("data", 1, 1)
+    folds = make_folds(panel.index, config.walkforward)
+    outcomes: list[FoldOutcome] = []
+    for i, fold in enumerate(folds):
+        tick("fold", i, len(folds))
+        outcomes.append(_run_fold(config, panel, fold, run_dir))
+    tick("fold", len(folds), len(folds))
+
+    tick("validation", 0, 1)
+    sim = config.env.sim
+    ppy = sim.periods_per_year
+    strategy = stitch([o.returns for o in outcomes])
+    if strategy.empty:
+        raise BacktestError("the walk-forward produced no out-of-sample returns")
+    baselines = _baseline_returns(panel, folds, config.report.baselines, sim)
+    bench = baselines.get(config.report.benchmark)
+    sig = significance_table(
+        strategy, _testable(baselines), n_boot=config.report.bootstrap_samples,
+        seed=config.seed, periods_per_year=ppy,
+    )  # fmt: skip
+    try:
+        inference: dict[str, float] | None = sharpe_inference(
+            strategy, _trials(config), periods_per_year=ppy
+        )
+    except BacktestError:
+        inference = None
+    dsr = inference["dsr"] if inference else math.nan
+    regimes = regime_table(strategy, panel, periods_per_year=ppy) if config.report.regimes else None
+    costs = _cost_table(panel, outcomes, sim, config.report.cost_multipliers)
+    tick("validation", 1, 1)
+
+    tick("report", 0, 1)
+    metrics = compute_metrics(strategy, bench, periods_per_year=ppy)
+    start = panel.index[folds[0].test.start]  # the first decision: every curve starts at 1 here
+    metrics["deflated_sharpe"] = dsr
+    weights = compose.stitched_weights(panel, [o.weights for o in outcomes], folds)
+    report = ReportData(
+        strategy_returns=strategy,
+        strategy_equity=_equity_from(strategy, start),
+        title=f"tradeforge: {config.name}",
+        strategy_name="ensemble" if config.ensemble else config.agent.algo,
+        baseline_equities={k: _equity_from(v, start) for k, v in baselines.items()},
+        benchmark_returns=bench,
+        weights=weights,
+        fold_table=_fold_table(panel, outcomes, ppy),
+        regime_table=regimes,
+        significance_table=sig,
+        cost_sensitivity=costs,
+        metrics=metrics,
+        seed_table=_member_table(outcomes),
+        sharpe_inference=inference,
+        config=config.model_dump(mode="json"),
+        notes=_notes(config, outcomes, dsr),
+        periods_per_year=ppy,
+    )
+    html = write_report(run_dir, report) if config.report.html else None
+    strategy.to_frame("returns").to_csv(run_dir / "oos_returns.csv")
+    weights.to_csv(run_dir / "oos_weights.csv")
+    tick("report", 1, 1)
+    summary: dict[str, Any] = {
+        "run_dir": str(run_dir),
+        "report": str(html) if html else None,
+        "symbols": list(panel.symbols),
+        "bars": panel.n_bars,
+        "folds": len(folds),
+        "oos_start": strategy.index[0].isoformat(),
+        "oos_end": strategy.index[-1].isoformat(),
+        "metrics": metrics,
+        "baselines": {k: compute_metrics(v, periods_per_year=ppy) for k, v in baselines.items()},
+        "significance": sig.to_dict(orient="records"),
+        "artifacts": [str(o.artifact) for o in outcomes],
+    }
+    (run_dir / "summary.json").write_text(
+        json.dumps(_json_safe(summary), indent=2, default=str), encoding="utf-8"
+    )
+    return summary
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, np.floating | np.integer):
+        return _json_safe(value.item())
+    return value
+
+
+__all__ = ["FoldOutcome", "ProgressFn", "run_experiment"]

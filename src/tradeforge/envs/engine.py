@@ -1,0 +1,476 @@
+"""The batched engine shared by ``TradingEnv`` (B = 1) and ``BatchedTradingVecEnv`` (B = n_envs).
+
+It owns the data (market arrays from ``tradeforge.sim``, the feature window), the interpreters and
+the per-row episode state, and calls ``tradeforge.sim.step`` for every piece of accounting: the
+envs and the backtester therefore share one simulator. Everything here is vectorized over the
+batch axis; there is no per-row Python loop.
+
+With one row and numba installed (``kernel="auto"``), a step instead runs through the compiled
+``tradeforge.envs.kernel.env_step`` (which calls ``tradeforge.sim.kernel.account_step``, the
+one-account copy of ``sim.step``): the same operations on scalars, tested equal to this numpy
+path, without its ~100 numpy calls on one-row arrays. The per-row attributes (``t``, ``state``,
+``target``, ``equity``, ``rewards.peak``...) are then views of three packed arrays the kernel
+updates in place.
+
+Time convention: a row at decision bar ``t`` observes features up to and including bar ``t``; its
+action becomes target weights sized at close[t], filled at bar t+1 and marked at close[t+1]; the
+reward is the equity change between those closes; the row then moves to decision bar ``t + 1``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+
+from tradeforge.core.errors import SimulationError
+from tradeforge.core.types import BoolArray, FloatArray, IntArray
+from tradeforge.data.panel import BarPanel
+from tradeforge.envs.actions import (
+    ContinuousActions,
+    DiscreteActions,
+    WeightsActions,
+    make_action_interpreter,
+)
+from tradeforge.envs.config import EnvConfig
+from tradeforge.envs.observations import FeaturesLike, WindowObservations, select_features
+from tradeforge.envs.rewards import RewardState
+from tradeforge.sim import AccountState, MarketArrays, initial_state
+from tradeforge.sim import step as sim_step
+
+Kernel = Literal["auto", "numba", "numpy"]
+
+
+# What ``TradingCore.step_one`` returns (a plain tuple: building a NamedTuple costs more than
+# the rest of the bookkeeping): observation, reward, terminated, truncated, equity at the close
+# of the new decision bar, the new decision bar, turnover (traded notional / equity before the
+# step), and copies of the (N,) executed target weights and of the held weights after the fill.
+OneStep = tuple[Any, float, bool, bool, float, int, float, FloatArray, FloatArray]
+
+
+def _check_alignment(panel: BarPanel, features: FeaturesLike) -> None:
+    if tuple(features.symbols) != tuple(panel.symbols):
+        raise SimulationError(
+            f"features.symbols {tuple(features.symbols)} do not match panel.symbols "
+            f"{tuple(panel.symbols)}; expected the same symbols in the same order"
+        )
+    values = np.asarray(features.values)
+    if values.ndim != 3 or values.shape[:2] != (panel.n_bars, panel.n_symbols):
+        raise SimulationError(
+            f"features.values has shape {values.shape}; expected ({panel.n_bars}, "
+            f"{panel.n_symbols}, F) to match the panel"
+        )
+    if len(features.index) != panel.n_bars or not features.index.equals(panel.index):
+        raise SimulationError(
+            "features.index does not match panel.index; expected features computed on this panel"
+        )
+
+
+class DecisionRange:
+    """The decision bars an env may use inside ``[start, end)`` and the checks behind them.
+
+    ``first``: the first decision bar (after the feature warm-up and a full window);
+    ``last``: the last decision bar (``end - 2``: its fill needs bar ``end - 1``).
+    """
+
+    def __init__(
+        self,
+        panel: BarPanel,
+        values: FloatArray,
+        names: tuple[str, ...],
+        window: int,
+        start: int,
+        end: int | None,
+    ) -> None:
+        n = panel.n_bars
+        stop = n if end is None else end
+        if not 0 <= start < n:
+            raise SimulationError(f"start = {start}; expected 0 <= start < {n} (bars in the panel)")
+        if not start < stop <= n:
+            raise SimulationError(f"end = {end}; expected start < end <= {n}")
+        finite_rows = np.asarray(np.isfinite(values).all(axis=(1, 2)), dtype=bool)
+        valid = np.flatnonzero(finite_rows[:stop])
+        if valid.size == 0:
+            raise SimulationError(
+                f"no bar before end = {stop} has every feature finite; expected the feature "
+                "warm-up to end inside the range"
+            )
+        warm = int(valid[0])
+        self.first = max(start, warm + window - 1)
+        self.last = stop - 2
+        if self.first > self.last:
+            raise SimulationError(
+                f"window = {window} is too long for the data: the feature warm-up ends at bar "
+                f"{warm} and the range is [{start}, {stop}); expected at least window + 1 bars "
+                "after the warm-up"
+            )
+        lo = self.first - window + 1
+        bad = ~np.isfinite(values[lo:stop])
+        if bad.any():
+            row, sym, feat = (int(x[0]) for x in np.nonzero(bad))
+            bar = lo + row
+            raise SimulationError(
+                f"feature {names[feat]!r} of {panel.symbols[sym]!r} is NaN at bar {bar} "
+                f"({panel.index[bar]}) inside the env range; expected finite features after the "
+                "warm-up (fill or drop the gap, or start the env after it)"
+            )
+        self.start = start
+        self.end = stop
+        self.warmup = warm
+
+    @property
+    def n_decisions(self) -> int:
+        return self.last - self.first + 1
+
+
+def _use_compiled(kernel: str, n_batch: int) -> bool:
+    """Whether a core of ``n_batch`` rows runs the compiled one-row kernel for ``kernel``."""
+    if kernel == "numpy":
+        return False
+    if kernel not in ("auto", "numba"):
+        raise SimulationError(f"kernel = {kernel!r}; expected one of 'auto', 'numba', 'numpy'")
+    from tradeforge.sim.kernel import NUMBA_AVAILABLE
+
+    if kernel == "numba":
+        if not NUMBA_AVAILABLE:
+            raise SimulationError(
+                "kernel = 'numba' but numba is not installed; install numba or use kernel = 'auto'"
+            )
+        if n_batch != 1:
+            raise SimulationError(
+                f"kernel = 'numba' with n_envs = {n_batch}; expected n_envs = 1 (the batched "
+                "engine is vectorized numpy)"
+            )
+    return NUMBA_AVAILABLE and n_batch == 1
+
+
+class TradingCore:
+    """Batched episode state of B rows over one panel (see the module docstring)."""
+
+    def __init__(
+        self,
+        panel: BarPanel,
+        features: FeaturesLike,
+        config: EnvConfig,
+        n_batch: int,
+        start: int = 0,
+        end: int | None = None,
+        kernel: Kernel = "auto",
+    ) -> None:
+        if n_batch < 1:
+            raise SimulationError(f"n_envs = {n_batch}; expected an integer >= 1")
+        _check_alignment(panel, features)
+        values, names = select_features(features, config.feature_names)
+        self.config = config
+        self.sim_config = config.sim
+        self.panel = panel
+        self.feature_names = names
+        self.range = DecisionRange(panel, values, names, config.window, start, end)
+        length = config.episode_length
+        if length is not None and length > self.range.n_decisions:
+            raise SimulationError(
+                f"episode_length = {length} exceeds the {self.range.n_decisions} decision bars "
+                f"available in [{self.range.first}, {self.range.last}]; expected a shorter episode"
+            )
+        self.market = MarketArrays.from_panel(panel, config.sim.vol_window)
+        self.n_batch = n_batch
+        self.n_assets = panel.n_symbols
+        self.actions = make_action_interpreter(self.n_assets, config)
+        self.observations = WindowObservations(values, config.window, config.dict_obs)
+        self.initial_cash = float(config.sim.initial_cash)
+        self.rewards = RewardState(config.reward, n_batch, self.initial_cash)
+        self.state = initial_state(config.sim, n_batch, self.n_assets)
+        shape = (n_batch, self.n_assets)
+        self.t: IntArray = np.full(n_batch, self.range.first, dtype=np.int64)
+        self.t_stop: IntArray = np.full(n_batch, self.range.last, dtype=np.int64)
+        self.steps: IntArray = np.zeros(n_batch, dtype=np.int64)
+        self.target: FloatArray = np.zeros(shape)
+        self.weights: FloatArray = np.zeros(shape)
+        self.basis: FloatArray = np.zeros(shape)
+        self.equity: FloatArray = np.full(n_batch, self.initial_cash)
+        self.cash_fraction: FloatArray = np.ones(n_batch)
+        self.upnl: FloatArray = np.zeros(n_batch)
+        self.last_turnover: FloatArray = np.zeros(n_batch)
+        self._ruin = config.ruin_fraction * self.initial_cash
+        self._max_dd = config.max_drawdown
+        self._kernel: Any = None  # the compiled one-row step (``envs.kernel.env_step``)
+        if _use_compiled(kernel, n_batch):
+            self._setup_compiled()
+
+    @property
+    def compiled(self) -> bool:
+        """True when steps run through the compiled one-row kernel (``tradeforge.envs.kernel``)."""
+        return self._kernel is not None
+
+    def _setup_compiled(self) -> None:
+        """Pack the one-row state into three arrays shared with the kernel; the attributes the
+        numpy path uses (``state``, ``target``, ``equity``, ``rewards.peak``...) become views."""
+        from tradeforge.envs import kernel as k
+        from tradeforge.sim.kernel import pack_sim_params, stack_market
+
+        sim, market, n = self.sim_config, self.market, self.n_assets
+        self._stack = stack_market(
+            market.mark, market.fill_prices(sim.fill_price), market.volume, market.volatility
+        )
+        ints = np.zeros(k.N_INTS, dtype=np.int64)
+        ints[k.I_T], ints[k.I_STOP] = self.t[0], self.t_stop[0]
+        acct = np.zeros(k.N_ACCT)
+        acct[[k.A_CASH, k.A_EQUITY, k.A_PEAK]] = self.initial_cash
+        acct[k.A_CASH_FRACTION] = 1.0
+        assets = np.zeros((k.N_ASSET_ROWS, n))
+        self._ints, self._acct, self._assets = ints, acct, assets
+        self._bind_views()
+
+        cfg, reward = self.config, self.config.reward
+        params = np.zeros(k.N_PARAMS)
+        sim_params = pack_sim_params(sim)
+        params[: len(sim_params)] = sim_params
+        interpreter = self.actions
+        kind, size = k.KIND_TARGET, n
+        # exact types only: a subclass may map actions differently (it then runs in Python)
+        if type(interpreter) is DiscreteActions:
+            kind = k.KIND_POSITION if interpreter.mode == "position" else k.KIND_TRADE
+            params[k.E_N_LEVELS] = len(interpreter.levels)
+            params[k.E_UNIT] = interpreter.unit
+            params[k.E_LOW_LEVEL] = interpreter.low_level
+        elif type(interpreter) is ContinuousActions:
+            kind = k.KIND_CONTINUOUS
+        elif type(interpreter) is WeightsActions:
+            size = interpreter.size
+            if interpreter.transform == "softmax":
+                kind = k.KIND_SOFTMAX
+                params[k.E_SOFTMAX_SCALE] = interpreter.scale
+            else:
+                kind = k.KIND_L1_BALL if interpreter.allow_short else k.KIND_SIMPLEX
+        params[k.E_KIND] = kind
+        params[k.E_N_ASSETS] = n
+        params[k.E_PNL], params[k.E_LOG] = reward.pnl, reward.log_return
+        params[k.E_DSR] = reward.dsr
+        params[k.E_ETA], params[k.E_DOWNSIDE] = reward.dsr_eta, reward.downside
+        params[k.E_DRAWDOWN], params[k.E_TURNOVER] = reward.drawdown, reward.turnover
+        params[k.E_SCALE], params[k.E_INITIAL_CASH] = reward.scale, self.initial_cash
+        params[k.E_RUIN] = self._ruin
+        params[k.E_HAS_MAX_DD] = 0.0 if cfg.max_drawdown is None else 1.0
+        params[k.E_MAX_DD] = 0.0 if cfg.max_drawdown is None else cfg.max_drawdown
+        params[k.E_WINDOW] = cfg.window
+        padded = self.observations._padded
+        params[k.E_OBS] = 0.0 if padded is None else 1.0
+        if padded is None:
+            padded = np.zeros((1, 1), dtype=np.float32)
+            padded.setflags(write=False)
+        self._params, self._padded = params, padded
+        self._params_target = params.copy()
+        self._params_target[k.E_KIND] = k.KIND_TARGET
+        self._kernel_obs = bool(params[k.E_OBS] > 0.0)
+        self._python_actions = kind == k.KIND_TARGET  # an interpreter the kernel does not know
+        self._interpreter = interpreter  # the interpreter the kind was read from
+        self._action_buf = np.zeros(size)
+        self._action_shape = (size,)
+        self._obs_size = self.observations.size
+        self._kernel = k.env_step
+
+    # -- episodes -------------------------------------------------------------------------------
+    def reset_rows(self, rows: BoolArray, rng: np.random.Generator) -> None:
+        """Start new episodes in the rows of the boolean mask (draws starts from ``rng``)."""
+        count = int(rows.sum())
+        if count == 0:
+            return
+        first, last = self.range.first, self.range.last
+        length = self.config.episode_length
+        span_end = last if length is None else last - length + 1
+        if self.config.random_start:
+            starts = rng.integers(first, span_end + 1, size=count)
+        else:
+            starts = np.full(count, first, dtype=np.int64)
+        stops = np.full(count, last) if length is None else starts + (length - 1)
+        self.t[rows] = starts
+        self.t_stop[rows] = stops
+        self.steps[rows] = 0
+        self.state.cash[rows] = self.initial_cash
+        self.state.shares[rows] = 0.0
+        for arr in (self.target, self.weights, self.basis):
+            arr[rows] = 0.0
+        self.equity[rows] = self.initial_cash
+        self.cash_fraction[rows] = 1.0
+        self.upnl[rows] = 0.0
+        self.last_turnover[rows] = 0.0
+        self.rewards.reset_rows(rows)
+
+    def observe(self, rows: BoolArray | None = None) -> np.ndarray | dict[str, np.ndarray]:
+        """Observations of every row (or of the rows in the mask)."""
+        if rows is None:
+            return self.observations.observe(self.t, self.weights, self.cash_fraction, self.upnl)
+        return self.observations.observe(
+            self.t[rows], self.weights[rows], self.cash_fraction[rows], self.upnl[rows]
+        )
+
+    def _bind_views(self) -> None:
+        """Point the per-row attributes at the packed arrays (after packing or unpickling)."""
+        from tradeforge.envs import kernel as k
+
+        ints, acct, assets = self._ints, self._acct, self._assets
+        self.t, self.t_stop, self.steps = ints[0:1], ints[1:2], ints[2:3]
+        self.state = AccountState(cash=acct[k.A_CASH : k.A_CASH + 1], shares=assets[0:1])
+        self.target = assets[k.S_TARGET : k.S_TARGET + 1]
+        self.weights = assets[k.S_WEIGHTS : k.S_WEIGHTS + 1]
+        self.basis = assets[k.S_BASIS : k.S_BASIS + 1]
+        self.equity = acct[k.A_EQUITY : k.A_EQUITY + 1]
+        self.cash_fraction = acct[k.A_CASH_FRACTION : k.A_CASH_FRACTION + 1]
+        self.upnl = acct[k.A_UPNL : k.A_UPNL + 1]
+        self.last_turnover = acct[k.A_TURNOVER : k.A_TURNOVER + 1]
+        self.rewards.mean = acct[k.A_MEAN : k.A_MEAN + 1]
+        self.rewards.second = acct[k.A_SECOND : k.A_SECOND + 1]
+        self.rewards.peak = acct[k.A_PEAK : k.A_PEAK + 1]
+        self._target_row = assets[k.S_TARGET]
+        self._weights_row = assets[k.S_WEIGHTS]
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Copies (deepcopy, pickle) do not keep views aliased: the packed arrays hold the state,
+        # the views are rebound on load, and the compiled function is looked up again.
+        state = self.__dict__.copy()
+        if state.get("_kernel") is not None:
+            state["_kernel"] = True
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        if self._kernel is not None:
+            from tradeforge.envs.kernel import env_step
+
+            self._kernel = env_step
+            self._bind_views()
+            if self._padded.flags.writeable:  # keep the one compiled signature (read-only)
+                self._padded.setflags(write=False)
+
+    # -- stepping -------------------------------------------------------------------------------
+    def step_one(self, action: Any) -> OneStep:
+        """One step of a one-row core: observation, reward, flags and the info values.
+
+        Runs the compiled kernel when ``compiled``, else the batched numpy path.
+        """
+        if self._kernel is None:
+            reward, terminated, truncated = self.step(np.asarray(action))
+            return (
+                self._first_observation(),
+                float(reward[0]),
+                bool(terminated[0]),
+                bool(truncated[0]),
+                float(self.equity[0]),
+                int(self.t[0]),
+                float(self.last_turnover[0]),
+                self.target[0].copy(),
+                self.weights[0].copy(),
+            )
+        buf = self._action_buf
+        params = self._params
+        kind = type(action)
+        if self._python_actions or self.actions is not self._interpreter:
+            params = self._map_in_python(action)  # e.g. agents.safe's projecting wrapper
+        elif kind is np.ndarray:
+            if action.dtype.kind not in "iuf":
+                params = self._map_in_python(action)
+            elif action.shape == self._action_shape:
+                buf[:] = action
+            elif action.size == buf.size == 1:
+                buf[:] = action.reshape(-1)
+            else:
+                params = self._map_in_python(action)
+        elif buf.size == 1 and (
+            kind is int or kind is float or isinstance(action, (np.integer, np.floating))
+        ):
+            buf[0] = action
+        else:
+            params = self._map_in_python(action)
+        obs = np.empty(self._obs_size, dtype=np.float32)
+        code, reward, terminated, truncated, equity, bar, turnover = self._kernel(
+            self._ints, buf, self._stack, self._assets, self._acct, params, self._padded, obs
+        )
+        if code != 0:
+            self._raise_step_error(code, action)
+        return (
+            obs if self._kernel_obs else self._first_observation(),
+            reward,
+            terminated,
+            truncated,
+            equity,
+            bar,
+            turnover,
+            self._target_row.copy(),
+            self._weights_row.copy(),
+        )
+
+    def _first_observation(self) -> Any:
+        obs = self.observe()
+        return {k: v[0] for k, v in obs.items()} if isinstance(obs, dict) else obs[0]
+
+    def _map_in_python(self, action: Any) -> FloatArray:
+        """Map ``action`` with the (possibly replaced) interpreter; the kernel params to use."""
+        target = self.actions.to_weights(np.asarray(action), self.target)
+        self.target[:] = target
+        params: FloatArray = self._params_target
+        return params
+
+    def _raise_step_error(self, code: int, action: Any) -> None:
+        from tradeforge.envs.kernel import BAD_ACTION
+
+        if code == BAD_ACTION:
+            self.actions.to_weights(np.asarray(action), self.target)  # raises the specific error
+            raise SimulationError(f"action {action!r} is outside the action space")
+        t1 = int(self.t[0]) + 1
+        raise SimulationError(
+            f"equity is {float(self._acct[1])} after the fill at bar {t1} (row 0); "
+            "expected a finite value: a held asset has no known price"
+        )
+
+    def step(self, actions: np.ndarray) -> tuple[FloatArray, BoolArray, BoolArray]:
+        """Apply one batch of actions; returns (reward, terminated, truncated), each (B,)."""
+        if self._kernel is not None:
+            one = self.step_one(actions)
+            return np.array([one[1]]), np.array([one[2]]), np.array([one[3]])
+        target = self.actions.to_weights(actions, self.target)
+        t = self.t
+        old_shares = self.state.shares
+        state, res = sim_step(self.state, target, self.market, t, self.sim_config)
+        self.state = state
+        self.target = target
+        new_shares = state.shares
+        traded = res.traded_shares
+        t1 = t + 1
+        fill = np.where(traded != 0.0, res.fill_price, 0.0)
+        traded_value = np.abs(traded * fill).sum(axis=1)
+        self._update_basis(old_shares, new_shares, fill)
+        equity = res.equity
+        if not np.isfinite(equity).all():
+            row = int(np.flatnonzero(~np.isfinite(equity))[0])
+            raise SimulationError(
+                f"equity is {equity[row]} after the fill at bar {int(t1[row])} (row {row}); "
+                "expected a finite value: a held asset has no known price"
+            )
+        reward = self.rewards.step(res.prev_equity, equity, traded_value)
+        mark = self.market.mark[t1]
+        open_pnl = np.where(new_shares != 0.0, new_shares * (mark - self.basis), 0.0).sum(axis=1)
+        safe_equity = np.where(equity > 0.0, equity, 1.0)
+        self.upnl = open_pnl / safe_equity
+        self.cash_fraction = state.cash / safe_equity
+        self.weights = res.weights
+        self.equity = equity
+        self.last_turnover = traded_value / np.maximum(res.prev_equity, 1e-12)
+        self.t = t1
+        self.steps += 1
+        terminated = equity <= self._ruin
+        if self._max_dd is not None:
+            terminated |= self.rewards.drawdown(equity) >= self._max_dd
+        truncated = (t1 > self.t_stop) & ~terminated
+        return reward, terminated, truncated
+
+    def _update_basis(self, old: FloatArray, new: FloatArray, fill: FloatArray) -> None:
+        """Average entry price per position: adds average in, reductions keep it, flips reset it."""
+        same_side = old * new > 0.0
+        grows = same_side & (np.abs(new) > np.abs(old))
+        safe_new = np.where(new != 0.0, new, 1.0)
+        averaged = (old * self.basis + (new - old) * fill) / safe_new
+        basis = np.where(grows, averaged, np.where(same_side, self.basis, fill))
+        self.basis = np.where(new != 0.0, basis, 0.0)
+
+
+__all__ = ["DecisionRange", "Kernel", "OneStep", "TradingCore"]

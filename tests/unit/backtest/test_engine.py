@@ -1,0 +1,219 @@
+"""run_backtest: alignment, outputs, kernels equal to sim.step, and a hand-written reference loop."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tradeforge.backtest.engine import decision_window, run_backtest
+from tradeforge.backtest.engine_kernel import numba_available
+from tradeforge.core.errors import BacktestError
+from tradeforge.data.panel import BarPanel
+from tradeforge.sim import CostConfig, SimConfig
+
+needs_numba = pytest.mark.skipif(not numba_available(), reason="numba is not installed")
+
+RICH_COSTS = CostConfig(
+    commission_bps=5,
+    commission_per_share=0.001,
+    min_commission=1.0,
+    half_spread_bps=2,
+    slippage_bps=1,
+    slippage_vol_mult=0.2,
+    impact_coef=0.3,
+    participation_cap=0.05,
+    borrow_bps_annual=40,
+    cash_rate_annual=0.02,
+)
+
+
+def random_weights(panel: BarPanel, seed: int, allow_short: bool) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    low = -0.6 if allow_short else -0.1
+    w = rng.uniform(low, 0.6, (panel.n_bars, panel.n_symbols))
+    w[rng.random(w.shape) < 0.3] = np.nan
+    w[rng.random(panel.n_bars) < 0.1] = np.nan  # whole rows held
+    return w
+
+
+@needs_numba
+@pytest.mark.parametrize(
+    "config",
+    [
+        SimConfig(costs=RICH_COSTS, allow_short=True, max_leverage=1.5, max_position=0.5),
+        SimConfig(costs=RICH_COSTS, fractional=False, lot_size=10, fill_price="vwap"),
+        SimConfig(
+            costs=RICH_COSTS.scaled(3), fill_price="close", min_trade_value=5_000, initial_cash=1e5
+        ),
+    ],
+)
+def test_compiled_kernel_equals_the_sim_step_loop(
+    equities_panel: BarPanel, config: SimConfig
+) -> None:
+    w = random_weights(equities_panel, 1, config.allow_short)
+    a = run_backtest(equities_panel, w, config, start=50, end=1500, kernel="step")
+    b = run_backtest(equities_panel, w, config, start=50, end=1500, kernel="numba")
+    np.testing.assert_allclose(b.equity, a.equity, rtol=1e-12)
+    np.testing.assert_allclose(b.positions, a.positions, rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(b.costs, a.costs, rtol=1e-12, atol=1e-9)
+    assert len(a.fills) == len(b.fills) > 100
+    assert a.costs["impact"].sum() > 0
+
+
+def reference_backtest(
+    panel: BarPanel, weights: np.ndarray, cash0: float, bps: float
+) -> np.ndarray:
+    """A deliberately plain loop: fractional shares, commission in bps, fill at next open."""
+    n_bars, n = weights.shape
+    shares = np.zeros(n)
+    cash = cash0
+    last = np.full(n, np.nan)
+    out = [cash0]
+    for t in range(n_bars - 1):
+        for j in range(n):
+            if np.isfinite(panel.close[t, j]):
+                last[j] = panel.close[t, j]
+        value = cash + sum(shares[j] * last[j] for j in range(n) if shares[j] != 0)
+        for j in range(n):
+            w = weights[t, j]
+            price = panel.open[t + 1, j]
+            if np.isnan(w) or not np.isfinite(last[j]) or not np.isfinite(price):
+                continue
+            delta = w * value / last[j] - shares[j]
+            cash -= delta * price + abs(delta) * price * bps * 1e-4
+            shares[j] += delta
+        for j in range(n):
+            if np.isfinite(panel.close[t + 1, j]):
+                last[j] = panel.close[t + 1, j]
+        out.append(cash + sum(shares[j] * last[j] for j in range(n) if shares[j] != 0))
+    return np.array(out)
+
+
+@pytest.mark.parametrize("kernel", ["step", pytest.param("numba", marks=needs_numba)])
+def test_matches_a_plain_reference_loop(equities_panel: BarPanel, kernel: str) -> None:
+    panel = equities_panel.iloc(slice(0, 600))
+    rng = np.random.default_rng(7)
+    w = rng.dirichlet(np.ones(3), panel.n_bars) * 0.95
+    w[::5] = np.nan  # hold every fifth bar
+    config = SimConfig(costs=CostConfig(commission_bps=10), initial_cash=50_000)
+    res = run_backtest(panel, w, config, kernel=kernel)  # type: ignore[arg-type]
+    np.testing.assert_allclose(
+        res.equity.to_numpy(), reference_backtest(panel, w, 50_000, 10), rtol=1e-10
+    )
+
+
+def test_alignment_and_output_frames(equities_panel: BarPanel) -> None:
+    panel = equities_panel.iloc(slice(0, 40))
+    w = np.full((40, 3), np.nan)
+    w[10] = [0.2, 0.3, 0.4]
+    config = SimConfig(costs=CostConfig(commission_bps=10, borrow_bps_annual=10))
+    res = run_backtest(panel, w, config, start=5, end=30, kernel="step")
+    idx = panel.index[5:30]
+    for obj in (res.equity, res.weights, res.positions, res.costs, res.turnover, res.cash):
+        pd.testing.assert_index_equal(obj.index, idx)
+    pd.testing.assert_index_equal(res.returns.index, idx[1:])
+    assert res.equity.iloc[0] == config.initial_cash
+    assert (res.positions.iloc[:6] == 0).all().all()  # decision at bar 10 fills at bar 11
+    assert (res.positions.iloc[6] > 0).all()
+    assert list(res.fills["timestamp"].unique()) == [panel.index[11]]
+    assert list(res.fills["decision_timestamp"].unique()) == [panel.index[10]]
+    np.testing.assert_allclose(res.fills["price"], panel.open[11])
+    np.testing.assert_allclose(res.fills["commission"], res.fills["notional"] * 1e-3)
+    assert res.costs.loc[panel.index[11], "commission"] == pytest.approx(res.fills["costs"].sum())
+    held = res.weights.iloc[6].to_numpy()
+    np.testing.assert_allclose(held, [0.2, 0.3, 0.4], atol=0.02)  # drift between close and open
+    assert res.turnover.iloc[6] == pytest.approx(res.fills["notional"].sum() / config.initial_cash)
+    np.testing.assert_allclose(res.returns, res.equity.pct_change().iloc[1:])
+    summary = res.summary()
+    assert summary["n_fills"] == 3
+    assert summary["total_commission"] == pytest.approx(res.fills["commission"].sum())
+    assert summary["final_equity"] == res.equity.iloc[-1]
+
+
+def test_zero_weights_stay_in_cash_and_earn_interest(sp500_panel: BarPanel) -> None:
+    config = SimConfig(costs=CostConfig(cash_rate_annual=0.0252), initial_cash=100.0)
+    w = np.zeros((sp500_panel.n_bars, 1))
+    res = run_backtest(sp500_panel, w, config, end=11)
+    np.testing.assert_allclose(res.equity.iloc[-1], 100.0 * 1.0001**10)
+    assert res.fills.empty
+    assert res.trades.empty
+
+
+def test_bad_inputs_are_named(sp500_panel: BarPanel) -> None:
+    config = SimConfig()
+    w = np.zeros((sp500_panel.n_bars, 1))
+    with pytest.raises(BacktestError, match="shape"):
+        run_backtest(sp500_panel, np.zeros((10, 1)), config)
+    with pytest.raises(BacktestError, match="start = 10, end = 11"):
+        run_backtest(sp500_panel, w, config, start=10, end=11)
+    w[3, 0] = np.inf
+    with pytest.raises(BacktestError, match="SP500"):
+        run_backtest(sp500_panel, w, config)
+    with pytest.raises(BacktestError, match="kernel"):
+        run_backtest(sp500_panel, np.zeros((sp500_panel.n_bars, 1)), config, kernel="fast")  # type: ignore[arg-type]
+
+
+def test_round_trip_trades_and_cost_breakdown(equities_panel: BarPanel) -> None:
+    panel = equities_panel.iloc(slice(0, 60))
+    w = np.full((60, 3), np.nan)
+    w[10] = [0.2, 0.3, 0.4]
+    w[30] = [0.0, np.nan, 0.0]  # close AAPL and MSFT, hold IBM
+    w[40] = 0.0  # close IBM
+    costs = CostConfig(commission_bps=10, half_spread_bps=5, slippage_bps=2, impact_coef=0.5)
+    res = run_backtest(panel, w, SimConfig(costs=costs), kernel="step")
+    assert len(res.fills) == 3 + 2 + 1
+    trades = res.trades
+    assert list(trades["symbol"]) == ["AAPL", "MSFT", "IBM"]
+    assert (trades["side"] == 1.0).all()
+    # everything is closed by bar 41: the trades' P&L (fees included) is the whole P&L
+    assert trades["pnl"].sum() == pytest.approx(res.equity.iloc[-1] - res.equity.iloc[0])
+    assert res.positions.iloc[-1].abs().sum() == 0.0
+    by_type = res.costs.sum()
+    for name in ("commission", "spread", "slippage", "impact"):
+        assert by_type[name] == pytest.approx(res.fills[name].sum())
+        assert by_type[name] > 0
+    np.testing.assert_allclose(res.fills["spread"], res.fills["notional"] * 5e-4)
+    np.testing.assert_allclose(res.fills["slippage"], res.fills["notional"] * 2e-4)
+    assert by_type["borrow"] == 0.0
+    assert by_type["interest"] == 0.0
+
+
+def test_shorts_pay_borrow(sp500_panel: BarPanel) -> None:
+    config = SimConfig(costs=CostConfig(borrow_bps_annual=252), allow_short=True)
+    w = np.full((sp500_panel.n_bars, 1), np.nan)
+    w[0] = -0.5  # short once, then hold
+    res = run_backtest(sp500_panel, w, config, end=30, kernel="step")
+    short_value = -(res.positions["SP500"] * sp500_panel.close[:30, 0]).to_numpy()
+    np.testing.assert_allclose(
+        res.costs["borrow"].to_numpy()[1:], short_value[1:] * 1e-4
+    )  # 252 bps a year = 1 bp a bar
+    assert res.trades.empty  # the short is never covered: no closed trade
+
+
+def test_decision_window(sp500_panel: BarPanel) -> None:
+    w = np.full((50, 2), np.nan)
+    w[7, 0] = 0.1
+    w[20] = 0.0
+    assert decision_window(w) == (7, 22)
+    w[49] = 0.5
+    assert decision_window(w) == (7, 50)
+    with pytest.raises(BacktestError, match="no row"):
+        decision_window(np.full((5, 1), np.nan))
+
+
+def test_without_numba_auto_uses_the_step_loop(
+    sp500_panel: BarPanel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tradeforge.backtest.engine as engine
+
+    def no_compiled(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the compiled kernel must not run without numba")
+
+    monkeypatch.setattr(engine, "numba_available", lambda: False)
+    monkeypatch.setattr(engine, "_run_compiled", no_compiled)
+    w = np.full((sp500_panel.n_bars, 1), 0.5)
+    res = run_backtest(sp500_panel, w, SimConfig(), end=40)  # kernel="auto"
+    assert res.positions.iloc[-1, 0] > 0
+    with pytest.raises(BacktestError, match="numba is not installed"):
+        run_backtest(sp500_panel, w, SimConfig(), end=40, kernel="numba")

@@ -1,0 +1,81 @@
+"""The experiment YAML: sections validated by their owners, key paths in errors, overrides."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tradeforge.cli.experiment import ExperimentConfig, load_experiment
+from tradeforge.core.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def _write(tmp_path: Path, raw: dict) -> Path:
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    return path
+
+
+def _minimal() -> dict:
+    return {
+        "data": {"symbols": ["SP500"]},
+        "walkforward": {"unit": "years", "train": 3, "val": 1, "test": 1},
+    }
+
+
+@pytest.mark.parametrize("name", ["quickstart.yaml", "portfolio.yaml"])
+def test_shipped_configs_validate(name: str) -> None:
+    cfg = load_experiment(ROOT / "configs" / name)
+    assert cfg.walkforward.test > 0
+    assert cfg.features.columns()  # every indicator name resolves
+    if cfg.ensemble is not None:
+        assert cfg.ensemble_config() is not None
+
+
+def test_indicator_names_as_strings(tmp_path: Path) -> None:
+    raw = _minimal() | {"features": {"indicators": ["rsi_14", "macd_hist_12_26_9", "logret_5"]}}
+    cfg = load_experiment(_write(tmp_path, raw))
+    assert cfg.features.columns() == ("rsi_14", "macd_hist_12_26_9", "logret_5")
+
+
+def test_unknown_indicator_names_the_allowed_values(tmp_path: Path) -> None:
+    raw = _minimal() | {"features": {"indicators": ["rsii_14"]}}
+    with pytest.raises(ConfigError, match=r"rsii_14.*allowed indicators: atr"):
+        load_experiment(_write(tmp_path, raw))
+
+
+def test_unknown_nested_key_is_reported_with_its_path(tmp_path: Path) -> None:
+    raw = _minimal() | {"env": {"sim": {"costs": {"comission_bps": 1.0}}}}
+    with pytest.raises(ConfigError, match=r"env\.sim\.costs\.comission_bps"):
+        load_experiment(_write(tmp_path, raw))
+
+
+def test_negative_cost_is_rejected_with_its_path(tmp_path: Path) -> None:
+    raw = _minimal() | {"env": {"sim": {"costs": {"commission_bps": -1.0}}}}
+    with pytest.raises(ConfigError, match=r"env\.sim\.costs\.commission_bps = -1\.0"):
+        load_experiment(_write(tmp_path, raw))
+
+
+def test_unknown_baseline_is_rejected(tmp_path: Path) -> None:
+    raw = _minimal() | {"report": {"baselines": ["buy_and_hodl"]}}
+    with pytest.raises(ConfigError, match="buy_and_hodl"):
+        load_experiment(_write(tmp_path, raw))
+
+
+def test_overrides_replace_values_and_are_validated(tmp_path: Path) -> None:
+    path = _write(tmp_path, _minimal())
+    cfg = load_experiment(path, {"agent.algo": "a2c", "agent.timesteps": 512, "seed": 7})
+    assert (cfg.agent.algo, cfg.agent.timesteps, cfg.seed) == ("a2c", 512, 7)
+    assert load_experiment(path, {"agent.algo": None}).agent.algo == "ppo"
+    with pytest.raises(ConfigError, match=r"agent\.algo"):
+        load_experiment(path, {"agent.algo": "dqn"})
+
+
+def test_config_is_frozen(tmp_path: Path) -> None:
+    cfg = load_experiment(_write(tmp_path, _minimal()))
+    assert isinstance(cfg, ExperimentConfig)
+    with pytest.raises(Exception, match="frozen"):
+        cfg.seed = 3  # type: ignore[misc]
