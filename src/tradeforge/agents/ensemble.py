@@ -156,6 +156,8 @@ def _decide(policy: Any, observation: Any) -> tuple[FloatArray, Any]:
         target, action = policy.decide(observation)
         return np.atleast_1d(np.asarray(target, dtype=np.float64)), action
     out = np.atleast_1d(np.asarray(policy.act(observation), dtype=np.float64))
+    if hasattr(policy, "env_action"):  # the env's own action (e.g. weights logits incl. cash)
+        return out, policy.env_action(observation)
     space = getattr(policy, "action_space", None)
     spec = getattr(policy, "spec", None)
     if isinstance(space, gym.spaces.Discrete):

@@ -67,12 +67,18 @@ def env_factories(
 
     fold, feats = inputs.fold, inputs.features
     n_envs = config.agent.n_envs
+    limits = config.risk_limits()
 
     def make_train_env() -> Any:
-        return BatchedTradingVecEnv(
+        env = BatchedTradingVecEnv(
             panel, feats, config.env, n_envs=n_envs, start=fold.train.start,
             end=fold.train.stop, seed=seed,
         )  # fmt: skip
+        if limits is None:
+            return env
+        from tradeforge.agents.safe import ProjectionVecEnv
+
+        return ProjectionVecEnv(env, limits)
 
     def make_eval_env() -> Any:
         if len(fold.val) == 0:
@@ -80,12 +86,32 @@ def env_factories(
                 "walkforward.val = 0: training needs a validation period for early stopping "
                 "and model selection; set walkforward.val > 0"
             )
-        return TradingEnv(
+        return _limited(config, TradingEnv(
             panel, feats, eval_env_config(config.env), start=fold.val.start,
             end=min(fold.val.stop + 1, panel.n_bars),
-        )  # fmt: skip
+        ))  # fmt: skip
 
     return make_train_env, make_eval_env
+
+
+def _limited(config: ExperimentConfig, env: Any) -> Any:
+    """``env`` with its targets projected onto the config's risk limits (when it has some)."""
+    limits = config.risk_limits()
+    if limits is None:
+        return env
+    from tradeforge.agents.safe import ProjectionWrapper
+
+    return ProjectionWrapper(env, limits)
+
+
+def warm_start_hook(config: ExperimentConfig, panel: BarPanel) -> Any:
+    """Behaviour cloning of the configured rule before RL (None without ``warm_start``)."""
+    bc = config.warm_start_config()
+    if bc is None:
+        return None
+    from tradeforge.agents.imitation import BCWarmStart, expert_levels
+
+    return BCWarmStart(expert_levels(panel.close, bc), bc)
 
 
 def make_test_env(config: ExperimentConfig, panel: BarPanel, inputs: FoldInputs) -> Any:
@@ -93,10 +119,10 @@ def make_test_env(config: ExperimentConfig, panel: BarPanel, inputs: FoldInputs)
     from tradeforge.envs.env import TradingEnv
 
     fold = inputs.fold
-    return TradingEnv(
+    return _limited(config, TradingEnv(
         panel, inputs.features, eval_env_config(config.env), start=fold.test.start,
         end=test_stop(panel, fold),
-    )  # fmt: skip
+    ))  # fmt: skip
 
 
 def data_ranges(panel: BarPanel, fold: Fold) -> dict[str, Any]:
@@ -160,4 +186,5 @@ __all__ = [
     "stitch_full_weights",
     "stitched_weights",
     "test_stop",
+    "warm_start_hook",
 ]

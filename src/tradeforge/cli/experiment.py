@@ -10,6 +10,8 @@ Sections, each validated by the owning package's own config class::
     agent: {...}              # tradeforge.agents.AgentConfig: the single agent when no ensemble
     ensemble: {...} | null    # tradeforge.agents.EnsembleConfig: members + meta-controller
     tune: {...} | null        # tradeforge.agents.TuneConfig: the Optuna sweep of ``tradeforge tune``
+    warm_start: {...} | null  # tradeforge.agents.BCConfig: behaviour cloning of a rule before RL
+    risk: {...} | null        # tradeforge.agents.RiskLimits: targets projected onto hard limits
     walkforward: {...}        # tradeforge.backtest.WalkForwardConfig
     report: {...}             # ReportOptions below
 
@@ -73,6 +75,8 @@ class ExperimentConfig(FrozenConfig):
     agent: AgentConfig = Field(default_factory=AgentConfig)
     ensemble: dict[str, Any] | None = None
     tune: dict[str, Any] | None = None
+    warm_start: dict[str, Any] | None = None
+    risk: dict[str, Any] | None = None
     walkforward: WalkForwardConfig
     report: ReportOptions = Field(default_factory=ReportOptions)
 
@@ -104,6 +108,22 @@ class ExperimentConfig(FrozenConfig):
         from tradeforge.agents.ensemble import EnsembleConfig
 
         return validate_config(EnsembleConfig, dict(self.ensemble), source="ensemble")
+
+    def warm_start_config(self) -> Any:
+        """The validated ``BCConfig`` (None: agents start from scratch)."""
+        if self.warm_start is None:
+            return None
+        from tradeforge.agents.imitation import BCConfig
+
+        return validate_config(BCConfig, dict(self.warm_start), source="warm_start")
+
+    def risk_limits(self) -> Any:
+        """The validated ``RiskLimits`` (None: only the simulator's own limits apply)."""
+        if self.risk is None:
+            return None
+        from tradeforge.agents.safe import RiskLimits
+
+        return validate_config(RiskLimits, dict(self.risk), source="risk")
 
     def tune_config(self, **changes: Any) -> Any:
         """The validated ``TuneConfig`` of the ``tune`` section (defaults when absent)."""

@@ -69,6 +69,7 @@ def _train_fold(
     ranges = compose.data_ranges(panel, fold)
     ensemble = config.ensemble_config()
     agent = config.agent.with_updates(seed=seed)
+    warm = compose.warm_start_hook(config, panel)
     if ensemble is not None:
         from tradeforge.agents.ensemble import train_ensemble
 
@@ -76,7 +77,7 @@ def _train_fold(
             ensemble, make_train, make_eval, fold_dir, base_agent=agent, panel=panel,
             features=inputs.features, env_config=config.env,
             train_range=(fold.train.start, fold.train.stop), pipeline=inputs.pipeline,
-            data_ranges=ranges, extra_config=extra,
+            data_ranges=ranges, extra_config=extra, warm_start=warm,
         )  # fmt: skip
         if ensemble.online:  # re-score members on their recent paper returns through the test
             result.policy.bind_prices(panel.close)
@@ -86,7 +87,7 @@ def _train_fold(
 
     trained = train_agent(
         agent, make_train, make_eval, fold_dir,
-        pipeline=inputs.pipeline, data_ranges=ranges, extra_config=extra,
+        pipeline=inputs.pipeline, data_ranges=ranges, extra_config=extra, warm_start=warm,
     )  # fmt: skip
     policy = load_policy(trained.artifact_path, expected_feature_hash=inputs.pipeline.content_hash)
     return policy, trained.summary(), trained.artifact_path
@@ -100,6 +101,8 @@ def _run_fold(config: ExperimentConfig, panel: BarPanel, fold: Fold, run_dir: Pa
     policy, summary, artifact = _train_fold(config, panel, inputs, fold_dir)
     env = compose.make_test_env(config, panel, inputs)
     weights = rollout_weights(policy, env, seed=config.seed)
+    if hasattr(env, "violations"):  # raw targets that broke the risk limits before projection
+        summary = {**summary, "risk_violations": env.violations}
     result = compose.backtest_fold(panel, weights, config.env.sim, fold)
     costs = float(result.costs.drop(columns=["interest"], errors="ignore").to_numpy().sum())
     members = {str(k): float(v) for k, v in summary.get("weights", {}).items()}
@@ -153,6 +156,11 @@ def _fold_table(panel: BarPanel, outcomes: list[FoldOutcome], ppy: int) -> pd.Da
                 "test_sharpe": m["sharpe"],
                 "test_max_drawdown": m["max_drawdown"],
                 "costs_paid": o.costs,
+                **(
+                    {"limit_breaches": o.trained["risk_violations"]["any"]}
+                    if "risk_violations" in o.trained
+                    else {}
+                ),
             }
         )
     return pd.DataFrame(rows)
@@ -216,6 +224,16 @@ def _notes(config: ExperimentConfig, outcomes: list[FoldOutcome], dsr: float) ->
     if spreads and any(s.get("std", 0.0) > 0 for s in spreads):
         worst = max(s["std"] for s in spreads)
         notes.append(f"Validation Sharpe varies across seeds (largest std over folds {worst:.2f}).")
+    breaches = [o.trained["risk_violations"] for o in outcomes if "risk_violations" in o.trained]
+    if breaches:
+        hit = sum(b["any"] for b in breaches)
+        steps = sum(b["steps"] for b in breaches)
+        notes.append(
+            f"Risk limits {config.risk}: the policy's raw targets broke them on {hit} of {steps} "
+            "test decisions; every traded target was projected onto the limits."
+        )
+    if config.warm_start is not None:
+        notes.append(f"Agents were warm-started by behaviour cloning: {config.warm_start}.")
     if not math.isnan(dsr):
         notes.append(
             f"Deflated Sharpe ratio {dsr:.2f}: the probability that the true Sharpe beats the best "

@@ -63,6 +63,7 @@ def train(
         agent, make_train, make_eval, run_dir, progress=not as_json,
         pipeline=inputs.pipeline, data_ranges=compose.data_ranges(panel, inputs.fold),
         extra_config={"env": cfg.env.model_dump(mode="json"), "data": cfg.data.model_dump(mode="json")},
+        warm_start=compose.warm_start_hook(cfg, panel),
     )  # fmt: skip
     summary = result.summary()
     if as_json:

@@ -46,20 +46,17 @@ def _package_dir(package: str) -> Path:
     return Path(spec.origin).parent
 
 
+def _titled_bars(raw: pd.DataFrame, stamps: pd.Series, symbol: str) -> pd.DataFrame:
+    """Bars from a table with ``Open, High, Low, Close, Volume`` columns."""
+    out = pd.DataFrame({"timestamp": stamps, "symbol": symbol})
+    for field in ("open", "high", "low", "close", "volume"):
+        out[field] = raw[field.title()].astype(float)
+    return out
+
+
 def _read_yahoo_style(path: Path, symbol: str) -> pd.DataFrame:
     raw = pd.read_csv(path)
-    stamps = pd.to_datetime(raw["Date"], format="mixed", utc=True)
-    return pd.DataFrame(
-        {
-            "timestamp": stamps,
-            "symbol": symbol,
-            "open": raw["Open"].astype(float),
-            "high": raw["High"].astype(float),
-            "low": raw["Low"].astype(float),
-            "close": raw["Close"].astype(float),
-            "volume": raw["Volume"].astype(float),
-        }
-    )
+    return _titled_bars(raw, pd.to_datetime(raw["Date"], format="mixed", utc=True), symbol)
 
 
 def _read_bokeh(path: Path, symbol: str) -> pd.DataFrame:
@@ -89,17 +86,7 @@ def _bokeh_table(path: Path) -> pd.DataFrame:
 def _read_eurusd(path: Path, symbol: str) -> pd.DataFrame:
     raw = pd.read_csv(path)
     stamps = pd.to_datetime(raw["Time"], format="%d.%m.%Y %H:%M:%S.%f", utc=True)
-    return pd.DataFrame(
-        {
-            "timestamp": stamps,
-            "symbol": symbol,
-            "open": raw["Open"].astype(float),
-            "high": raw["High"].astype(float),
-            "low": raw["Low"].astype(float),
-            "close": raw["Close"].astype(float),
-            "volume": raw["Volume"].astype(float),
-        }
-    )
+    return _titled_bars(raw, stamps, symbol)
 
 
 def _read_macro(path: Path, symbol: str) -> pd.DataFrame:

@@ -386,7 +386,7 @@ class TradingCore:
             self._ints, buf, self._stack, self._assets, self._acct, params, self._padded, obs
         )
         if code != 0:
-            self._raise_step_error(code, action)
+            self._raise_step_error(code, action, equity)
         return (
             obs if self._kernel_obs else self._first_observation(),
             reward,
@@ -410,7 +410,7 @@ class TradingCore:
         params: FloatArray = self._params_target
         return params
 
-    def _raise_step_error(self, code: int, action: Any) -> None:
+    def _raise_step_error(self, code: int, action: Any, equity: float) -> None:
         from tradeforge.envs.kernel import BAD_ACTION
 
         if code == BAD_ACTION:
@@ -418,7 +418,7 @@ class TradingCore:
             raise SimulationError(f"action {action!r} is outside the action space")
         t1 = int(self.t[0]) + 1
         raise SimulationError(
-            f"equity is {float(self._acct[1])} after the fill at bar {t1} (row 0); "
+            f"equity is {equity} after the fill at bar {t1} (row 0); "
             "expected a finite value: a held asset has no known price"
         )
 

@@ -12,6 +12,8 @@ from vendor_fakes import Sleeps, golden, replay_session
 from tradeforge.core.errors import SourceError, UnknownSymbolError
 from tradeforge.data.sources.ccxt_source import CcxtSource
 
+pytest.importorskip("ccxt", reason="ccxt comes with the 'crypto' extra")
+
 K0 = 1704067200000  # 2024-01-01 00:00 UTC
 HOUR = 3_600_000
 

@@ -272,3 +272,26 @@ def test_unknown_interpreter_subclass_maps_in_python(
         assert out[0][4]["weights"][0] == out[1][4]["weights"][0] == expected
         np.testing.assert_array_equal(out[0][0], out[1][0])
         assert out[0][1] == out[1][1]
+
+
+def test_non_finite_equity_raises_on_both_paths(one_asset: Any) -> None:
+    """Holdings that overflow to inf make equity non-finite: both paths refuse to go on."""
+    panel, feats = one_asset
+    close = panel.close.copy()
+    close[100:] = 1e12  # 1e298 shares (1e300 of cash, long) are then worth inf
+    high = np.maximum(panel.high, close)
+    volume = np.full_like(panel.volume, np.nan)  # unknown volume: no participation cap
+    broken = BarPanel(panel.index, panel.symbols, panel.open, high, panel.low, close, volume)
+    config = EnvConfig(window=5, sim={"initial_cash": 1e300})
+    for kernel in ("numba", "numpy"):
+        env = TradingEnv(broken, feats, config, end=150, kernel=kernel)  # type: ignore[arg-type]
+        env.reset(seed=0)
+        assert env.bar < 99
+
+        def run(env: TradingEnv = env) -> None:
+            with np.errstate(over="ignore"):  # the numpy path's entry-price products overflow
+                while env.bar < 120:
+                    env.step(np.ones(1, dtype=np.float32))
+
+        with pytest.raises(SimulationError, match="expected a finite value"):
+            run()
