@@ -11,7 +11,11 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from tradeforge.cli.output import err_console
 
-ALGO_OPTION = typer.Option(None, "--algo", help="Override agent.algo (ppo, a2c, ddpg, td3, sac).")
+ALGO_OPTION = typer.Option(
+    None,
+    "--algo",
+    help="Override agent.algo (ppo, a2c, ddpg, td3, sac) with its default hyperparameters.",
+)
 TIMESTEPS_OPTION = typer.Option(None, "--timesteps", help="Override agent.timesteps.")
 SEED_OPTION = typer.Option(None, "--seed", help="Override the experiment seed.")
 OUT_OPTION = typer.Option(None, "--out", help="Directory for the run (default: output_dir).")

@@ -134,11 +134,18 @@ class ExperimentConfig(FrozenConfig):
 
 
 def load_experiment(path: Path, overrides: dict[str, Any] | None = None) -> ExperimentConfig:
-    """Read and validate an experiment YAML; ``overrides`` maps dotted keys to new values."""
+    """Read and validate an experiment YAML; ``overrides`` maps dotted keys to new values.
+
+    Switching ``agent.algo`` to another algorithm drops ``agent.hyperparams`` (they belong to the
+    configured algorithm): the new one starts from its own defaults.
+    """
     config = load_yaml_config(path, ExperimentConfig)
     if not overrides:
         return config
     raw = config.model_dump(mode="json")
+    algo = overrides.get("agent.algo")
+    if algo is not None and algo != config.agent.algo and "agent.hyperparams" not in overrides:
+        raw["agent"]["hyperparams"] = {}
     for dotted, value in overrides.items():
         if value is None:
             continue

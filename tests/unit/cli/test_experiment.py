@@ -79,3 +79,11 @@ def test_config_is_frozen(tmp_path: Path) -> None:
     assert isinstance(cfg, ExperimentConfig)
     with pytest.raises(Exception, match="frozen"):
         cfg.seed = 3  # type: ignore[misc]
+
+
+def test_switching_algorithm_drops_the_other_algorithms_hyperparameters(tmp_path: Path) -> None:
+    raw = _minimal() | {"agent": {"algo": "ppo", "hyperparams": {"n_steps": 64, "batch_size": 32}}}
+    path = _write(tmp_path, raw)
+    assert load_experiment(path, {"agent.algo": "sac"}).agent.hyperparams == {}
+    kept = load_experiment(path, {"agent.algo": "ppo", "agent.timesteps": 10})
+    assert kept.agent.hyperparams == {"n_steps": 64, "batch_size": 32}
