@@ -52,6 +52,10 @@ def test_features_build_writes_named_columns_fitted_on_the_first_training_window
     assert pipe.content_hash == summary["content_hash"]
     expected = pipe.transform(panel).values[:, 0, :]
     np.testing.assert_allclose(frame.iloc[:, 2:].to_numpy(), expected, rtol=0, atol=1e-12)
+    assert summary["computed_bars"] == len(frame)  # a cold cache computes every bar once
+    again = _invoke("features", "build", str(config), "--out", str(tmp_path / "g"))
+    assert again["computed_bars"] == 0  # ...and a warm one none
+    pd.testing.assert_frame_equal(pd.read_parquet(again["path"]), frame)
     # the scaler saw only the training window: z-scores there have mean ~0, std ~1
     inside = expected[first.train.start + 20 : first.train.stop]
     assert np.abs(np.nanmean(inside, axis=0)).max() < 0.1
