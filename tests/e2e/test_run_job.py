@@ -63,6 +63,16 @@ def test_run_writes_a_consistent_report_and_is_reproducible(
     assert "Seeds" in html or "seeds" in html  # the ensemble members' validation table
     assert all(Path(a).is_dir() for a in summary["artifacts"])
 
+    # the saved fold-0 ensemble replays on its own (data, features, env and costs from the artifact)
+    replay = CliRunner().invoke(
+        app,
+        ["backtest", "--policy", summary["artifacts"][0], "--out", str(tmp_path / "r"), "--json"],
+    )
+    assert replay.exit_code == 0, replay.output
+    replayed = pd.read_csv(tmp_path / "r" / "bars.csv", index_col=0, parse_dates=True)["returns"]
+    fold0 = oos.loc[replayed.index[1] : panel.index[folds[0].test.stop]]
+    np.testing.assert_allclose(replayed.iloc[1:].to_numpy(), fold0.to_numpy(), rtol=0, atol=1e-12)
+
     again = _run(config, tmp_path / "b")
     oos_b = pd.read_csv(Path(again["run_dir"]) / "oos_returns.csv", index_col=0)["returns"]
     np.testing.assert_array_equal(oos.to_numpy(), oos_b.to_numpy())

@@ -141,9 +141,16 @@ def _write_outputs(out: Path, result: Any, metrics: dict[str, float]) -> list[st
 
 
 def backtest_cmd(
-    weights: Path = typer.Option(
-        ..., "--weights", "-w", help="Target weights CSV (date x symbol)."
+    weights: Path | None = typer.Option(
+        None, "--weights", "-w", help="Target weights CSV (date x symbol)."
     ),
+    policy: Path | None = typer.Option(
+        None, "--policy", "-p", help="A saved policy or ensemble directory to replay instead."
+    ),
+    start: str | None = typer.Option(
+        None, help="With --policy: first decision date (default: its test window)."
+    ),
+    end: str | None = typer.Option(None, help="With --policy: last decision date."),
     data_config: Path | None = typer.Option(
         None, "--data-config", "-d", help="DataConfig YAML (or experiment YAML with data:)."
     ),
@@ -171,11 +178,17 @@ def backtest_cmd(
     out: Path | None = typer.Option(None, "--out", "-o", help="Write results to this folder."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output on stdout."),
 ) -> None:
-    """Backtest a target-weights CSV: fills at the next bar, every cost, metrics by type."""
+    """Backtest a target-weights CSV or replay a saved policy: next-bar fills, every cost, metrics."""
     from tradeforge.backtest.engine import backtest_weights_file
     from tradeforge.backtest.weights_file import WeightsFileConfig
     from tradeforge.data.ingest import load_panel
 
+    if (weights is None) == (policy is None):
+        raise ConfigError("pass exactly one of --weights FILE or --policy DIR")
+    if policy is not None:
+        _replay(policy, start, end, benchmark, out, as_json)
+        return
+    assert weights is not None
     data = _data_config(weights, data_config, symbols, source, frequency)
     sim = _sim_config(
         sim_config,
@@ -222,6 +235,45 @@ def backtest_cmd(
     console.print(table)
     for note in result.notes:
         console.print(f"note: {note}")
+    for path in files:
+        console.print(f"wrote {path}")
+
+
+def _replay(
+    policy: Path, start: str | None, end: str | None, benchmark: str | None,
+    out: Path | None, as_json: bool,
+) -> None:  # fmt: skip
+    from tradeforge.cli.policy_replay import replay_policy
+
+    replay = replay_policy(policy, start, end)
+    result, panel = replay.result, replay.panel
+    bench = None
+    if benchmark:
+        bench = _benchmark_returns(benchmark, panel, DataConfig(symbols=list(panel.symbols)))
+    metrics = result.metrics(bench)
+    files = _write_outputs(out, result, metrics) if out is not None else []
+    if as_json:
+        emit_json(
+            {
+                "policy": str(policy),
+                "symbols": list(panel.symbols),
+                "start": replay.start,
+                "end": replay.end,
+                "final_equity": float(result.equity.iloc[-1]),
+                "metrics": metrics,
+                "costs": {c: float(result.costs[c].sum()) for c in result.costs.columns},
+                "files": files,
+            }
+        )
+        return
+    table = Table(title=f"replay {policy}: {replay.start.date()} .. {replay.end.date()}")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key in _HEADLINE:
+        if key in metrics:
+            table.add_row(key, f"{metrics[key]:.6g}")
+    table.add_row("final equity", f"{float(result.equity.iloc[-1]):,.2f}")
+    console.print(table)
     for path in files:
         console.print(f"wrote {path}")
 
