@@ -4,10 +4,12 @@
 weights is the target decided at the close of bar ``t`` (NaN = hold that asset; an all-NaN row
 holds everything). It is sized at close[t], filled at bar t+1 (``SimConfig.fill_price``) and
 marked at close[t+1], by exactly the rules of ``tradeforge.sim.step``: the engine either loops
-over ``sim.step`` (``kernel="step"``, pure numpy, always available) or runs a numba-compiled
-copy of it (``engine_kernel.simulate_path``; ``kernel="numba"``). The default ``kernel="auto"``
-takes numba when it can be imported and the step loop otherwise; tests check that both give the
-same numbers, and that a ``TradingEnv`` fed the same actions ends with the same equity.
+over ``sim.step`` (``kernel="step"``, pure numpy, always available) or runs the compiled path
+loop ``engine_kernel.simulate_path`` (``kernel="numba"``), which calls
+``tradeforge.sim.kernel.account_step`` (the compiled one-account ``sim.step`` that the single
+``TradingEnv`` also runs) once per bar. The default ``kernel="auto"`` takes numba when it can be
+imported and the step loop otherwise; tests check that both give the same numbers, and that a
+``TradingEnv`` fed the same actions ends with the same equity.
 
 Typical calls::
 
@@ -36,11 +38,7 @@ import numpy as np
 import pandas as pd
 
 from tradeforge.backtest.baselines import BASELINES, baseline_weights
-from tradeforge.backtest.engine_kernel import (
-    compiled_kernel,
-    numba_available,
-    pack_params,
-)
+from tradeforge.backtest.engine_kernel import compiled_kernel, numba_available
 from tradeforge.backtest.metrics import COST_COLUMNS, closed_trades, compute_metrics
 from tradeforge.backtest.weights_file import (
     WeightsFileConfig,
@@ -51,6 +49,15 @@ from tradeforge.core.errors import BacktestError
 from tradeforge.core.types import FloatArray
 from tradeforge.data.panel import BarPanel
 from tradeforge.sim import AccountState, MarketArrays, SimConfig, initial_state, step
+from tradeforge.sim.kernel import (
+    N_OUT_ROWS,
+    OUT_COMMISSION,
+    OUT_IMPACT,
+    OUT_TRADED,
+    OUT_WEIGHTS,
+    pack_sim_params,
+    stack_market,
+)
 
 Kernel = Literal["auto", "numba", "step"]
 
@@ -165,6 +172,7 @@ class _Path:
     traded: FloatArray  # (L, N)
     fees: FloatArray  # (4, L, N) commission, spread, slippage, impact
     scalars: FloatArray  # (5, L) prev_equity, equity, cash, borrow, interest
+    weights: FloatArray  # (L, N) held after the fill, at close[t+1] (the simulator's weights)
 
 
 def _check_inputs(
@@ -205,11 +213,13 @@ def _run_step_loop(
     traded = np.zeros((n_dec, n))
     fees = np.zeros((4, n_dec, n))
     scalars = np.zeros((5, n_dec))
+    held = np.zeros((n_dec, n))
     state: AccountState = initial_state(config, 1, n)
     for i, t in enumerate(range(start, stop - 1)):
         state, res = step(state, w[t][None, :], market, t, config)
         shares[i] = state.shares[0]
         traded[i] = res.traded_shares[0]
+        held[i] = res.weights[0]
         fees[0, i], fees[1, i] = res.commission[0], res.spread[0]
         fees[2, i], fees[3, i] = res.slippage[0], res.impact[0]
         scalars[:, i] = (
@@ -219,35 +229,36 @@ def _run_step_loop(
             res.borrow[0],
             res.interest[0],
         )
-    return _Path(shares, traded, fees, scalars)
+    return _Path(shares, traded, fees, scalars, held)
 
 
 def _run_compiled(
     w: FloatArray, market: MarketArrays, config: SimConfig, start: int, stop: int
 ) -> _Path:
+    """One call of ``engine_kernel.simulate_path`` (``sim.kernel.account_step`` per bar)."""
     n_dec = stop - 1 - start
     n = market.n_assets
-    shares = np.zeros((n_dec, n))
-    traded = np.zeros((n_dec, n))
-    fees = np.zeros((4, n_dec, n))
-    scalars = np.zeros((5, n_dec))
+    out = np.empty((N_OUT_ROWS, n_dec, n))  # the kernel writes every element
+    shares = np.empty((n_dec, n))
+    scalars = np.empty((5, n_dec))
+    stacked = stack_market(
+        market.mark, market.fill_prices(config.fill_price), market.volume, market.volatility
+    )
     kernel = compiled_kernel()
     kernel(
         np.ascontiguousarray(w),
-        market.mark,
-        market.fill_prices(config.fill_price),
-        market.volume,
-        market.volatility,
+        stacked,
         start,
         stop - 1,
         float(config.initial_cash),
-        pack_params(config),
+        pack_sim_params(config),
+        out,
         shares,
-        traded,
-        fees,
         scalars,
     )
-    return _Path(shares, traded, fees, scalars)
+    # rows commission, spread, slippage, impact: consecutive in sim.kernel's layout (tested)
+    fees = out[OUT_COMMISSION : OUT_IMPACT + 1]
+    return _Path(shares, out[OUT_TRADED], fees, scalars, out[OUT_WEIGHTS])
 
 
 def _choose_kernel(kernel: Kernel) -> Literal["numba", "step"]:
@@ -382,10 +393,7 @@ def _assemble(
     equity_arr = _prepend(float(config.initial_cash), eq)
     cash_arr = _prepend(float(config.initial_cash), cash)
     shares = _prepend(0.0, path.shares)
-    mark = market.mark[start:stop]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        values = np.where(shares != 0.0, shares * mark, 0.0)
-        held_w = np.where(equity_arr[:, None] != 0.0, values / equity_arr[:, None], 0.0)
+    held_w = _prepend(0.0, path.weights)
     fill_px = market.fill_prices(config.fill_price)[start + 1 : stop]
     traded_value = np.abs(np.where(path.traded != 0.0, path.traded * fill_px, 0.0))
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -208,35 +208,9 @@ def backtest_cmd(
     metrics = result.metrics(bench)
     files = _write_outputs(out, result, metrics) if out is not None else []
     first, last = result.equity.index[0], result.equity.index[-1]
-    if as_json:
-        emit_json(
-            {
-                "weights": str(weights),
-                "symbols": list(panel.symbols),
-                "start": first,
-                "end": last,
-                "final_equity": float(result.equity.iloc[-1]),
-                "metrics": metrics,
-                "costs": {c: float(result.costs[c].sum()) for c in result.costs.columns},
-                "notes": list(result.notes),
-                "files": files,
-            }
-        )
-        return
-    table = Table(title=f"backtest {weights.name}: {first.date()} .. {last.date()}")
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    for key in _HEADLINE:
-        if key in metrics:
-            table.add_row(key, f"{metrics[key]:.6g}")
-    for col in result.costs.columns:
-        table.add_row(f"cost {col}", f"{float(result.costs[col].sum()):,.2f}")
-    table.add_row("final equity", f"{float(result.equity.iloc[-1]):,.2f}")
-    console.print(table)
-    for note in result.notes:
-        console.print(f"note: {note}")
-    for path in files:
-        console.print(f"wrote {path}")
+    _report(
+        {"weights": str(weights)}, weights.name, panel, first, last, result, metrics, files, as_json
+    )
 
 
 def _replay(
@@ -252,28 +226,43 @@ def _replay(
         bench = _benchmark_returns(benchmark, panel, DataConfig(symbols=list(panel.symbols)))
     metrics = result.metrics(bench)
     files = _write_outputs(out, result, metrics) if out is not None else []
+    label = f"replay {policy}"
+    info = {"policy": str(policy)}
+    _report(info, label, panel, replay.start, replay.end, result, metrics, files, as_json)
+
+
+def _report(
+    source: dict[str, str], label: str, panel: BarPanel, first: Any, last: Any, result: Any,
+    metrics: dict[str, float], files: list[str], as_json: bool,
+) -> None:  # fmt: skip
+    """The backtest summary: JSON on stdout, or a rich table of metrics and costs."""
     if as_json:
         emit_json(
             {
-                "policy": str(policy),
+                **source,
                 "symbols": list(panel.symbols),
-                "start": replay.start,
-                "end": replay.end,
+                "start": first,
+                "end": last,
                 "final_equity": float(result.equity.iloc[-1]),
                 "metrics": metrics,
                 "costs": {c: float(result.costs[c].sum()) for c in result.costs.columns},
+                "notes": list(result.notes),
                 "files": files,
             }
         )
         return
-    table = Table(title=f"replay {policy}: {replay.start.date()} .. {replay.end.date()}")
+    table = Table(title=f"backtest {label}: {first.date()} .. {last.date()}")
     table.add_column("metric")
     table.add_column("value", justify="right")
     for key in _HEADLINE:
         if key in metrics:
             table.add_row(key, f"{metrics[key]:.6g}")
+    for col in result.costs.columns:
+        table.add_row(f"cost {col}", f"{float(result.costs[col].sum()):,.2f}")
     table.add_row("final equity", f"{float(result.equity.iloc[-1]):,.2f}")
     console.print(table)
+    for note in result.notes:
+        console.print(f"note: {note}")
     for path in files:
         console.print(f"wrote {path}")
 

@@ -2,15 +2,19 @@
 
 ``account_step`` performs, for one account at decision bar ``t``, exactly the operations of
 :func:`tradeforge.sim.step` (same order of rules, same formulas; see ``tradeforge.sim.step``)
-on scalars, so that hot loops with one account (a single ``TradingEnv``, a path backtest) avoid
-the ~100 numpy calls a batched step costs. Tests check it against ``sim.step`` on real data with
-every cost switched on: equal exactly for one asset, to float rounding of the sums over assets
-(sequential here, pairwise in numpy) for several.
+on scalars, so that hot loops with one account avoid the ~100 numpy calls a batched step costs.
+It is the only compiled copy of the rules: the single ``TradingEnv`` (``tradeforge.envs.kernel``)
+and the backtester (``tradeforge.backtest.engine_kernel.simulate_path``, one call per bar) both
+run it. Tests check it against ``sim.step`` on real data with every cost switched on: equal
+exactly for one asset, to float rounding of the sums over assets (sequential here, pairwise in
+numpy) for several.
 
 numba is optional. When it is importable, the functions of this module are numba-compiled
 lazily on their first call (``cache=True``: compiled once per machine and then loaded from
 disk); otherwise they stay plain Python (correct but slow) and ``NUMBA_AVAILABLE`` is False, so
-callers use the numpy ``sim.step`` instead. Importing this module compiles nothing.
+callers use the numpy ``sim.step`` instead. Importing this module compiles nothing. numba's
+cache does not follow calls across files: after editing this file by hand, delete the cached
+callers (``envs/__pycache__/kernel.*.nb*``, ``backtest/__pycache__/engine_kernel.*.nb*``).
 """
 
 from __future__ import annotations
@@ -110,7 +114,8 @@ def account_step(
     """Move one account from close[t] to close[t+1] given target ``weights`` (N,) (NaN = hold).
 
     ``shares`` (N,) is updated in place; ``market`` is ``stack_market(...)``; ``params`` is
-    ``pack_sim_params(config)``. ``out`` (7, N) receives, per asset, the rows ``OUT_*``:
+    ``pack_sim_params(config)``. ``out`` (7, N) (any writable view, e.g. one bar of a
+    (7, L, N) path array) receives, per asset, the rows ``OUT_*``:
     traded shares, fill price (NaN where untradable), commission, spread, slippage, impact and
     the held weights after the fill. Returns ``(cash, prev_equity, equity, borrow, interest)``
     after the step. The caller guarantees ``0 <= t <= T - 2`` and finite (or NaN) weights.
@@ -234,6 +239,13 @@ __all__ = [
     "NUMBA_AVAILABLE",
     "N_OUT_ROWS",
     "N_SIM_PARAMS",
+    "OUT_COMMISSION",
+    "OUT_FILL",
+    "OUT_IMPACT",
+    "OUT_SLIPPAGE",
+    "OUT_SPREAD",
+    "OUT_TRADED",
+    "OUT_WEIGHTS",
     "account_step",
     "jit",
     "pack_sim_params",

@@ -7,10 +7,11 @@ import pandas as pd
 import pytest
 
 from tradeforge.backtest.engine import decision_window, run_backtest
-from tradeforge.backtest.engine_kernel import numba_available
+from tradeforge.backtest.engine_kernel import compiled_kernel, numba_available, simulate_path
 from tradeforge.core.errors import BacktestError
 from tradeforge.data.panel import BarPanel
-from tradeforge.sim import CostConfig, SimConfig
+from tradeforge.sim import CostConfig, MarketArrays, SimConfig
+from tradeforge.sim import kernel as sim_kernel
 
 needs_numba = pytest.mark.skipif(not numba_available(), reason="numba is not installed")
 
@@ -57,8 +58,80 @@ def test_compiled_kernel_equals_the_sim_step_loop(
     np.testing.assert_allclose(b.equity, a.equity, rtol=1e-12)
     np.testing.assert_allclose(b.positions, a.positions, rtol=1e-12, atol=1e-9)
     np.testing.assert_allclose(b.costs, a.costs, rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(b.weights, a.weights, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(b.cash, a.cash, rtol=1e-12)
+    np.testing.assert_allclose(b.turnover, a.turnover, rtol=1e-12, atol=1e-15)
     assert len(a.fills) == len(b.fills) > 100
+    pd.testing.assert_frame_equal(
+        b.fills[["timestamp", "symbol"]], a.fills[["timestamp", "symbol"]]
+    )
+    np.testing.assert_allclose(b.fills["costs"], a.fills["costs"], rtol=1e-12)
     assert a.costs["impact"].sum() > 0
+    # the held weights are the simulator's: positions marked at close over equity
+    mark = MarketArrays.from_panel(equities_panel, config.vol_window).mark[50:1500]
+    expected = b.positions.to_numpy() * mark / b.equity.to_numpy()[:, None]
+    np.testing.assert_allclose(b.weights, np.nan_to_num(expected), rtol=1e-12, atol=1e-15)
+
+
+@needs_numba
+def test_compiled_path_is_a_loop_over_account_step(equities_panel: BarPanel) -> None:
+    """``simulate_path`` adds no arithmetic: it equals a loop over ``sim.kernel.account_step``
+    bit for bit (every output, every bar), with every cost, shorts and lots switched on."""
+    config = SimConfig(
+        costs=RICH_COSTS, allow_short=True, max_leverage=1.5, fractional=False, lot_size=5
+    )
+    market = MarketArrays.from_panel(equities_panel, config.vol_window)
+    stacked = sim_kernel.stack_market(
+        market.mark, market.fill_prices(config.fill_price), market.volume, market.volatility
+    )
+    params = sim_kernel.pack_sim_params(config)
+    w = random_weights(equities_panel, 5, allow_short=True)
+    start, stop, n = 40, 700, equities_panel.n_symbols
+    n_dec = stop - start
+    out = np.full((sim_kernel.N_OUT_ROWS, n_dec, n), -1.0)
+    out_shares = np.full((n_dec, n), -1.0)
+    out_scalars = np.full((5, n_dec), -1.0)
+    compiled_kernel()(w, stacked, start, stop, 1e6, params, out, out_shares, out_scalars)
+
+    shares, cash = np.zeros(n), 1e6
+    row = np.zeros((sim_kernel.N_OUT_ROWS, n))
+    for i, t in enumerate(range(start, stop)):
+        cash, prev_eq, eq, borrow, interest = sim_kernel.account_step(
+            shares, cash, w[t], stacked, t, params, row
+        )
+        np.testing.assert_array_equal(out[:, i], row)
+        np.testing.assert_array_equal(out_shares[i], shares)
+        np.testing.assert_array_equal(out_scalars[:, i], [prev_eq, eq, cash, borrow, interest])
+    assert np.count_nonzero(out[sim_kernel.OUT_TRADED]) > 500
+    assert out[sim_kernel.OUT_IMPACT].sum() > 0
+    assert out_scalars[3].sum() > 0  # borrow paid on the shorts
+
+
+def test_cost_rows_of_the_sim_kernel_are_the_engine_fee_order() -> None:
+    """The engine slices the kernel's commission..impact rows as its (4, L, N) fees."""
+    rows = [sim_kernel.OUT_COMMISSION, sim_kernel.OUT_SPREAD, sim_kernel.OUT_SLIPPAGE]
+    assert [*rows, sim_kernel.OUT_IMPACT] == list(
+        range(sim_kernel.OUT_COMMISSION, sim_kernel.OUT_IMPACT + 1)
+    )
+
+
+def test_plain_python_path_matches_the_step_loop(equities_panel: BarPanel) -> None:
+    """Without numba ``simulate_path`` is plain Python over ``account_step``: same rules."""
+    fn = getattr(simulate_path, "py_func", simulate_path)
+    config = SimConfig(costs=RICH_COSTS, allow_short=True, fill_price="vwap")
+    w = random_weights(equities_panel, 9, allow_short=True)
+    ref = run_backtest(equities_panel, w, config, start=100, end=161, kernel="step")
+    market = MarketArrays.from_panel(equities_panel, config.vol_window)
+    stacked = sim_kernel.stack_market(
+        market.mark, market.fill_prices("vwap"), market.volume, market.volatility
+    )
+    n = equities_panel.n_symbols
+    out, shares, scalars = np.zeros((7, 60, n)), np.zeros((60, n)), np.zeros((5, 60))
+    params = sim_kernel.pack_sim_params(config)
+    fn(w, stacked, 100, 160, config.initial_cash, params, out, shares, scalars)
+    np.testing.assert_allclose(scalars[1], ref.equity.to_numpy()[1:], rtol=1e-12)
+    np.testing.assert_allclose(shares, ref.positions.to_numpy()[1:], rtol=1e-12, atol=1e-9)
+    assert np.count_nonzero(out[sim_kernel.OUT_TRADED]) > 50
 
 
 def reference_backtest(
@@ -217,3 +290,25 @@ def test_without_numba_auto_uses_the_step_loop(
     assert res.positions.iloc[-1, 0] > 0
     with pytest.raises(BacktestError, match="numba is not installed"):
         run_backtest(sp500_panel, w, SimConfig(), end=40, kernel="numba")
+
+
+def test_backtest_and_env_share_the_numba_switch(
+    sp500_panel: BarPanel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One flag (``sim.kernel.NUMBA_AVAILABLE``) decides for the env and the backtester."""
+    import tradeforge.backtest.engine as engine
+
+    def no_compiled(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the compiled kernel must not run without numba")
+
+    monkeypatch.setattr(sim_kernel, "NUMBA_AVAILABLE", False)
+    monkeypatch.setattr(engine, "_run_compiled", no_compiled)
+    assert not numba_available()
+    w = np.full((sp500_panel.n_bars, 1), 0.5)
+    config = SimConfig(costs=CostConfig(commission_bps=10))
+    res = run_backtest(sp500_panel, w, config, end=40)  # kernel="auto" -> the step loop
+    assert res.costs["commission"].iloc[1] > 0
+    with pytest.raises(BacktestError, match="numba is not installed"):
+        run_backtest(sp500_panel, w, config, end=40, kernel="numba")
+    with pytest.raises(BacktestError, match="numba is not installed"):
+        compiled_kernel()
