@@ -55,6 +55,8 @@ def test_run_writes_a_consistent_report_and_is_reproducible(
     assert bh == pytest.approx(np.prod(moves) - 1.0, abs=2e-3)
     assert summary["baselines"]["cash"]["total_return"] == pytest.approx(0.0, abs=1e-12)
 
+    assert summary["strategy"] == "ensemble"
+    assert metrics["notes"][0].startswith("Verdict: out-of-sample Sharpe")
     html = (run_dir / "report.html").read_text()
     assert html.count("data:image/png;base64,") >= 4
     assert "buy_and_hold" in html

@@ -63,7 +63,7 @@ def _print_summary(summary: dict[str, Any]) -> None:
     table = Table(title=f"out-of-sample {summary['oos_start'][:10]} .. {summary['oos_end'][:10]}")
     for col in ("strategy", "total return", "sharpe", "max drawdown"):
         table.add_column(col, justify="left" if col == "strategy" else "right")
-    rows = {"agent": summary["metrics"], **summary["baselines"]}
+    rows = {summary["strategy"]: summary["metrics"], **summary["baselines"]}
     for name, m in rows.items():
         table.add_row(
             name,

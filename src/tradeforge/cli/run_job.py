@@ -210,6 +210,24 @@ def _testable(returns: dict[str, pd.Series]) -> dict[str, pd.Series]:
     return {k: v for k, v in returns.items() if float(np.nanstd(v.to_numpy())) > 0.0}
 
 
+def _verdict(sig: pd.DataFrame, benchmark: str) -> str | None:
+    """One sentence on the strategy against the benchmark baseline, from the bootstrap test."""
+    rows = sig[sig["baseline"] == benchmark] if "baseline" in sig else sig.iloc[0:0]
+    if rows.empty:
+        return None
+    row = rows.iloc[0]
+    diff, p = float(row["sharpe_diff"]), float(row["p_value"])
+    side = "above" if diff > 0 else "below"
+    if p < 0.05:
+        call = f"significant at 5% (p = {p:.3f})"
+    else:
+        call = f"not significant (p = {p:.2f}): no evidence the strategy differs from {benchmark}"
+    return (
+        f"Verdict: out-of-sample Sharpe {abs(diff):.2f} {side} {benchmark} "
+        f"(95% CI {float(row['ci_low']):+.2f} .. {float(row['ci_high']):+.2f}), {call}."
+    )
+
+
 def _notes(config: ExperimentConfig, outcomes: list[FoldOutcome], dsr: float) -> list[str]:
     notes = [
         f"{len(outcomes)} walk-forward folds; every fold refits features and retrains on its own "
@@ -310,7 +328,8 @@ def run_experiment(
         seed_table=_member_table(outcomes),
         sharpe_inference=inference,
         config=config.model_dump(mode="json"),
-        notes=_notes(config, outcomes, dsr),
+        notes=[v for v in [_verdict(sig, config.report.benchmark)] if v]
+        + _notes(config, outcomes, dsr),
         periods_per_year=ppy,
     )
     html = write_report(run_dir, report) if config.report.html else None
@@ -320,6 +339,7 @@ def run_experiment(
     summary: dict[str, Any] = {
         "run_dir": str(run_dir),
         "report": str(html) if html else None,
+        "strategy": "ensemble" if config.ensemble else config.agent.algo,
         "symbols": list(panel.symbols),
         "bars": panel.n_bars,
         "folds": len(folds),
