@@ -13,6 +13,7 @@ Every fold is cut from one panel by integer bar ranges (``Fold.train``, ``val``,
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -104,8 +105,45 @@ def _limited(config: ExperimentConfig, env: Any) -> Any:
     return ProjectionWrapper(env, limits)
 
 
-def warm_start_hook(config: ExperimentConfig, panel: BarPanel) -> Any:
-    """Behaviour cloning of the configured rule before RL (None without ``warm_start``)."""
+def previous_models(artifact: Path) -> dict[str, Path]:
+    """algo -> model.zip of a saved policy or of each member of a saved ensemble."""
+    dirs = [artifact] if (artifact / "model.zip").is_file() else sorted(
+        p for p in (artifact / "members").glob("*") if (p / "model.zip").is_file()
+    )  # fmt: skip
+    out: dict[str, Path] = {}
+    for d in dirs:
+        algo = json.loads((d / "spec.json").read_text(encoding="utf-8"))["algo"]
+        out.setdefault(str(algo), d / "model.zip")
+    return out
+
+
+class FoldWarmStart:
+    """Start each model from the previous fold's trained weights of the same algorithm.
+
+    Only the network weights carry over: the observation normalizer is refitted on the new
+    training window, and validation scoring starts afresh. Algorithms the previous fold did not
+    train (e.g. an alpha member) start from scratch.
+    """
+
+    def __init__(self, previous: Path) -> None:
+        self.models = previous_models(previous)
+        self.loaded: list[str] = []
+
+    def __call__(self, model: Any, venv: Any) -> None:
+        from tradeforge.agents.factory import algo_class
+
+        for algo, path in self.models.items():
+            if type(model) is algo_class(algo):
+                model.set_parameters(str(path), exact_match=True, device="cpu")
+                self.loaded.append(algo)
+                return
+
+
+def warm_start_hook(config: ExperimentConfig, panel: BarPanel, previous: Path | None = None) -> Any:
+    """The fold's warm start: the previous fold's weights when ``walkforward.warm_start`` and
+    there is a previous fold, else behaviour cloning of the configured rule, else None."""
+    if previous is not None and config.walkforward.warm_start:
+        return FoldWarmStart(previous)
     bc = config.warm_start_config()
     if bc is None:
         return None
@@ -175,6 +213,7 @@ def run_dir_for(config: ExperimentConfig, root: Path | None, stamp: str) -> Path
 
 __all__ = [
     "FoldInputs",
+    "FoldWarmStart",
     "backtest_fold",
     "data_ranges",
     "env_factories",
@@ -182,6 +221,7 @@ __all__ = [
     "fit_fold_features",
     "make_test_env",
     "oos_returns",
+    "previous_models",
     "run_dir_for",
     "stitch_full_weights",
     "stitched_weights",

@@ -59,7 +59,11 @@ def _noop(stage: str, done: int, total: int) -> None:
 
 
 def _train_fold(
-    config: ExperimentConfig, panel: BarPanel, inputs: compose.FoldInputs, fold_dir: Path
+    config: ExperimentConfig,
+    panel: BarPanel,
+    inputs: compose.FoldInputs,
+    fold_dir: Path,
+    previous: Path | None,
 ) -> tuple[Any, dict[str, Any], Path]:
     """Train the fold's policy (single agent or ensemble); returns (policy, summary, artifact)."""
     fold = inputs.fold
@@ -69,7 +73,7 @@ def _train_fold(
     ranges = compose.data_ranges(panel, fold)
     ensemble = config.ensemble_config()
     agent = config.agent.with_updates(seed=seed)
-    warm = compose.warm_start_hook(config, panel)
+    warm = compose.warm_start_hook(config, panel, previous)
     if ensemble is not None:
         from tradeforge.agents.ensemble import train_ensemble
 
@@ -93,12 +97,14 @@ def _train_fold(
     return policy, trained.summary(), trained.artifact_path
 
 
-def _run_fold(config: ExperimentConfig, panel: BarPanel, fold: Fold, run_dir: Path) -> FoldOutcome:
+def _run_fold(
+    config: ExperimentConfig, panel: BarPanel, fold: Fold, run_dir: Path, previous: Path | None
+) -> FoldOutcome:
     from tradeforge.agents.rollout import rollout_weights
 
     inputs = compose.fit_fold_features(config, panel, fold)
     fold_dir = run_dir / "folds" / f"fold_{fold.number}"
-    policy, summary, artifact = _train_fold(config, panel, inputs, fold_dir)
+    policy, summary, artifact = _train_fold(config, panel, inputs, fold_dir, previous)
     env = compose.make_test_env(config, panel, inputs)
     weights = rollout_weights(policy, env, seed=config.seed)
     if hasattr(env, "violations"):  # raw targets that broke the risk limits before projection
@@ -250,6 +256,8 @@ def _notes(config: ExperimentConfig, outcomes: list[FoldOutcome], dsr: float) ->
             f"Risk limits {config.risk}: the policy's raw targets broke them on {hit} of {steps} "
             "test decisions; every traded target was projected onto the limits."
         )
+    if config.walkforward.warm_start:
+        notes.append("Each fold after the first starts from the previous fold's trained weights.")
     if config.warm_start is not None:
         notes.append(f"Agents were warm-started by behaviour cloning: {config.warm_start}.")
     if not math.isnan(dsr):
@@ -281,7 +289,8 @@ def run_experiment(
     outcomes: list[FoldOutcome] = []
     for i, fold in enumerate(folds):
         tick("fold", i, len(folds))
-        outcomes.append(_run_fold(config, panel, fold, run_dir))
+        previous = outcomes[-1].artifact if outcomes else None
+        outcomes.append(_run_fold(config, panel, fold, run_dir, previous))
     tick("fold", len(folds), len(folds))
 
     tick("validation", 0, 1)
