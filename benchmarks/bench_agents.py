@@ -7,7 +7,10 @@ CPU, one torch thread, VecNormalize on observations as ``train_agent`` uses) lea
   daily,
   2000-2013 (GOOG from 2004), default features, window 30, softmax weights) stepped as one numpy batch;
 * the same portfolio as 8 ``TradingEnv`` in SB3's ``DummyVecEnv`` (the per-env Python path);
-* ``CartPole-v1`` x 8 in ``DummyVecEnv`` (the usual reference point).
+* ``CartPole-v1`` x 8 in ``DummyVecEnv`` (the usual reference point);
+* a null VecEnv with the portfolio env's exact spaces that does no work (zero observations,
+  fixed-length episodes): PPO's own cost for this observation size. ``1 - batched / null`` is
+  the share of training time the trading env itself costs.
 
 Env steps per second = timesteps / wall time of ``model.learn``; repeats are interleaved and the
 best of each is kept, so load on the shared machine hits all three alike.
@@ -39,7 +42,7 @@ RESULTS = Path(__file__).parent / "results" / "agents.json"
 SYMBOLS = ["AAPL", "IBM", "MSFT", "GOOG"]
 N_ENVS = 8
 TIMESTEPS = 4096
-REPEATS = 2
+REPEATS = 3
 MEMORY_STEPS = 4096
 PPO_KWARGS: dict[str, Any] = {"n_steps": 256, "batch_size": 64, "n_epochs": 4, "gamma": 0.99}
 
@@ -87,6 +90,48 @@ def _steps_per_s(make: Any) -> float:
     return float(model.num_timesteps) / elapsed
 
 
+def null_vec_env(like: Any) -> Any:
+    """A VecEnv with ``like``'s spaces and batch size that computes nothing."""
+    import numpy as np
+    from stable_baselines3.common.vec_env import VecEnv
+
+    class NullVecEnv(VecEnv):
+        def __init__(self) -> None:
+            super().__init__(like.num_envs, like.observation_space, like.action_space)
+            self.t = 0
+            self.obs = np.zeros((self.num_envs, *self.observation_space.shape), dtype=np.float32)
+
+        def reset(self) -> Any:
+            self.t = 0
+            return self.obs
+
+        def step_async(self, actions: Any) -> None:
+            self.t += 1
+
+        def step_wait(self) -> Any:
+            done = self.t % 256 == 0
+            dones = np.full(self.num_envs, done)
+            infos = [{"terminal_observation": self.obs[0]} if done else {} for _ in dones]
+            return self.obs, np.zeros(self.num_envs, dtype=np.float32), dones, infos
+
+        def close(self) -> None: ...
+
+        def get_attr(self, attr_name: str, indices: Any = None) -> list[Any]:
+            return [None] * self.num_envs
+
+        def set_attr(self, attr_name: str, value: Any, indices: Any = None) -> None: ...
+
+        def env_method(
+            self, method_name: str, *args: Any, indices: Any = None, **kw: Any
+        ) -> list[Any]:
+            return [None] * self.num_envs
+
+        def env_is_wrapped(self, wrapper_class: Any, indices: Any = None) -> list[bool]:
+            return [False] * self.num_envs
+
+    return NullVecEnv()
+
+
 def throughput() -> tuple[dict[str, float], dict[str, str]]:
     import gymnasium as gym
     from stable_baselines3.common.vec_env import DummyVecEnv
@@ -106,10 +151,14 @@ def throughput() -> tuple[dict[str, float], dict[str, str]]:
     def cartpole() -> Any:
         return DummyVecEnv([lambda: gym.make("CartPole-v1")] * N_ENVS)
 
+    def null() -> Any:
+        return null_vec_env(batched())
+
     makers = {
         "tradeforge BatchedTradingVecEnv": batched,
         "tradeforge TradingEnv x DummyVecEnv": dummy,
         "CartPole-v1 x DummyVecEnv": cartpole,
+        "null env, same spaces (PPO alone)": null,
     }
     best = dict.fromkeys(makers, 0.0)
     for _ in range(REPEATS):
@@ -235,8 +284,11 @@ def main() -> None:
     mem_table.add_column("MiB", justify="right")
     for name, value in mem.items():
         mem_table.add_row(name, f"{value:,.0f}")
+    null = speeds["null env, same spaces (PPO alone)"]
+    env_share = 1.0 - speeds["tradeforge BatchedTradingVecEnv"] / null
     console = Console()
     console.print(table)
+    console.print(f"share of PPO training time spent in the batched trading env: {env_share:.1%}")
     console.print(mem_table)
     result = {
         "benchmark": "agents",
@@ -248,6 +300,7 @@ def main() -> None:
         "ratios_vs_cartpole": {k: v / cartpole for k, v in speeds.items()},
         "ratio_batched_vs_dummy": speeds["tradeforge BatchedTradingVecEnv"]
         / speeds["tradeforge TradingEnv x DummyVecEnv"],
+        "env_share_of_training_time": env_share,
         "peak_rss_mib": mem,
         "training_overhead_mib_over_imports": mem["portfolio"] - mem["imports only"],
         "wall_s": time.perf_counter() - started,
