@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -19,7 +19,33 @@ class FrozenConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
 
 
-def format_validation_error(error: ValidationError, source: str) -> str:
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model inside an annotation (``X``, ``X | None``, ``list[X]``), if any."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _allowed_keys(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> list[str] | None:
+    """The keys the section holding ``loc`` accepts (None when the section is not a model)."""
+    current = model
+    for part in loc[:-1]:
+        if current is None:
+            return None
+        if isinstance(part, int):
+            continue
+        info = current.model_fields.get(str(part))
+        current = _model_in(info.annotation) if info is not None else None
+    return sorted(current.model_fields) if current is not None else None
+
+
+def format_validation_error(
+    error: ValidationError, source: str, model: type[BaseModel] | None = None
+) -> str:
     """One readable line per problem, each naming the key path, the value and the expectation."""
     lines = []
     for item in error.errors():
@@ -28,7 +54,11 @@ def format_validation_error(error: ValidationError, source: str) -> str:
         shown = repr(value) if not isinstance(value, dict) else "{...}"
         if len(shown) > 60:
             shown = shown[:57] + "..."
-        lines.append(f"{source}: {path} = {shown}: {item['msg']}")
+        message = item["msg"]
+        if item["type"] == "extra_forbidden":
+            allowed = _allowed_keys(model, tuple(item["loc"]))
+            message = "unknown key" + (f"; allowed keys: {', '.join(allowed)}" if allowed else "")
+        lines.append(f"{source}: {path} = {shown}: {message}")
     return "\n".join(lines)
 
 
@@ -37,7 +67,7 @@ def validate_config(model: type[ConfigT], raw: Any, source: str = "config") -> C
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, source)) from None
+        raise ConfigError(format_validation_error(exc, source, model)) from None
 
 
 def load_yaml_config(path: str | Path, model: type[ConfigT]) -> ConfigT:

@@ -54,3 +54,26 @@ def test_test_clock_moves_only_forward() -> None:
         clock.advance(timedelta(days=-1))
     with pytest.raises(ValueError, match="naive"):
         TestClock(datetime(2020, 1, 1))
+
+
+def test_unknown_nested_key_lists_the_allowed_keys_of_its_section() -> None:
+    from pydantic import Field
+
+    from tradeforge.core.config import FrozenConfig, validate_config
+
+    class Inner(FrozenConfig):
+        window: int = 10
+        action: str = "discrete"
+
+    class Outer(FrozenConfig):
+        env: Inner = Inner()
+        items: list[Inner] = Field(default_factory=list)
+
+    with pytest.raises(
+        ConfigError, match=r"env\.windw = 10: unknown key; allowed keys: action, window"
+    ):
+        validate_config(Outer, {"env": {"windw": 10}})
+    with pytest.raises(
+        ConfigError, match=r"items\.0\.x = 1: unknown key; allowed keys: action, window"
+    ):
+        validate_config(Outer, {"items": [{"x": 1}]})
