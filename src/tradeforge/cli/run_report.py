@@ -1,0 +1,181 @@
+"""What the run job reports besides the returns: fold and member tables, verdict and notes."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tradeforge.backtest.metrics import compute_metrics, equity_curve
+from tradeforge.backtest.walkforward import Fold
+from tradeforge.cli.experiment import ExperimentConfig
+from tradeforge.core.types import FloatArray
+from tradeforge.data.panel import BarPanel
+
+
+@dataclass
+class FoldOutcome:
+    """What one fold left behind: test weights, backtest, validation scores, artifact path."""
+
+    fold: Fold
+    weights: FloatArray
+    returns: pd.Series
+    costs: float
+    trained: dict[str, Any]
+    artifact: Path
+    members: dict[str, float] = field(default_factory=dict)
+
+
+def fold_table(panel: BarPanel, outcomes: list[FoldOutcome], ppy: int) -> pd.DataFrame:
+    rows = []
+    for o in outcomes:
+        times = o.fold.times(panel.index)
+        m = compute_metrics(o.returns, periods_per_year=ppy)
+        validation = o.trained.get("validation", {})
+        if "selected" in o.trained:  # an ensemble: the selected member's validation statistics
+            validation = validation.get(o.trained["selected"], {})
+            validation = {"sharpe": validation.get("sharpe_full", math.nan)}
+        rows.append(
+            {
+                "fold": o.fold.number,
+                "train": f"{times['train_start']:%Y-%m-%d} .. {times['train_end']:%Y-%m-%d}",
+                "test": f"{times['test_start']:%Y-%m-%d} .. {times['test_end']:%Y-%m-%d}",
+                "val_sharpe": validation.get("sharpe", math.nan),
+                "test_return": m["total_return"],
+                "test_sharpe": m["sharpe"],
+                "test_max_drawdown": m["max_drawdown"],
+                "costs_paid": o.costs,
+                **(
+                    {"limit_breaches": o.trained["risk_violations"]["any"]}
+                    if "risk_violations" in o.trained
+                    else {}
+                ),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def member_table(outcomes: list[FoldOutcome]) -> pd.DataFrame | None:
+    """One row per fold and ensemble member (or seed): validation score and weight."""
+    rows = []
+    for o in outcomes:
+        if "selected" in o.trained:
+            for name, stats in o.trained.get("validation", {}).items():
+                rows.append(
+                    {
+                        "fold": o.fold.number,
+                        "member": name,
+                        "val_sharpe": stats.get("sharpe_full", math.nan),
+                        "val_window_score": stats.get("score", math.nan),
+                        "val_return": stats.get("total_return", math.nan),
+                        "weight": o.members.get(name, math.nan),
+                    }
+                )
+        else:
+            for seed in o.trained.get("seeds", []):
+                val = seed.get("validation", {})
+                rows.append(
+                    {
+                        "fold": o.fold.number,
+                        "member": f"seed {seed.get('seed')}",
+                        "val_sharpe": val.get("sharpe", math.nan),
+                        "timesteps": seed.get("timesteps"),
+                        "stopped_early": seed.get("stopped_early"),
+                        "chosen": seed.get("seed") == o.trained.get("best_seed"),
+                    }
+                )
+    return pd.DataFrame(rows) if rows else None
+
+
+def equity_from(returns: pd.Series, start: pd.Timestamp) -> pd.Series:
+    """Growth of 1 from the first decision bar (value 1) through every return."""
+    head = pd.Series([1.0], index=pd.DatetimeIndex([start]))
+    curve: pd.Series = pd.concat([head, equity_curve(returns)])
+    return curve
+
+
+def testable(returns: dict[str, pd.Series]) -> dict[str, pd.Series]:
+    """Baselines whose returns vary (a Sharpe difference against cash is undefined)."""
+    return {k: v for k, v in returns.items() if float(np.nanstd(v.to_numpy())) > 0.0}
+
+
+def verdict(sig: pd.DataFrame, benchmark: str) -> str | None:
+    """One sentence on the strategy against the benchmark baseline, from the bootstrap test."""
+    rows = sig[sig["baseline"] == benchmark] if "baseline" in sig else sig.iloc[0:0]
+    if rows.empty:
+        return None
+    row = rows.iloc[0]
+    diff, p = float(row["sharpe_diff"]), float(row["p_value"])
+    side = "above" if diff > 0 else "below"
+    if p < 0.05:
+        call = f"significant at 5% (p = {p:.3f})"
+    else:
+        call = f"not significant (p = {p:.2f}): no evidence the strategy differs from {benchmark}"
+    return (
+        f"Verdict: out-of-sample Sharpe {abs(diff):.2f} {side} {benchmark} "
+        f"(95% CI {float(row['ci_low']):+.2f} .. {float(row['ci_high']):+.2f}), {call}."
+    )
+
+
+def notes(config: ExperimentConfig, outcomes: list[FoldOutcome], dsr: float) -> list[str]:
+    """How the numbers were made, and the caveats a reader should see first."""
+    out = [
+        f"{len(outcomes)} walk-forward folds; every fold refits features and retrains on its own "
+        "training window, selects checkpoints on its validation window and trades its test window once.",
+        "Decisions at each bar's close fill at the next bar's "
+        f"{config.env.sim.fill_price}; costs as configured in env.sim.costs.",
+    ]
+    spreads = [
+        o.trained.get("spread", {}).get("sharpe") for o in outcomes if isinstance(o.trained, dict)
+    ]
+    spreads = [s for s in spreads if s]
+    if spreads and any(s.get("std", 0.0) > 0 for s in spreads):
+        worst = max(s["std"] for s in spreads)
+        out.append(f"Validation Sharpe varies across seeds (largest std over folds {worst:.2f}).")
+    breaches = [o.trained["risk_violations"] for o in outcomes if "risk_violations" in o.trained]
+    if breaches:
+        hit = sum(b["any"] for b in breaches)
+        steps = sum(b["steps"] for b in breaches)
+        out.append(
+            f"Risk limits {config.risk}: the policy's raw targets broke them on {hit} of {steps} "
+            "test decisions; every traded target was projected onto the limits."
+        )
+    if config.walkforward.warm_start:
+        out.append("Each fold after the first starts from the previous fold's trained weights.")
+    if config.warm_start is not None:
+        out.append(f"Agents were warm-started by behaviour cloning: {config.warm_start}.")
+    if not math.isnan(dsr):
+        out.append(
+            f"Deflated Sharpe ratio {dsr:.2f}: the probability that the true Sharpe is above what "
+            "the best of the configurations tried would show by luck alone."
+        )
+    return out
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with NaN/inf as None and numpy scalars as Python numbers (strict JSON)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.floating | np.integer):
+        return json_safe(value.item())
+    return value
+
+
+__all__ = [
+    "FoldOutcome",
+    "equity_from",
+    "fold_table",
+    "json_safe",
+    "member_table",
+    "notes",
+    "testable",
+    "verdict",
+]
