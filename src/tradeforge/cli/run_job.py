@@ -197,7 +197,14 @@ def run_experiment(
         seed_table=run_report.member_table(outcomes),
         sharpe_inference=inference,
         config=config.model_dump(mode="json"),
-        notes=[v for v in [run_report.verdict(sig, config.report.benchmark)] if v]
+        notes=[
+            v
+            for v in [
+                run_report.verdict(sig, config.report.benchmark),
+                run_report.behaviour(weights),
+            ]
+            if v
+        ]
         + run_report.notes(config, outcomes, dsr),
         periods_per_year=ppy,
     )

@@ -156,6 +156,27 @@ def notes(config: ExperimentConfig, outcomes: list[FoldOutcome], dsr: float) -> 
     return out
 
 
+def behaviour(weights: pd.DataFrame, tol: float = 0.02) -> str | None:
+    """A warning when the policy never really traded: always in cash, or one static allocation
+    (the collapse to buy-and-hold that DRL trading agents are known for)."""
+    w = weights.to_numpy(dtype=np.float64)
+    if w.size == 0:
+        return None
+    gross = np.abs(w).sum(axis=1)
+    if float(gross.max()) < tol:
+        return "The policy stayed in cash through every test window: it did not trade."
+    spread = float((w.max(axis=0) - w.min(axis=0)).max())
+    if spread < tol:
+        mean = ", ".join(
+            f"{c} {v:.0%}" for c, v in zip(weights.columns, w.mean(axis=0), strict=True)
+        )
+        return (
+            f"The policy held one static allocation ({mean}) through every test window: it behaves "
+            "like a fixed-weight portfolio, not a trading strategy."
+        )
+    return None
+
+
 def json_safe(value: Any) -> Any:
     """``value`` with NaN/inf as None and numpy scalars as Python numbers (strict JSON)."""
     if isinstance(value, float) and not math.isfinite(value):
@@ -171,6 +192,7 @@ def json_safe(value: Any) -> Any:
 
 __all__ = [
     "FoldOutcome",
+    "behaviour",
     "equity_from",
     "fold_table",
     "json_safe",

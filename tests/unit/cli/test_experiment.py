@@ -87,3 +87,20 @@ def test_switching_algorithm_drops_the_other_algorithms_hyperparameters(tmp_path
     assert load_experiment(path, {"agent.algo": "sac"}).agent.hyperparams == {}
     kept = load_experiment(path, {"agent.algo": "ppo", "agent.timesteps": 10})
     assert kept.agent.hyperparams == {"n_steps": 64, "batch_size": 32}
+
+
+def test_behaviour_note_flags_cash_and_static_allocations() -> None:
+    import numpy as np
+    import pandas as pd
+
+    from tradeforge.cli.run_report import behaviour
+
+    index = pd.date_range("2020-01-01", periods=50, tz="UTC")
+    cash = pd.DataFrame(np.zeros((50, 2)), index=index, columns=["A", "B"])
+    assert "stayed in cash" in (behaviour(cash) or "")
+    static = cash.add(pd.Series({"A": 0.5, "B": 0.3}), axis=1)
+    note = behaviour(static) or ""
+    assert "static allocation (A 50%, B 30%)" in note
+    trading = static.copy()
+    trading.iloc[10:20, 0] = 0.0
+    assert behaviour(trading) is None
