@@ -54,15 +54,20 @@ def test_soft_ensemble_trades_portfolio_weights_with_cash(
         env={"action": "weights", "weights_cash": True, "window": 5, "episode_length": 100},
         walkforward={"unit": "bars", "train": 500, "val": 100, "test": 150, "n_folds": 1},
     )
+    raw["agent"] = {**raw["agent"], "seeds": 2}
     assert raw["ensemble"]["mode"] == "soft"
     result = CliRunner().invoke(
         app, ["run", str(write_experiment(raw)), "--out", str(tmp_path / "run"), "--json"]
     )
     assert result.exit_code == 0, result.output
-    weights = pd.read_csv(
-        Path(json.loads(result.stdout)["run_dir"]) / "oos_weights.csv", index_col=0
-    )
+    run_dir = Path(json.loads(result.stdout)["run_dir"])
+    weights = pd.read_csv(run_dir / "oos_weights.csv", index_col=0)
     assert list(weights.columns) == ["AAPL", "MSFT"]
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    rows = {row["member"]: row for row in metrics["seeds"]}
+    assert set(rows) == {"ppo", "a2c"}
+    assert all(row["seeds_sharpe_std"] is not None for row in rows.values())
+    assert any("depend on the seed" in n for n in metrics["notes"])
     gross = weights.sum(axis=1).to_numpy()
     assert (weights.to_numpy() >= 0).all()
     assert (gross <= 1.0 + 1e-9).all()

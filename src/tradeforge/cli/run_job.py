@@ -70,7 +70,13 @@ def _train_fold(
         )  # fmt: skip
         if ensemble.online:  # re-score members on their recent paper returns through the test
             result.policy.bind_prices(panel.close)
-        return result.policy, result.summary(), result.path
+        summary = result.summary()
+        summary["seed_spread"] = {  # each member's validation Sharpe over its seeds
+            name: trained.spread().get("sharpe", {})
+            for name, trained in result.members.items()
+            if trained is not None
+        }
+        return result.policy, summary, result.path
     from tradeforge.agents.policy import load_policy
     from tradeforge.agents.training import train_agent
 
