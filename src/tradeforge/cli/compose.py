@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from tradeforge.backtest.engine import BacktestResult, run_backtest
-from tradeforge.backtest.walkforward import Fold
+from tradeforge.backtest.walkforward import Fold, fold_test_window
 from tradeforge.cli.experiment import ExperimentConfig
 from tradeforge.core.errors import BacktestError
 from tradeforge.core.types import FloatArray
@@ -52,11 +52,6 @@ def fit_fold_features(config: ExperimentConfig, panel: BarPanel, fold: Fold) -> 
 def eval_env_config(env: EnvConfig) -> EnvConfig:
     """The env config for validation and test: one full pass from the range's first bar."""
     return env.model_copy(update={"random_start": False, "episode_length": None})
-
-
-def test_stop(panel: BarPanel, fold: Fold) -> int:
-    """Exclusive end bar of the test env: one bar after the test range for the last fill."""
-    return min(fold.test.stop + 1, panel.n_bars)
 
 
 def env_factories(
@@ -159,7 +154,7 @@ def make_test_env(config: ExperimentConfig, panel: BarPanel, inputs: FoldInputs)
     fold = inputs.fold
     return _limited(config, TradingEnv(
         panel, inputs.features, eval_env_config(config.env), start=fold.test.start,
-        end=test_stop(panel, fold),
+        end=fold_test_window(fold, panel.n_bars)[1],
     ))  # fmt: skip
 
 
@@ -174,22 +169,12 @@ def backtest_fold(
     panel: BarPanel, weights: FloatArray, sim: SimConfig, fold: Fold
 ) -> BacktestResult:
     """Backtest ``weights`` decided over the fold's test bars, with the fills one bar later."""
-    return run_backtest(panel, weights, sim, start=fold.test.start, end=test_stop(panel, fold))
+    return run_backtest(panel, weights, sim, *fold_test_window(fold, panel.n_bars))
 
 
 def oos_returns(result: BacktestResult) -> pd.Series:
     """Per-bar returns from the first fill bar (``test.start + 1``) to the last."""
     return result.returns
-
-
-def stitched_weights(panel: BarPanel, parts: list[FloatArray], folds: list[Fold]) -> pd.DataFrame:
-    """The target weights decided in each fold's test range, as one frame over those bars."""
-    rows: list[pd.DataFrame] = []
-    for w, fold in zip(parts, folds, strict=True):
-        sl = slice(fold.test.start, fold.test.stop)
-        rows.append(pd.DataFrame(w[sl], index=panel.index[sl], columns=list(panel.symbols)))
-    frame = pd.concat(rows)
-    return frame.ffill().fillna(0.0)
 
 
 def stitch_full_weights(
@@ -203,12 +188,11 @@ def stitch_full_weights(
     return out
 
 
-def run_dir_for(config: ExperimentConfig, root: Path | None, stamp: str) -> Path:
-    """``<output_dir>/<name>-<stamp>``, created."""
-    base = Path(root) if root is not None else Path(config.output_dir)
-    path = base / f"{config.name}-{stamp}"
-    path.mkdir(parents=True, exist_ok=False)
-    return path
+def oos_weights_frame(panel: BarPanel, full: FloatArray, folds: list[Fold]) -> pd.DataFrame:
+    """The test-range rows of a stitched (T, N) weights array as a frame (holds carried forward)."""
+    rows = np.concatenate([np.arange(f.test.start, f.test.stop) for f in folds])
+    frame = pd.DataFrame(full[rows], index=panel.index[rows], columns=list(panel.symbols))
+    return frame.ffill().fillna(0.0)
 
 
 __all__ = [
@@ -221,10 +205,8 @@ __all__ = [
     "fit_fold_features",
     "make_test_env",
     "oos_returns",
+    "oos_weights_frame",
     "previous_models",
-    "run_dir_for",
     "stitch_full_weights",
-    "stitched_weights",
-    "test_stop",
     "warm_start_hook",
 ]

@@ -24,11 +24,12 @@ from tradeforge.backtest.metrics import compute_metrics
 from tradeforge.backtest.regimes import cost_sensitivity, regime_table
 from tradeforge.backtest.report import ReportData, write_report
 from tradeforge.backtest.significance import sharpe_inference, significance_table
-from tradeforge.backtest.walkforward import Fold, make_folds, stitch
+from tradeforge.backtest.walkforward import Fold, fold_test_window, make_folds, stitch
 from tradeforge.cli import compose, run_report
 from tradeforge.cli.experiment import ExperimentConfig
 from tradeforge.cli.run_report import FoldOutcome
 from tradeforge.core.errors import BacktestError
+from tradeforge.core.types import FloatArray
 from tradeforge.data.ingest import load_panel
 from tradeforge.data.panel import BarPanel
 from tradeforge.sim.config import SimConfig
@@ -123,14 +124,14 @@ def _baseline_returns(
 
 
 def _cost_table(
-    panel: BarPanel, outcomes: list[FoldOutcome], sim: SimConfig, multipliers: list[float]
+    panel: BarPanel,
+    weights: FloatArray,
+    folds: list[Fold],
+    sim: SimConfig,
+    multipliers: list[float],
 ) -> pd.DataFrame:
     """The stitched test decisions re-run with every cost rate times k, fold by fold."""
-    folds = [o.fold for o in outcomes]
-    weights = compose.stitch_full_weights(
-        panel.n_bars, panel.n_symbols, [o.weights for o in outcomes], folds
-    )
-    windows = [(f.test.start, compose.test_stop(panel, f)) for f in folds]
+    windows = [fold_test_window(f, panel.n_bars) for f in folds]
     return cost_sensitivity(panel, weights, sim, multipliers=multipliers, windows=windows)
 
 
@@ -179,14 +180,17 @@ def run_experiment(
         inference = None
     dsr = inference["dsr"] if inference else math.nan
     regimes = regime_table(strategy, panel, periods_per_year=ppy) if config.report.regimes else None
-    costs = _cost_table(panel, outcomes, sim, config.report.cost_multipliers)
+    full = compose.stitch_full_weights(
+        panel.n_bars, panel.n_symbols, [o.weights for o in outcomes], folds
+    )
+    costs = _cost_table(panel, full, folds, sim, config.report.cost_multipliers)
     tick("validation", 1, 1)
 
     tick("report", 0, 1)
     metrics = compute_metrics(strategy, bench, periods_per_year=ppy)
     start = panel.index[folds[0].test.start]  # the first decision: every curve starts at 1 here
     metrics["deflated_sharpe"] = dsr
-    weights = compose.stitched_weights(panel, [o.weights for o in outcomes], folds)
+    weights = compose.oos_weights_frame(panel, full, folds)
     report = ReportData(
         strategy_returns=strategy,
         strategy_equity=run_report.equity_from(strategy, start),
