@@ -209,6 +209,16 @@ class _ProjectingActions:
         return project_weights(raw, previous, self.limits)
 
 
+def _install_projection(env: Any, limits: RiskLimits, who: str, needs: str) -> _ProjectingActions:
+    """Swap the env core's action interpreter for one that projects its weights onto ``limits``."""
+    core = getattr(env, "_core", None)
+    if core is None or not hasattr(core, "actions"):
+        raise AgentError(f"{who} needs a tradeforge {needs}; got {type(env).__name__}")
+    actions = _ProjectingActions(core.actions, limits)
+    core.actions = actions
+    return actions
+
+
 class ProjectionWrapper(gym.Wrapper[Any, Any, Any, Any]):
     """Projects every action of a ``TradingEnv`` (any action kind) onto ``limits``.
 
@@ -219,15 +229,11 @@ class ProjectionWrapper(gym.Wrapper[Any, Any, Any, Any]):
 
     def __init__(self, env: gym.Env[Any, Any], limits: RiskLimits) -> None:
         super().__init__(env)
-        core = getattr(env.unwrapped, "_core", None)
-        if core is None or not hasattr(core, "actions"):
-            raise AgentError(
-                f"ProjectionWrapper needs a tradeforge TradingEnv; got {type(env.unwrapped).__name__}"
-            )
         self.limits = limits
         self._counter = _ViolationCounter()
-        self._actions = _ProjectingActions(core.actions, limits)
-        core.actions = self._actions
+        self._actions = _install_projection(
+            env.unwrapped, limits, "ProjectionWrapper", "TradingEnv"
+        )
 
     @property
     def violations(self) -> dict[str, Any]:
@@ -253,15 +259,11 @@ class ProjectionVecEnv(VecEnvWrapper):
         current = venv
         while isinstance(current, VecEnvWrapper):
             current = current.venv
-        core = getattr(current, "_core", None)
-        if core is None or not hasattr(core, "actions"):
-            raise AgentError(
-                f"ProjectionVecEnv needs a BatchedTradingVecEnv; got {type(current).__name__}"
-            )
         self.limits = limits
         self._counter = _ViolationCounter()
-        self._actions = _ProjectingActions(core.actions, limits)
-        core.actions = self._actions
+        self._actions = _install_projection(
+            current, limits, "ProjectionVecEnv", "BatchedTradingVecEnv"
+        )
 
     @property
     def violations(self) -> dict[str, Any]:
