@@ -18,22 +18,13 @@ from tradeforge.backtest.engine import decision_window, run_backtest
 from tradeforge.backtest.engine_kernel import numba_available
 from tradeforge.data.panel import BarPanel
 from tradeforge.envs import EnvConfig, TradingEnv
-from tradeforge.sim import CostConfig, SimConfig
+from tradeforge.sim import SimConfig
 from tradeforge.testing.envs import simple_features
+from tradeforge.testing.sim import EVERY_COST
 
 KERNELS = ["step", pytest.param("numba", marks=pytest.mark.skipif(not numba_available(), reason="numba is not installed"))]  # fmt: skip
 
-COSTS = CostConfig(
-    commission_bps=3,
-    commission_per_share=0.002,
-    min_commission=0.5,
-    half_spread_bps=2,
-    slippage_bps=1,
-    slippage_vol_mult=0.1,
-    impact_coef=0.2,
-    borrow_bps_annual=50,
-    cash_rate_annual=0.01,
-)
+COSTS = EVERY_COST
 
 
 def run_env(env: TradingEnv, n_steps: int, seed: int) -> tuple[np.ndarray, np.ndarray, int]:

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
+from report_expectations import FULL_PLOTS, FULL_SECTIONS, FULL_TABLES
 
 from tradeforge.backtest import (
     BacktestResult,
@@ -37,34 +38,6 @@ from tradeforge.backtest.report import METRICS_FILE, REPORT_FILE
 from tradeforge.backtest.report.html import format_value
 from tradeforge.core.errors import BacktestError
 from tradeforge.sim import CostConfig, SimConfig
-
-FULL_SECTIONS = (
-    "kpis",
-    "notes",
-    "equity",
-    "metrics",
-    "drawdown",
-    "rolling_sharpe",
-    "weights",
-    "folds",
-    "significance",
-    "regimes",
-    "cost_sensitivity",
-    "seeds",
-    "returns_hist",
-    "config",
-)
-FULL_TABLES = (
-    "metrics_summary",
-    "metrics",
-    "folds",
-    "significance",
-    "sharpe_inference",
-    "regimes",
-    "cost_sensitivity",
-    "seeds",
-)
-FULL_PLOTS = ("equity", "drawdown", "rolling_sharpe", "weights", "cost_sensitivity", "returns_hist")
 
 
 def build_report_data(panel: Any) -> ReportData:

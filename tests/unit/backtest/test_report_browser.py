@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
+from report_expectations import FULL_PLOTS, FULL_SECTIONS, FULL_TABLES
 
 from tradeforge.backtest import (
     ReportData,
@@ -41,33 +42,9 @@ pytestmark = pytest.mark.browser
 CHROMIUM = shutil.which("chromium") or (
     "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
 )
-PLOTS = {"equity", "drawdown", "rolling_sharpe", "weights", "cost_sensitivity", "returns_hist"}
-TABLES = {
-    "metrics_summary",
-    "metrics",
-    "folds",
-    "significance",
-    "sharpe_inference",
-    "regimes",
-    "cost_sensitivity",
-    "seeds",
-}
-SECTIONS = {
-    "kpis",
-    "notes",
-    "equity",
-    "metrics",
-    "drawdown",
-    "rolling_sharpe",
-    "weights",
-    "folds",
-    "significance",
-    "regimes",
-    "cost_sensitivity",
-    "seeds",
-    "returns_hist",
-    "config",
-}
+PLOTS = set(FULL_PLOTS)
+TABLES = set(FULL_TABLES)
+SECTIONS = set(FULL_SECTIONS)
 PROBE = """<script>
 window.addEventListener("load", function () {
   var out = {imgs: [], tables: [], sections: []};

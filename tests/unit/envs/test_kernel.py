@@ -17,23 +17,13 @@ from tradeforge.core.errors import SimulationError
 from tradeforge.data.panel import BarPanel
 from tradeforge.envs import EnvConfig, TradingEnv
 from tradeforge.envs.engine import TradingCore
-from tradeforge.sim import CostConfig
 from tradeforge.sim.kernel import NUMBA_AVAILABLE
 from tradeforge.testing.envs import simple_features
+from tradeforge.testing.sim import EVERY_COST
 
 pytestmark = pytest.mark.skipif(not NUMBA_AVAILABLE, reason="numba is not installed")
 
-COSTS = CostConfig(
-    commission_bps=3,
-    commission_per_share=0.002,
-    min_commission=0.5,
-    half_spread_bps=2,
-    slippage_bps=1,
-    slippage_vol_mult=0.1,
-    impact_coef=0.2,
-    borrow_bps_annual=50,
-    cash_rate_annual=0.01,
-)
+COSTS = EVERY_COST
 ALL_TERMS = {
     "pnl": 0.5,
     "log_return": 1.0,

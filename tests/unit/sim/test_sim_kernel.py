@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from tradeforge.data.panel import BarPanel
-from tradeforge.sim import CostConfig, MarketArrays, SimConfig, initial_state, step
+from tradeforge.sim import MarketArrays, SimConfig, initial_state, step
 from tradeforge.sim.kernel import (
     N_OUT_ROWS,
     NUMBA_AVAILABLE,
@@ -21,18 +21,9 @@ from tradeforge.sim.kernel import (
     pack_sim_params,
     stack_market,
 )
+from tradeforge.testing.sim import EVERY_COST
 
-COSTS = CostConfig(
-    commission_bps=3,
-    commission_per_share=0.002,
-    min_commission=0.5,
-    half_spread_bps=2,
-    slippage_bps=1,
-    slippage_vol_mult=0.1,
-    impact_coef=0.2,
-    borrow_bps_annual=50,
-    cash_rate_annual=0.01,
-)
+COSTS = EVERY_COST
 
 SIMS = {
     "long_open": SimConfig(costs=COSTS),
