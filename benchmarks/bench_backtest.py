@@ -35,15 +35,14 @@ import os
 import platform
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
+from _timing import best_of
 from tradeforge.backtest.engine import run_backtest
 from tradeforge.backtest.engine_kernel import compiled_kernel, numba_available
 from tradeforge.data.bundled import load_bundled_panel
@@ -100,15 +99,6 @@ def make_weights(n_bars: int, n_assets: int) -> np.ndarray:
     rng = np.random.default_rng(42)
     w: np.ndarray = rng.dirichlet(np.ones(n_assets), n_bars) * 0.95
     return w
-
-
-def best_of(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
-    best, out = float("inf"), None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
 
 
 def run_tradeforge(panel: BarPanel, w: np.ndarray, kernel: str, fills: bool) -> np.ndarray:

@@ -37,6 +37,7 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
+from _timing import best_of
 from tradeforge.data import DataConfig, ParquetStore, ingest
 from tradeforge.data.bundled import bundled_frame
 from tradeforge.data.config import ValidationConfig
@@ -107,15 +108,6 @@ def duckdb_panel(root: Path, symbols: list[str]) -> dict[str, np.ndarray]:
         f: long.pivot(index="timestamp", columns="symbol", values=f)[symbols].to_numpy()
         for f in FIELDS
     }
-
-
-def best_of(fn: Any, repeat: int) -> tuple[float, Any]:
-    best, out = float("inf"), None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
 
 
 def main() -> None:

@@ -31,10 +31,8 @@ import os
 import platform
 import time
 import warnings
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -45,6 +43,7 @@ from ta.momentum import RSIIndicator
 from ta.trend import MACD
 from ta.volatility import AverageTrueRange, BollingerBands
 
+from _timing import best_of
 from tradeforge.data.bundled import bundled_frame
 from tradeforge.data.panel import OHLCV, BarPanel
 from tradeforge.features import FeaturePipeline, FeatureSpec, panel_bar
@@ -109,15 +108,6 @@ def talib_features(
         talib.STDDEV(v, 20),
         np.log(c / talib.SMA(c, 1)),
     ]
-
-
-def best_of(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
-    best, out = float("inf"), None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
 
 
 def main() -> None:
