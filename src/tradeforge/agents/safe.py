@@ -1,8 +1,9 @@
 """Safe (constrained) RL: risk-limit projection of actions and a Lagrangian penalty.
 
-* :class:`RiskLimits` and :func:`project_weights`: target weights mapped onto the feasible set
-  ``{|w_i| <= max_position, sum |w_i| <= max_gross, sum |w - w_prev| <= max_turnover}`` (and
-  ``w >= 0`` when ``long_only``).
+The limits and their projection live in :mod:`tradeforge.risk` (:class:`RiskLimits`,
+:func:`~tradeforge.risk.project_weights`), shared with backtests and trading; this module keeps the
+RL parts:
+
 * :class:`ProjectedPolicy`: wraps any :class:`~tradeforge.core.policy.Policy`; its targets never
   leave the limits. :class:`ProjectionWrapper`: a Gymnasium wrapper for trading envs so that
   every action an agent takes (in training or evaluation) is projected before the simulator
@@ -28,109 +29,9 @@ from tradeforge.core.config import FrozenConfig
 from tradeforge.core.errors import AgentError
 from tradeforge.core.types import FloatArray
 
-_EPS = 1e-12
-
-
-class RiskLimits(FrozenConfig):
-    """Hard limits on target weights; None disables a limit.
-
-    ``max_turnover`` bounds ``sum |w_t - w_{t-1}|`` per decision (w_{t-1} being the previous,
-    already feasible, targets).
-    """
-
-    max_position: float | None = Field(default=None, gt=0.0)
-    max_gross: float | None = Field(default=None, gt=0.0)
-    max_turnover: float | None = Field(default=None, gt=0.0)
-    long_only: bool = False
-
-
-def _box(limits: RiskLimits) -> tuple[float, float]:
-    hi = math.inf if limits.max_position is None else float(limits.max_position)
-    lo = 0.0 if limits.long_only else -hi
-    return lo, hi
-
-
-def _shrink(v: FloatArray, theta: FloatArray, lo: float, hi: float) -> FloatArray:
-    """Soft-threshold by ``theta`` (per row) then clip to the box ``[lo, hi]``."""
-    if lo >= 0.0:
-        out: FloatArray = np.clip(v - theta[:, None], 0.0, hi)
-        return out
-    out = np.sign(v) * np.clip(np.abs(v) - theta[:, None], 0.0, hi)
-    return out
-
-
-def _project_static(v: FloatArray, limits: RiskLimits) -> FloatArray:
-    """Euclidean projection of each row onto the box intersected with the gross (L1) ball."""
-    lo, hi = _box(limits)
-    w = np.clip(v, lo, hi)
-    if limits.max_gross is None:
-        return w
-    gross_cap = float(limits.max_gross)
-    gross = np.abs(w).sum(axis=1)
-    over = gross > gross_cap
-    if not over.any():
-        return w
-    rows = v[over]
-    low = np.zeros(rows.shape[0])
-    high = np.abs(rows).max(axis=1)
-    for _ in range(60):  # bisection on the threshold: gross(theta) is non-increasing
-        mid = 0.5 * (low + high)
-        g = np.abs(_shrink(rows, mid, lo, hi)).sum(axis=1)
-        above = g > gross_cap
-        low = np.where(above, mid, low)
-        high = np.where(above, high, mid)
-    proj = _shrink(rows, high, lo, hi)
-    g = np.abs(proj).sum(axis=1)
-    proj *= np.minimum(1.0, gross_cap / np.maximum(g, _EPS))[:, None]
-    w[over] = proj
-    return w
-
-
-def project_weights(
-    target: FloatArray, previous: FloatArray | None, limits: RiskLimits
-) -> FloatArray:
-    """Map target weights (N,) or (B, N) onto the feasible set of ``limits``.
-
-    Position and gross limits: the Euclidean projection onto their intersection. Turnover: the
-    result moves from the (projected) previous weights towards that projection only as far as
-    ``max_turnover`` allows; the set is convex, so the limits above still hold. NaN targets are
-    treated as 0.
-    """
-    raw = np.asarray(target, dtype=np.float64)
-    single = raw.ndim == 1
-    v = np.nan_to_num(np.atleast_2d(raw), nan=0.0, posinf=0.0, neginf=0.0)
-    w = _project_static(v, limits)
-    if limits.max_turnover is not None and previous is not None:
-        prev = np.atleast_2d(np.asarray(previous, dtype=np.float64))
-        if prev.shape[-1] != w.shape[-1]:
-            raise AgentError(
-                f"previous weights have {prev.shape[-1]} assets; expected {w.shape[-1]} like the "
-                "targets"
-            )
-        prev = _project_static(np.nan_to_num(np.broadcast_to(prev, w.shape).copy()), limits)
-        step = w - prev
-        turnover = np.abs(step).sum(axis=1)
-        alpha = np.minimum(1.0, float(limits.max_turnover) / np.maximum(turnover, _EPS))
-        w = prev + alpha[:, None] * step
-    out: FloatArray = w[0] if single else w
-    return out
-
-
-def violations(
-    target: FloatArray, previous: FloatArray | None, limits: RiskLimits, tol: float = 1e-9
-) -> dict[str, int]:
-    """Which limits the raw target (N,) breaks: ``{"position": 0|1, "gross": ..., ...}``."""
-    w = np.nan_to_num(np.asarray(target, dtype=np.float64).reshape(-1))
-    lo, hi = _box(limits)
-    out = {
-        "position": int(bool(np.any(w > hi + tol) or np.any(w < lo - tol))),
-        "gross": int(limits.max_gross is not None and np.abs(w).sum() > limits.max_gross + tol),
-        "turnover": 0,
-    }
-    if limits.max_turnover is not None and previous is not None:
-        prev = np.asarray(previous, dtype=np.float64).reshape(-1)
-        out["turnover"] = int(np.abs(w - prev).sum() > limits.max_turnover + tol)
-    return out
+# RiskLimits and project_weights are still read from this module by tradeforge.agents (lazy
+# exports) and the experiment config; import them from tradeforge.risk in new code.
+from tradeforge.risk import RiskLimits, project_weights, violations
 
 
 class _ViolationCounter:
@@ -404,7 +305,4 @@ __all__ = [
     "ProjectedPolicy",
     "ProjectionVecEnv",
     "ProjectionWrapper",
-    "RiskLimits",
-    "project_weights",
-    "violations",
 ]

@@ -1,4 +1,6 @@
-"""Safe RL: risk-limit projection (policy and env wrapper) and the Lagrangian penalty."""
+"""Safe RL: risk-limit projection (policy and env wrapper) and the Lagrangian penalty.
+
+The projection itself is tested in ``tests/unit/risk/test_limits.py``."""
 
 from __future__ import annotations
 
@@ -7,18 +9,15 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from tradeforge.agents import (
     LagrangianConfig,
     LagrangianPenaltyVecEnv,
     ProjectedPolicy,
     ProjectionWrapper,
-    RiskLimits,
-    project_weights,
 )
 from tradeforge.core.errors import AgentError
+from tradeforge.risk import RiskLimits
 
 TOL = 1e-9
 BEAR = (2262, 2514)  # S&P 500 in 2008
@@ -47,63 +46,6 @@ def _check(w, prev, limits):
         assert np.abs(w).sum() <= limits.max_gross + TOL
     if limits.max_turnover is not None and prev is not None:
         assert np.abs(w - prev).sum() <= limits.max_turnover + TOL
-
-
-limits_strategy = st.builds(
-    RiskLimits,
-    max_position=st.one_of(st.none(), st.floats(0.05, 2.0)),
-    max_gross=st.one_of(st.none(), st.floats(0.1, 3.0)),
-    max_turnover=st.one_of(st.none(), st.floats(0.01, 2.0)),
-    long_only=st.booleans(),
-)
-vectors = st.integers(1, 8).flatmap(
-    lambda n: st.tuples(
-        st.lists(st.floats(-10, 10), min_size=n, max_size=n),
-        st.lists(st.floats(-10, 10), min_size=n, max_size=n),
-    )
-)
-
-
-@settings(max_examples=200, deadline=None)
-@given(vectors, limits_strategy)
-def test_projection_never_exceeds_limits(pair, limits):
-    target, raw_prev = (np.array(v) for v in pair)
-    prev = project_weights(raw_prev, None, limits)  # a feasible previous portfolio
-    _check(prev, None, limits)
-    w = project_weights(target, prev, limits)
-    _check(w, prev, limits)
-    # feasible targets pass unchanged
-    again = project_weights(w, prev, limits)
-    np.testing.assert_allclose(again, w, atol=1e-9)
-
-
-@settings(max_examples=60, deadline=None)
-@given(vectors, st.floats(0.1, 3.0))
-def test_gross_projection_is_the_nearest_feasible_point(pair, gross):
-    target = np.array(pair[0])
-    limits = RiskLimits(max_position=1.0, max_gross=gross)
-    w = project_weights(target, None, limits)
-    rng = np.random.default_rng(0)
-    # no random feasible point near it is closer to the target than the projection
-    others = project_weights(w + rng.normal(0, 0.3, size=(200, w.size)), None, limits)
-    distances = np.linalg.norm(target - others, axis=1)
-    assert np.linalg.norm(target - w) <= distances.min() + 1e-7
-
-
-def test_projection_examples():
-    limits = RiskLimits(max_position=0.5, max_gross=1.0)
-    np.testing.assert_allclose(
-        project_weights(np.array([2.0, -2.0, 0.1]), None, limits), [0.5, -0.5, 0.0], atol=1e-12
-    )
-    np.testing.assert_allclose(project_weights(np.array([0.9, 0.3]), None, limits), [0.5, 0.3])
-    turn = RiskLimits(max_turnover=0.2)
-    np.testing.assert_allclose(
-        project_weights(np.array([1.0, 0.0]), np.array([0.0, 1.0]), turn), [0.1, 0.9]
-    )
-    batch = project_weights(np.array([[3.0, 0.0], [0.2, 0.2]]), None, RiskLimits(max_position=1.0))
-    np.testing.assert_allclose(batch, [[1.0, 0.0], [0.2, 0.2]])
-    with pytest.raises(AgentError, match="assets"):
-        project_weights(np.ones(3), np.ones(2), turn)
 
 
 class Wild:
