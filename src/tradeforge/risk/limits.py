@@ -141,9 +141,11 @@ def project_path(
       when the projection leaves it there (within 1e-12); when the limits need that
       asset to move (e.g. gross over the limit), the cell gets the projected weight.
 
-    Turnover is measured between targets, not the weights held after prices moved (a projection
-    without prices cannot know those). Without a turnover limit and without partly-NaN rows the
-    rows are independent and are projected in one batch. Raises :class:`RiskError` for a
+    Each row gives what :func:`project_weights` gives for it against the reference. Turnover is
+    measured between targets, not the weights held after prices moved (a projection without
+    prices cannot know those). Rows without NaN cells get their position and gross projection
+    in one batch; only the turnover step (a few microseconds a row) and the projection of rows
+    with held cells (about a millisecond each) run bar by bar. Raises :class:`RiskError` for a
     non-2-D path, an ``initial`` of the wrong shape or infinite weights.
     """
     w = np.asarray(weights, dtype=np.float64)
@@ -168,17 +170,26 @@ def project_path(
     out = np.full_like(w, np.nan)
     nan = np.isnan(w)
     decided = ~nan.all(axis=1)
-    if limits.max_turnover is None and not (nan[decided].any()):
-        if decided.any():
-            out[decided] = _project_static(w[decided], limits)
+    full = ~nan.any(axis=1)
+    # rows without a held cell do not depend on the path before the turnover step: one batch
+    static = np.full_like(w, np.nan)
+    if full.any():
+        static[full] = _project_static(w[full], limits)
+    if limits.max_turnover is None and not np.any(decided & ~full):
+        out[full] = static[full]
         return out
+    cap = math.inf if limits.max_turnover is None else float(limits.max_turnover)
     for t in np.flatnonzero(decided):
         held = nan[t]
-        filled = np.where(held, reference, w[t])
-        projected = project_weights(filled, reference, limits)
+        if full[t]:
+            target = static[t]
+        else:
+            target = _project_static(np.where(held, reference, w[t])[None, :], limits)[0]
+        step = target - reference
+        turnover = float(np.abs(step).sum())
+        projected = reference + min(1.0, cap / max(turnover, _EPS)) * step
         row = projected.copy()
-        keep = held & (np.abs(projected - reference) <= _HOLD_TOL)
-        row[keep] = np.nan
+        row[held & (np.abs(projected - reference) <= _HOLD_TOL)] = np.nan
         out[t] = row
         reference = projected
     return out
