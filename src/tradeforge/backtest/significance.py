@@ -7,14 +7,15 @@
 * :func:`optimal_block_length`: the automatic mean block length of Politis & White (2004) with
   the correction of Patton, Politis & White (2009).
 * :func:`probabilistic_sharpe_ratio` and :func:`deflated_sharpe_ratio`: Bailey & López de Prado
-  (2012, 2014), correcting the Sharpe ratio for non-normal returns and for the number of
-  configurations tried.
+  (2012, 2014), correcting the Sharpe ratio for non-normal returns and for the configurations
+  tried (every tuning trial x ensemble member x seed: their count and the spread of their
+  Sharpe ratios, see :func:`trials_from`).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
 
@@ -254,65 +255,128 @@ def expected_max_sharpe(n_trials: int, sr_variance: float) -> float:
     return float(math.sqrt(sr_variance) * ((1.0 - g) * q1 + g * q2))
 
 
-def _trial_variance(
-    r: FloatArray,
-    sr_variance: float | None,
-    trial_sharpes: FloatArray | None,
-    periods_per_year: int,
-) -> float:
-    if sr_variance is not None:
-        return float(sr_variance)
-    if trial_sharpes is not None:
-        ts = np.asarray(trial_sharpes, dtype=np.float64)
-        ts = ts[np.isfinite(ts)]
-        if ts.size >= 2:
-            return float(np.var(ts, ddof=1)) / periods_per_year
+TrialSharpes = Sequence[float] | FloatArray | pd.Series
+
+
+@dataclass(frozen=True)
+class Trials:
+    """What is known about the configurations tried before the reported one was picked.
+
+    ``count``: every configuration tried (tuning trials x ensemble members x seeds), including
+    those whose Sharpe ratio is unknown; ``sharpes``: the finite annualised Sharpe ratios known
+    among them (e.g. each member's and seed's validation Sharpe).
+    """
+
+    count: int
+    sharpes: FloatArray
+
+    @property
+    def has_dispersion(self) -> bool:
+        """Whether at least two Sharpe ratios are known, so their spread can be measured."""
+        return self.sharpes.size >= 2
+
+
+def trials_from(n_trials: int | None = None, trial_sharpes: TrialSharpes | None = None) -> Trials:
+    """The configurations tried, from their Sharpe ratios and/or their count.
+
+    ``n_trials`` defaults to the number of ``trial_sharpes`` (NaN entries count: the configuration
+    was tried even if its Sharpe is undefined), else 1. A count smaller than the number of Sharpe
+    ratios given is an error.
+    """
+    ts = (
+        np.empty(0)
+        if trial_sharpes is None
+        else np.asarray(trial_sharpes, dtype=np.float64).reshape(-1)
+    )
+    count = int(n_trials) if n_trials is not None else max(ts.size, 1)
+    if count < 1:
+        raise BacktestError(f"n_trials = {n_trials}; expected >= 1 configuration tried")
+    if ts.size > count:
+        raise BacktestError(
+            f"n_trials = {n_trials} but {ts.size} trial_sharpes were given; expected n_trials >= "
+            "len(trial_sharpes) (each Sharpe ratio is one configuration tried)"
+        )
+    return Trials(count, ts[np.isfinite(ts)])
+
+
+def _sampling_variance(r: FloatArray) -> float:
+    """Asymptotic variance of one per-period Sharpe estimate on ``r`` (Mertens, 2002)."""
     sr, skew, kurt = _moments(r)
     return (1.0 - skew * sr + (kurt - 1.0) / 4.0 * sr**2) / (r.size - 1)
 
 
+def _trial_variance(r: FloatArray, trials: Trials, periods_per_year: int) -> float:
+    """Per-period variance of the trials' Sharpe ratios: their sample variance (ddof=1) when at
+    least two are known, else the sampling variance of one Sharpe estimate on ``r``."""
+    if trials.has_dispersion:
+        return float(np.var(trials.sharpes, ddof=1)) / periods_per_year
+    return _sampling_variance(r)
+
+
 def deflated_sharpe_ratio(
     returns: pd.Series | FloatArray,
-    n_trials: int,
+    n_trials: int | None = None,
     sr_variance: float | None = None,
-    trial_sharpes: FloatArray | None = None,
+    trial_sharpes: TrialSharpes | None = None,
     periods_per_year: int = 252,
 ) -> float:
-    """PSR against the Sharpe one would expect from the best of ``n_trials`` useless configurations
-    (Bailey & López de Prado, 2014).
+    """PSR against the Sharpe one would expect from the best of the configurations tried when
+    none has skill (Bailey & López de Prado, 2014).
 
-    The variance of the trials' per-period Sharpe ratios comes from ``sr_variance`` (per period),
-    else from ``trial_sharpes`` (the trials' ANNUALISED Sharpe ratios, as :func:`compute_metrics`
-    reports them; variance ddof=1 divided by ``periods_per_year``), else from the asymptotic
-    variance of one Sharpe estimate, ``(1 - skew SR + (kurt - 1)/4 SR^2) / (n - 1)``.
-    Decreases as ``n_trials`` grows; equals the PSR against 0 for one trial.
+    The configurations tried are ``trial_sharpes`` (their ANNUALISED Sharpe ratios, as
+    :func:`compute_metrics` reports them, one per tuning trial x member x seed) and/or their
+    count ``n_trials`` (default: ``len(trial_sharpes)``, else 1; see :func:`trials_from`).
+    The variance of their per-period Sharpe ratios is ``sr_variance`` when given, else the sample
+    variance of ``trial_sharpes`` (ddof=1, divided by ``periods_per_year``) when at least two are
+    finite, else ASSUMED to be the sampling variance of one Sharpe estimate on ``returns``,
+    ``(1 - skew SR + (kurt - 1)/4 SR^2) / (n - 1)``: the spread that useless configurations
+    would show from noise alone. Decreases as the count grows; equals the PSR against 0 for one.
     """
     r = _checked_returns(returns, "DSR")
-    var = _trial_variance(r, sr_variance, trial_sharpes, periods_per_year)
-    return probabilistic_sharpe_ratio(r, expected_max_sharpe(n_trials, var))
+    trials = trials_from(n_trials, trial_sharpes)
+    if sr_variance is not None and sr_variance < 0:
+        raise BacktestError(f"sr_variance = {sr_variance}; expected >= 0")
+    var = (
+        float(sr_variance)
+        if sr_variance is not None
+        else _trial_variance(r, trials, periods_per_year)
+    )
+    return probabilistic_sharpe_ratio(r, expected_max_sharpe(trials.count, var))
 
 
 def sharpe_inference(
     returns: pd.Series | FloatArray,
-    n_trials: int = 1,
-    trial_sharpes: FloatArray | None = None,
+    n_trials: int | None = None,
+    trial_sharpes: TrialSharpes | None = None,
     periods_per_year: int = 252,
 ) -> dict[str, float]:
-    """Sharpe ratio with PSR (vs 0) and DSR (vs the best of ``n_trials``) for the report.
+    """Sharpe ratio with PSR (vs 0) and DSR (vs the best of the configurations tried).
 
-    Keys: ``sharpe`` (annualised), ``psr``, ``dsr``, ``n_trials``, ``expected_max_sharpe``
-    (annualised Sharpe the best useless trial would show), ``skew``, ``kurtosis``, ``n_obs``.
+    Pass ``trial_sharpes``: the annualised (validation) Sharpe ratio of every configuration
+    tried (tuning trial x ensemble member x seed); their count and spread set the bar the DSR
+    measures against. ``n_trials`` adds configurations whose Sharpe is unknown (e.g. pruned
+    tuning trials); alone, it gives the count and the spread is assumed (see
+    :func:`deflated_sharpe_ratio`).
+
+    Keys: ``sharpe`` (annualised), ``psr``, ``dsr``, ``n_trials`` (configurations tried),
+    ``n_trial_sharpes`` (how many finite Sharpe ratios gave the spread; below 2 the spread is
+    the assumed sampling error), ``trial_sharpe_std`` (annualised spread used),
+    ``expected_max_sharpe`` (annualised Sharpe the best useless trial would show), ``skew``,
+    ``kurtosis``, ``n_obs``.
     """
     r = _checked_returns(returns, "sharpe_inference")
+    trials = trials_from(n_trials, trial_sharpes)
     sr, skew, kurt = _moments(r)
-    var = _trial_variance(r, None, trial_sharpes, periods_per_year)
-    sr0 = expected_max_sharpe(n_trials, var)
+    var = _trial_variance(r, trials, periods_per_year)
+    sr0 = expected_max_sharpe(trials.count, var)
     root = math.sqrt(periods_per_year)
     return {
         "sharpe": sr * root,
         "psr": psr_from_moments(sr, r.size, skew, kurt, 0.0),
         "dsr": psr_from_moments(sr, r.size, skew, kurt, sr0),
-        "n_trials": float(n_trials),
+        "n_trials": float(trials.count),
+        "n_trial_sharpes": float(trials.sharpes.size if trials.has_dispersion else 0),
+        "trial_sharpe_std": math.sqrt(var) * root,
         "expected_max_sharpe": sr0 * root,
         "skew": skew,
         "kurtosis": kurt,
@@ -322,6 +386,8 @@ def sharpe_inference(
 
 __all__ = [
     "SharpeDiffTest",
+    "TrialSharpes",
+    "Trials",
     "deflated_sharpe_ratio",
     "expected_max_sharpe",
     "optimal_block_length",
@@ -331,4 +397,5 @@ __all__ = [
     "significance_table",
     "stationary_block_bootstrap_sharpe_diff",
     "stationary_bootstrap_indices",
+    "trials_from",
 ]

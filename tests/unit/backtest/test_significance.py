@@ -177,3 +177,62 @@ def test_psr_and_dsr_from_returns_are_consistent(sp_returns: pd.Series) -> None:
         probabilistic_sharpe_ratio(np.zeros(50))
     with pytest.raises(BacktestError, match="n_trials"):
         deflated_sharpe_ratio(sp_returns, 0)
+
+
+def test_dsr_counts_every_configuration_tried_and_uses_their_spread(sp_returns: pd.Series) -> None:
+    # 2 tuning trials x 2 members x 3 seeds = 12 configurations, each with a validation Sharpe
+    trials = np.array([0.2, 0.5, 0.9, -0.1, 0.4, 0.3, 0.8, 0.1, 0.6, 0.0, 0.7, 0.45])
+    info = sharpe_inference(sp_returns, trial_sharpes=trials)
+    var = float(np.var(trials, ddof=1)) / 252
+    assert info["n_trials"] == 12
+    assert info["n_trial_sharpes"] == 12
+    assert info["trial_sharpe_std"] == pytest.approx(float(np.std(trials, ddof=1)))
+    assert info["expected_max_sharpe"] == pytest.approx(
+        expected_max_sharpe(12, var) * math.sqrt(252)
+    )
+    assert info["dsr"] == pytest.approx(
+        probabilistic_sharpe_ratio(sp_returns, expected_max_sharpe(12, var))
+    )
+    assert info["dsr"] < info["psr"] - 0.05
+    assert deflated_sharpe_ratio(sp_returns, trial_sharpes=trials) == pytest.approx(info["dsr"])
+    # the same count with a wider spread of trial Sharpes sets a higher bar
+    wider = sharpe_inference(sp_returns, trial_sharpes=trials * 3.0)
+    assert wider["n_trials"] == 12
+    assert wider["expected_max_sharpe"] == pytest.approx(3.0 * info["expected_max_sharpe"])
+    assert wider["dsr"] < info["dsr"]
+
+
+def test_trials_with_undefined_sharpe_count_but_do_not_set_the_spread(
+    sp_returns: pd.Series,
+) -> None:
+    known = np.array([0.2, 0.9, -0.3])
+    info = sharpe_inference(sp_returns, trial_sharpes=np.append(known, [np.nan, np.nan]))
+    assert info["n_trials"] == 5
+    assert info["n_trial_sharpes"] == 3
+    assert info["trial_sharpe_std"] == pytest.approx(float(np.std(known, ddof=1)))
+    # pruned tuning trials whose Sharpe is unknown can be added to the count
+    more = sharpe_inference(sp_returns, n_trials=40, trial_sharpes=known)
+    assert more["n_trials"] == 40
+    assert more["trial_sharpe_std"] == pytest.approx(info["trial_sharpe_std"])
+    assert more["dsr"] < info["dsr"]
+    with pytest.raises(BacktestError, match=r"n_trials = 2 but 3 trial_sharpes"):
+        sharpe_inference(sp_returns, n_trials=2, trial_sharpes=known)
+    with pytest.raises(BacktestError, match="n_trials = 0"):
+        sharpe_inference(sp_returns, n_trials=0)
+
+
+def test_count_alone_assumes_the_sampling_error_of_one_sharpe(sp_returns: pd.Series) -> None:
+    r = sp_returns.to_numpy()
+    sr = r.mean() / r.std(ddof=1)
+    c = r - r.mean()
+    skew = np.mean(c**3) / np.mean(c**2) ** 1.5
+    kurt = np.mean(c**4) / np.mean(c**2) ** 2
+    sampling_var = (1 - skew * sr + (kurt - 1) / 4 * sr**2) / (r.size - 1)
+    for given in (None, np.array([0.4])):  # one known Sharpe has no spread either
+        info = sharpe_inference(sp_returns, n_trials=7, trial_sharpes=given)
+        assert info["n_trials"] == 7
+        assert info["n_trial_sharpes"] == 0
+        assert info["trial_sharpe_std"] == pytest.approx(math.sqrt(sampling_var * 252))
+        assert info["dsr"] == pytest.approx(deflated_sharpe_ratio(sp_returns, 7))
+    assert sharpe_inference(sp_returns)["n_trials"] == 1
+    assert sharpe_inference(sp_returns)["dsr"] == pytest.approx(sharpe_inference(sp_returns)["psr"])
