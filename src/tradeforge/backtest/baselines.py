@@ -123,6 +123,9 @@ def ma_crossover(
     return _scheduled(weights, np.ones(panel.n_bars, dtype=bool), s)
 
 
+MOMENTUM_KINDS = ("auto", "time_series", "cross_sectional")
+
+
 def momentum(
     panel: BarPanel,
     train_end: int,
@@ -130,17 +133,51 @@ def momentum(
     top_k: int = 1,
     every: int | str = "M",
     positive_only: bool = False,
+    kind: str = "auto",
     start: int | None = None,
 ) -> FloatArray:
-    """Equal weights in the ``top_k`` symbols by trailing return ``close[t] / close[t-lookback] - 1``
-    at each rebalance bar; ``positive_only`` keeps only positive trailing returns (else cash)."""
+    """Momentum on the trailing return ``close[t] / close[t-lookback] - 1``, decided at each
+    rebalance bar from closes up to ``t``.
+
+    * ``kind="time_series"`` (the default for one symbol): each priced symbol holds its 1/N
+      slice while its own trailing return is positive, else that slice is cash; one asset is
+      long when its trailing return is positive, else all cash (Moskowitz, Ooi & Pedersen,
+      2012). ``top_k`` and ``positive_only`` do not apply.
+    * ``kind="cross_sectional"`` (the default for several symbols): equal weights in the
+      ``top_k`` symbols by trailing return; ``positive_only`` keeps only positive trailing
+      returns (else cash). On one asset this is buy-and-hold.
+    """
     if lookback < 1 or top_k < 1:
         raise BacktestError(f"momentum lookback = {lookback}, top_k = {top_k}; expected both >= 1")
+    if kind not in MOMENTUM_KINDS:
+        raise BacktestError(
+            f"momentum kind = {kind!r}; expected one of {', '.join(MOMENTUM_KINDS)}"
+        )
     s = _check_start(panel, start, train_end)
     close = panel.close
     past = np.full_like(close, np.nan)
     past[lookback:] = close[:-lookback]
     score = close / past - 1.0
+    if kind == "time_series" or (kind == "auto" and panel.n_symbols == 1):
+        full = _time_series_sleeves(score > 0, close)
+    else:
+        full = _cross_sectional(score, close, top_k, positive_only)
+    return _scheduled(full, rebalance_mask(panel.index, every, s), s)
+
+
+def _time_series_sleeves(long: BoolArray, close: FloatArray) -> FloatArray:
+    """1 / (priced symbols) for each priced symbol flagged ``long``, 0 (cash) for the others."""
+    priced = np.isfinite(close)
+    count = priced.sum(axis=1, keepdims=True).astype(np.float64)
+    flags = np.where(priced & long, 1.0, 0.0)
+    out: FloatArray = np.divide(flags, count, out=np.zeros_like(flags), where=count > 0)
+    return out
+
+
+def _cross_sectional(
+    score: FloatArray, close: FloatArray, top_k: int, positive_only: bool
+) -> FloatArray:
+    """Equal weights in the ``top_k`` best-scoring priced symbols of each row."""
     ranked = np.where(np.isfinite(score), score, -np.inf)
     order = np.argsort(-ranked, axis=1, kind="stable")[:, :top_k]
     selected = np.zeros_like(close)
@@ -148,8 +185,7 @@ def momentum(
     selected = np.where(np.isfinite(score), selected, 0.0)
     if positive_only:
         selected = np.where(score > 0, selected, 0.0)
-    full = _normalise(selected, close)
-    return _scheduled(full, rebalance_mask(panel.index, every, s), s)
+    return _normalise(selected, close)
 
 
 def _training_returns(panel: BarPanel, train_end: int, lookback: int | None) -> FloatArray:
@@ -295,6 +331,7 @@ def frictionless_returns(panel: BarPanel, weights: FloatArray, start: int = 0) -
 
 __all__ = [
     "BASELINES",
+    "MOMENTUM_KINDS",
     "baseline_weights",
     "buy_and_hold",
     "cash",

@@ -205,3 +205,60 @@ def test_baselines_through_the_engine(four_panel: BarPanel) -> None:
         four_panel, baseline_weights("equal_weight", four_panel, TRAIN_END), config, TRAIN_END, 1800
     )
     np.testing.assert_array_equal(direct.equity.to_numpy(), ew.equity.to_numpy())
+
+
+@pytest.fixture(scope="module")
+def sp500() -> BarPanel:
+    return load_bundled_panel(["SP500"])
+
+
+def test_single_asset_momentum_is_time_series_momentum(sp500: BarPanel) -> None:
+    """One asset: long while the trailing 126-bar return is positive, else cash (not buy-and-hold)."""
+    p = sp500
+    mom = baseline_weights("momentum", p, TRAIN_END, lookback=126, every="M")
+    decided = np.flatnonzero(rebalance_mask(p.index, "M", TRAIN_END))
+    close = p.close[:, 0]
+    expected = np.where(close[decided] / close[decided - 126] - 1.0 > 0, 1.0, 0.0)
+    np.testing.assert_array_equal(mom[decided, 0], expected)
+    assert np.isnan(mom[decided[0] + 1 : decided[1]]).all()  # hold between rebalances
+    # long in uptrends, cash in downtrends: e.g. the 2008 crash is sat out
+    assert 0.5 < expected.mean() < 0.9
+    crash = (p.index[decided] >= pd.Timestamp("2008-10-01", tz="UTC")) & (
+        p.index[decided] < pd.Timestamp("2009-04-01", tz="UTC")
+    )
+    assert crash.sum() == 6
+    assert (expected[crash] == 0.0).all()
+    hold = frictionless_returns(p, baseline_weights("buy_and_hold", p, TRAIN_END), TRAIN_END)
+    tsmom = frictionless_returns(p, mom, TRAIN_END)
+    assert not np.allclose(hold.to_numpy(), tsmom.to_numpy())
+    assert (tsmom[hold.abs() > 0] == 0.0).sum() > 500  # bars spent in cash
+    # decided from closes up to t only: scrambling every bar after t changes nothing up to t
+    for k, cut in enumerate((TRAIN_END + 37, 2000, 4000)):
+        other = baseline_weights("momentum", perturbed(p, cut, k), TRAIN_END, lookback=126)
+        np.testing.assert_array_equal(other[: cut + 1], mom[: cut + 1])
+        assert not np.array_equal(other[cut + 1 :], mom[cut + 1 :], equal_nan=True)
+
+
+def test_momentum_kinds(sp500: BarPanel, four_panel: BarPanel) -> None:
+    # cross-sectional on one asset always ranks it first: that is buy-and-hold, kept on request
+    xs = baseline_weights("momentum", sp500, TRAIN_END, kind="cross_sectional")
+    decided = ~np.isnan(xs[:, 0])
+    assert (xs[decided & (np.arange(sp500.n_bars) >= TRAIN_END), 0] == 1.0).all()
+    # portfolios default to cross-sectional ...
+    auto = baseline_weights("momentum", four_panel, TRAIN_END, lookback=60, top_k=2)
+    cross = baseline_weights(
+        "momentum", four_panel, TRAIN_END, lookback=60, top_k=2, kind="cross_sectional"
+    )
+    np.testing.assert_array_equal(auto, cross)
+    # ... and time-series on a portfolio gives each priced symbol a 1/N sleeve while it trends up
+    ts = baseline_weights("momentum", four_panel, TRAIN_END, lookback=60, kind="time_series")
+    t = TRAIN_END + 21 * 60  # a rebalance row once all four symbols are listed
+    t = int(np.flatnonzero(~np.isnan(ts[t:, 0]))[0]) + t
+    score = four_panel.close[t] / four_panel.close[t - 60] - 1.0
+    assert np.isfinite(score).all()
+    np.testing.assert_array_equal(ts[t], np.where(score > 0, 0.25, 0.0))
+    early = ts[TRAIN_END]  # GOOG is not listed yet: three sleeves of 1/3
+    score0 = four_panel.close[TRAIN_END, :3] / four_panel.close[TRAIN_END - 60, :3] - 1.0
+    np.testing.assert_allclose(early, np.append(np.where(score0 > 0, 1 / 3, 0.0), 0.0))
+    with pytest.raises(BacktestError, match="momentum kind = 'sideways'"):
+        baseline_weights("momentum", sp500, TRAIN_END, kind="sideways")
