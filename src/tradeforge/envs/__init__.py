@@ -2,10 +2,19 @@
 
 * :class:`TradingEnv`: one asset or a portfolio; actions, observations and rewards are chosen by
   :class:`EnvConfig` (interpreters in ``actions``/``observations``, rewards in ``rewards``).
-* :class:`BatchedTradingVecEnv`: many episodes stepped as one numpy batch behind SB3's VecEnv.
+* :class:`BatchedTradingVecEnv`: many episodes stepped as one numpy batch behind SB3's VecEnv
+  (loaded on first use, PEP 562, so ``import tradeforge.envs`` does not import torch).
 * :func:`time_splits`: train/validation/test ranges by time with an embargo.
-* :func:`register_envs`: registers ``tradeforge/SingleAsset-v0``, ``tradeforge/Portfolio-v0``, ...
+
+Importing this package registers the env ids with Gymnasium (the Gymnasium convention: after
+``import tradeforge.envs``, ``gymnasium.make("tradeforge/SingleAsset-v0")`` works). Only the
+ids and the entry points' dotted names go into ``gymnasium.registry``: no data is loaded until
+an env is made. :func:`register_envs` does the same explicitly and is idempotent.
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from tradeforge.envs.actions import (
     ActionInterpreter,
@@ -19,7 +28,20 @@ from tradeforge.envs.env import TradingEnv
 from tradeforge.envs.observations import FeaturesLike, WindowObservations
 from tradeforge.envs.registration import register_envs
 from tradeforge.envs.splits import Split, Splits, time_splits
-from tradeforge.envs.vec_env import BatchedTradingVecEnv
+
+if TYPE_CHECKING:
+    from tradeforge.envs.vec_env import BatchedTradingVecEnv
+
+register_envs()
+
+
+def __getattr__(name: str) -> Any:
+    if name == "BatchedTradingVecEnv":
+        from tradeforge.envs.vec_env import BatchedTradingVecEnv
+
+        return BatchedTradingVecEnv
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "ActionInterpreter",

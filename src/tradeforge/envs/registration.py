@@ -1,7 +1,8 @@
 """Gymnasium registration of the tradeforge environments under versioned ids.
 
-Nothing is registered on import: call :func:`register_envs` (idempotent), then
-``gymnasium.make("tradeforge/SingleAsset-v0")``. Without ``panel``/``features`` keyword
+``import tradeforge.envs`` calls :func:`register_envs` (idempotent; also callable explicitly),
+after which ``gymnasium.make("tradeforge/SingleAsset-v0")`` works. Registering records only the
+ids and the factories' dotted names; the factories run when an env is made. Without ``panel``/``features`` keyword
 arguments the factories build a default setup from bundled real data and the default feature
 pipeline, whose scalers are fitted on the first 70% of the bars only.
 """
