@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from tradeforge.agents.policy import load_policy
 from tradeforge.backtest.walkforward import make_folds
 from tradeforge.cli.app import app
-from tradeforge.cli.experiment import load_experiment
+from tradeforge.experiment.config import load_experiment
 from tradeforge.data.ingest import load_panel
 from tradeforge.features.pipeline import FeaturePipeline
 

@@ -12,9 +12,9 @@ from typer.testing import CliRunner
 from tradeforge.agents.config import AgentConfig
 from tradeforge.agents.factory import algo_class, build_model
 from tradeforge.backtest.walkforward import make_folds
-from tradeforge.cli import compose
+from tradeforge.experiment import compose
 from tradeforge.cli.app import app
-from tradeforge.cli.experiment import load_experiment
+from tradeforge.experiment.config import load_experiment
 from tradeforge.data.ingest import load_panel
 
 pytestmark = pytest.mark.usefixtures("tf_home")

@@ -95,6 +95,8 @@ class TuneConfig(FrozenConfig):
     ``metric`` defaults to the agent's ``eval.metric``; the score of a trial is its mean over the
     agent's seeds on the validation env. ``storage`` (an Optuna URL such as
     ``sqlite:///runs/optuna.db``) makes a study resumable; None keeps it in memory.
+    ``nested: true`` makes ``tradeforge run`` sweep inside every walk-forward fold, on that fold's
+    own training and validation windows (never on a later window), before training the fold.
     """
 
     n_trials: int = Field(default=20, ge=1)
@@ -109,6 +111,7 @@ class TuneConfig(FrozenConfig):
     storage: str | None = None
     study_name: str = "tradeforge"
     space: dict[str, ParamSpace] = Field(default_factory=dict)
+    nested: bool = False
 
 
 @dataclass(frozen=True)

@@ -217,7 +217,7 @@ def _replay(
     policy: Path, start: str | None, end: str | None, benchmark: str | None,
     out: Path | None, as_json: bool,
 ) -> None:  # fmt: skip
-    from tradeforge.cli.policy_replay import replay_policy
+    from tradeforge.experiment.replay import replay_policy
 
     replay = replay_policy(policy, start, end)
     result, panel = replay.result, replay.panel

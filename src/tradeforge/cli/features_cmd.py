@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import typer
 from rich.table import Table
@@ -28,33 +27,12 @@ def build(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Compute the features for the config's data, fit the scaler, write Parquet and the pipeline."""
-    from tradeforge.backtest.walkforward import make_folds
-    from tradeforge.cli.experiment import load_experiment
-    from tradeforge.data.ingest import load_panel
-    from tradeforge.features.cache import default_feature_cache
-    from tradeforge.features.pipeline import FeaturePipeline
+    from tradeforge.experiment.config import load_experiment
+    from tradeforge.experiment.features import build_features
 
     cfg = load_experiment(config)
-    panel = load_panel(cfg.data)
-    if fit_end is None:
-        first = make_folds(panel.index, cfg.walkforward)[0]
-        fit_start = fit_start or panel.index[first.train.start].isoformat()
-        fit_end = panel.index[first.train.stop - 1].isoformat()
-    pipe = FeaturePipeline(cfg.features).fit(panel, fit_start, fit_end)
-    cache = None if no_cache or _cross_sectional(cfg.features) else default_feature_cache()
-    feats = pipe.transform(panel) if cache is None else cache.features(pipe, panel, scaled=True)
     out_dir = resolve_out(out, cfg.output_dir, f"{cfg.name}-features")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / "features.parquet"
-    feats.to_frame().to_parquet(path, index=False)
-    pipe.save(out_dir / "pipeline")
-    summary = feats.summary()
-    summary.update(
-        computed_bars=cache.computed_bars if cache is not None else panel.n_bars * panel.n_symbols,
-        cache=str(cache.root) if cache is not None else None,
-        path=str(path), pipeline=str(out_dir / "pipeline"), content_hash=pipe.content_hash,
-        fit_window=[fit_start, fit_end],
-    )  # fmt: skip
+    summary = build_features(cfg, out_dir, fit_start, fit_end, use_cache=not no_cache)
     if as_json:
         emit_json(summary)
         return
@@ -67,17 +45,13 @@ def build(
         )
     console.print(table)
     console.print(f"{summary['rows']} bars {summary['start'][:10]} .. {summary['end'][:10]}")
-    console.print(f"scaler fitted on {fit_start} .. {fit_end}; hash {pipe.content_hash}")
-    if cache is not None:
+    fit_start, fit_end = summary["fit_window"]
+    console.print(f"scaler fitted on {fit_start} .. {fit_end}; hash {summary['content_hash']}")
+    if summary["cache"] is not None:
         console.print(
-            f"computed {summary['computed_bars']} symbol-bars; the rest came from {cache.root}"
+            f"computed {summary['computed_bars']} symbol-bars; the rest came from {summary['cache']}"
         )
-    console.print(f"wrote {path}")
-
-
-def _cross_sectional(spec: Any) -> bool:
-    """Cross-sectional features depend on every symbol at once: they are not cached per symbol."""
-    return any(ind.name == "xrank" for ind in spec.indicators)
+    console.print(f"wrote {summary['path']}")
 
 
 def register(app: typer.Typer) -> None:

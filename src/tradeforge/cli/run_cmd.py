@@ -39,8 +39,8 @@ def run(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Ingest if needed, build features, train and test walk-forward, validate, write a report."""
-    from tradeforge.cli.experiment import load_experiment
-    from tradeforge.cli.run_job import run_experiment
+    from tradeforge.experiment.config import load_experiment
+    from tradeforge.experiment.run import run_experiment
 
     cfg = load_experiment(config, overrides(algo, timesteps, seed))
     run_dir = resolve_out(out, cfg.output_dir, cfg.name)
@@ -52,7 +52,7 @@ def run(
                 tasks[stage] = bar.add_task(_LABELS.get(stage, stage), total=total)
             bar.update(tasks[stage], completed=done, total=total)
 
-        summary = run_experiment(cfg, run_dir, tick)
+        summary = run_experiment(cfg, run_dir, tick).summary
     if as_json:
         emit_json(summary)
         return
@@ -67,19 +67,35 @@ def _print_summary(summary: dict[str, Any]) -> None:
     for name, m in rows.items():
         table.add_row(
             name,
-            f"{m.get('total_return', float('nan')):+.1%}",
-            f"{m.get('sharpe', float('nan')):.2f}",
-            f"{m.get('max_drawdown', float('nan')):.1%}",
+            _num(m.get("total_return"), "+.1%"),
+            _num(m.get("sharpe"), ".2f"),
+            _num(m.get("max_drawdown"), ".1%"),
         )
     console.print(table)
     for row in summary["significance"]:
         console.print(
             escape(
-                f"vs {row['baseline']}: Sharpe diff {row['sharpe_diff']:+.2f} "
-                f"(95% CI {row['ci_low']:+.2f} .. {row['ci_high']:+.2f}), p = {row['p_value']:.3f}"
+                f"vs {row['baseline']}: Sharpe diff {_num(row['sharpe_diff'], '+.2f')} "
+                f"(95% CI {_num(row['ci_low'], '+.2f')} .. {_num(row['ci_high'], '+.2f')}), "
+                f"p = {_num(row['p_value'], '.3f')}"
             )
         )
+    if any(_undefined(m.get(k)) for m in rows.values() for k in ("sharpe", "total_return")):
+        console.print("- : undefined (e.g. a Sharpe ratio of returns with no variation)")
+    console.print(
+        f"deflated Sharpe over {summary.get('configurations_tried', 1)} configurations tried: "
+        + _num(summary["metrics"].get("deflated_sharpe"), ".2f")
+    )
     console.print(f"report: {summary['report']}")
+
+
+def _undefined(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and value != value)
+
+
+def _num(value: Any, spec: str) -> str:
+    """``value`` formatted, or ``-`` when undefined (never ``nan`` in a table)."""
+    return "-" if _undefined(value) else format(value, spec)
 
 
 def register(app: typer.Typer) -> None:

@@ -1,15 +1,12 @@
-"""``tradeforge train CONFIG`` and ``tradeforge tune CONFIG`` on one walk-forward fold's windows.
-
-Both use the fold's training bars to learn and its validation bars to score; the test bars are
-never touched. The default fold is the most recent one (the policy one would deploy).
-"""
+"""``tradeforge train CONFIG`` and ``tradeforge tune CONFIG``: wiring of
+:mod:`tradeforge.experiment.single_fold` (one walk-forward fold's training and validation bars)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import typer
+from rich.markup import escape
 
 from tradeforge.cli._common import (
     ALGO_OPTION,
@@ -20,24 +17,9 @@ from tradeforge.cli._common import (
     overrides,
     resolve_out,
 )
-from tradeforge.cli.output import console, emit_json
+from tradeforge.cli.output import console, emit_json, err_console
 
 FOLD_OPTION = typer.Option(-1, "--fold", help="Walk-forward fold whose windows to use (-1: last).")
-
-
-def _fold_inputs(cfg: Any, fold_number: int) -> tuple[Any, Any]:
-    from tradeforge.backtest.walkforward import make_folds
-    from tradeforge.cli import compose
-    from tradeforge.core.errors import ConfigError
-    from tradeforge.data.ingest import load_panel
-
-    panel = load_panel(cfg.data)
-    folds = make_folds(panel.index, cfg.walkforward)
-    if not -len(folds) <= fold_number < len(folds):
-        raise ConfigError(
-            f"--fold {fold_number}: the config has {len(folds)} folds (0..{len(folds) - 1})"
-        )
-    return panel, compose.fit_fold_features(cfg, panel, folds[fold_number])
 
 
 def train(
@@ -50,27 +32,18 @@ def train(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Train the config's agent on one fold; writes the policy artifact, metrics and curves."""
-    from tradeforge.agents.training import train_agent
-    from tradeforge.cli import compose
-    from tradeforge.cli.experiment import load_experiment
+    from tradeforge.experiment.config import load_experiment
+    from tradeforge.experiment.single_fold import train_fold
 
     cfg = load_experiment(config, overrides(algo, timesteps, seed))
-    panel, inputs = _fold_inputs(cfg, fold)
     run_dir = resolve_out(out, cfg.output_dir, f"{cfg.name}-train")
-    agent = cfg.agent.with_updates(seed=cfg.seed + cfg.agent.seed)
-    make_train, make_eval = compose.env_factories(cfg, panel, inputs, agent.seed)
-    result = train_agent(
-        agent, make_train, make_eval, run_dir, progress=not as_json,
-        pipeline=inputs.pipeline, data_ranges=compose.data_ranges(panel, inputs.fold),
-        extra_config={"env": cfg.env.model_dump(mode="json"), "data": cfg.data.model_dump(mode="json")},
-        warm_start=compose.warm_start_hook(cfg, panel),
-    )  # fmt: skip
-    summary = result.summary()
+    done = train_fold(cfg, run_dir, fold, progress=not as_json)
+    summary = done.summary
     if as_json:
         emit_json(summary)
         return
     val = summary["validation"]
-    console.print(f"trained {agent.algo} on fold {inputs.fold.number}: validation Sharpe "
+    console.print(f"trained {cfg.agent.algo} on fold {done.fold}: validation Sharpe "
                   f"{val.get('sharpe', float('nan')):.2f}")  # fmt: skip
     for name, spread in summary["spread"].items():
         if name == "sharpe" and len(summary["seeds"]) > 1:
@@ -89,21 +62,15 @@ def tune(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Optuna sweep of the agent's hyperparameters, scored on the fold's validation bars only."""
-    from tradeforge.agents.tuning import tune as run_tune
-    from tradeforge.cli import compose
-    from tradeforge.cli.experiment import load_experiment
+    from tradeforge.experiment.config import load_experiment
+    from tradeforge.experiment.single_fold import tune_fold
 
     cfg = load_experiment(config)
-    tune_cfg = cfg.tune_config(n_trials=trials, n_jobs=jobs)
-    panel, inputs = _fold_inputs(cfg, fold)
     run_dir = resolve_out(out, cfg.output_dir, f"{cfg.name}-tune")
-    agent = cfg.agent.with_updates(seed=cfg.seed + cfg.agent.seed)
-    make_train, make_eval = compose.env_factories(cfg, panel, inputs, agent.seed)
-    result = run_tune(
-        agent, tune_cfg, make_train, make_eval, run_dir, progress=not as_json,
-        pipeline=inputs.pipeline, data_ranges=compose.data_ranges(panel, inputs.fold),
-    )  # fmt: skip
-    summary = result.summary()
+    done = tune_fold(cfg, run_dir, fold, progress=not as_json, n_trials=trials, n_jobs=jobs)
+    for warning in done.warnings:
+        err_console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
+    summary = done.summary
     if as_json:
         emit_json(summary)
         return

@@ -2,7 +2,8 @@
 
 Each part is a half-open integer range ``[start, end)`` of bar positions, in time order and never
 overlapping; ``embargo`` bars are dropped after the train part and after the validation part so
-that labels or rewards near a boundary cannot leak into the next part. Pass the ranges to
+that labels or rewards near a boundary cannot leak into the next part. The layout is the
+walk-forward fold's (:func:`tradeforge.data.folds.cut_fold`), so a split and a fold never disagree. Pass the ranges to
 ``TradingEnv(..., start=split.start, end=split.end)``.
 """
 
@@ -16,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from tradeforge.core.errors import SimulationError
+from tradeforge.data.folds import cut_fold
 
 Boundary = float | str | date | datetime | pd.Timestamp | None
 
@@ -123,28 +125,32 @@ def time_splits(
                 "increasing order"
             )
 
-    def part(name: str, lo: int, hi: int) -> Split | None:
-        if hi <= lo:
-            return None
-        return Split(name, lo, hi, index[lo], index[hi - 1])
-
-    train_part = part("train", 0, train_end)
-    if train_part is None:
+    if train_end <= 0:
         raise SimulationError(f"time_splits train = {train!r} leaves no training bars")
-    val_part = part("val", min(train_end + embargo, val_end), val_end)
-    test_start = (
-        val_end + embargo if val_part is not None or val_end > train_end else train_end + embargo
+    val_bars = val_end - train_end - embargo
+    if val_end > train_end and val_bars <= 0:
+        raise SimulationError(
+            f"time_splits embargo = {embargo} bars swallows a whole part of "
+            f"{val_end - train_end} bars; expected a smaller embargo or a larger part"
+        )
+    test_start = val_end + embargo if val_end > train_end else train_end + embargo
+    if test is not None and test_end > val_end and test_start >= test_end:
+        raise SimulationError(
+            f"time_splits embargo = {embargo} bars swallows a whole part of "
+            f"{test_end - val_end} bars; expected a smaller embargo or a larger part"
+        )
+    fold = cut_fold(
+        0, range(0, train_end), max(val_bars, 0), max(test_end - test_start, 0), embargo
     )
-    test_part = part("test", min(test_start, test_end), test_end)
-    for want, got, lo, hi in (
-        (val, val_part, train_end, val_end),
-        (test, test_part, val_end, test_end),
-    ):
-        if want is not None and got is None and hi > lo:
-            raise SimulationError(
-                f"time_splits embargo = {embargo} bars swallows a whole part of {hi - lo} bars; "
-                "expected a smaller embargo or a larger part"
-            )
+
+    def part(name: str, rng: range) -> Split | None:
+        if len(rng) == 0:
+            return None
+        return Split(name, rng.start, rng.stop, index[rng.start], index[rng.stop - 1])
+
+    train_part = Split("train", 0, train_end, index[0], index[train_end - 1])
+    val_part = part("val", fold.val)
+    test_part = part("test", fold.test)
     return Splits(train=train_part, val=val_part, test=test_part, embargo=embargo)
 
 

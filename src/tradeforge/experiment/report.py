@@ -1,20 +1,23 @@
-"""What the run job reports besides the returns: fold and member tables, verdict and notes."""
+"""What a run reports besides the returns: fold and member tables, verdict, notes, the HTML."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from tradeforge.backtest.metrics import compute_metrics, equity_curve
 from tradeforge.backtest.walkforward import Fold
-from tradeforge.cli.experiment import ExperimentConfig
 from tradeforge.core.types import FloatArray
 from tradeforge.data.panel import BarPanel
+from tradeforge.experiment.config import ExperimentConfig
+
+if TYPE_CHECKING:
+    from tradeforge.experiment.validation import Validation
 
 
 @dataclass
@@ -124,7 +127,9 @@ def verdict(sig: pd.DataFrame, benchmark: str) -> str | None:
     )
 
 
-def notes(config: ExperimentConfig, outcomes: list[FoldOutcome], dsr: float) -> list[str]:
+def notes(
+    config: ExperimentConfig, outcomes: list[FoldOutcome], dsr: float, n_trials: int = 1
+) -> list[str]:
     """How the numbers were made, and the caveats a reader should see first."""
     out = [
         f"{len(outcomes)} walk-forward folds; every fold refits features and retrains on its own "
@@ -156,10 +161,57 @@ def notes(config: ExperimentConfig, outcomes: list[FoldOutcome], dsr: float) -> 
         out.append(f"Agents were warm-started by behaviour cloning: {config.warm_start}.")
     if not math.isnan(dsr):
         out.append(
-            f"Deflated Sharpe ratio {dsr:.2f}: the probability that the true Sharpe is above what "
-            "the best of the configurations tried would show by luck alone."
+            f"Deflated Sharpe ratio {dsr:.2f} over {n_trials} configurations tried (tuning trials "
+            "x members x seeds): the probability that the true Sharpe is above what the best of "
+            "them would show by luck alone."
         )
     return out
+
+
+def write_run_report(
+    config: ExperimentConfig,
+    panel: BarPanel,
+    folds: list[Fold],
+    outcomes: list[FoldOutcome],
+    checked: Validation,
+    run_dir: Path,
+) -> Path | None:
+    """The run's HTML report, plots and ``metrics.json`` (None when ``report.html`` is off)."""
+    from tradeforge.backtest.report import ReportData, write_report
+
+    if not config.report.html:
+        return None
+    ppy = checked.periods_per_year
+    start = panel.index[folds[0].test.start]  # the first decision: every curve starts at 1 here
+    dsr = checked.metrics.get("deflated_sharpe", math.nan)
+    data = ReportData(
+        strategy_returns=checked.returns,
+        strategy_equity=equity_from(checked.returns, start),
+        title=f"tradeforge: {config.name}",
+        strategy_name=config.strategy_name(),
+        baseline_equities={k: equity_from(v, start) for k, v in checked.baselines.items()},
+        benchmark_returns=checked.benchmark,
+        weights=checked.weights,
+        fold_table=fold_table(panel, outcomes, ppy),
+        regime_table=checked.regimes,
+        significance_table=checked.significance,
+        cost_sensitivity=checked.costs,
+        metrics=checked.metrics,
+        seed_table=member_table(outcomes),
+        sharpe_inference=checked.inference,
+        config=config.model_dump(mode="json"),
+        notes=[
+            v
+            for v in [
+                verdict(checked.significance, config.report.benchmark),
+                behaviour(checked.weights),
+            ]
+            if v
+        ]
+        + notes(config, outcomes, dsr, checked.n_trials),
+        periods_per_year=ppy,
+    )
+    return write_report(run_dir, data)
 
 
 def behaviour(weights: pd.DataFrame, tol: float = 0.02) -> str | None:
@@ -206,4 +258,5 @@ __all__ = [
     "notes",
     "testable",
     "verdict",
+    "write_run_report",
 ]

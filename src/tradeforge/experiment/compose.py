@@ -1,5 +1,7 @@
 """Composition of one walk-forward fold: features fitted on the fold, envs, training, testing.
 
+Used by :mod:`tradeforge.experiment.run` (every fold) and :mod:`~.single_fold` (one fold).
+
 Every fold is cut from one panel by integer bar ranges (``Fold.train``, ``val``, ``test``):
 
 * the feature pipeline's scaler is fitted on the training bars only, then the whole panel is
@@ -23,11 +25,11 @@ import pandas as pd
 
 from tradeforge.backtest.engine import BacktestResult, run_backtest
 from tradeforge.backtest.walkforward import Fold, fold_test_window
-from tradeforge.cli.experiment import ExperimentConfig
 from tradeforge.core.errors import BacktestError
 from tradeforge.core.types import FloatArray
 from tradeforge.data.panel import BarPanel
 from tradeforge.envs.config import EnvConfig
+from tradeforge.experiment.config import ExperimentConfig
 from tradeforge.features.panel import FeaturePanel
 from tradeforge.features.pipeline import FeaturePipeline
 from tradeforge.sim.config import SimConfig
@@ -65,11 +67,17 @@ def env_factories(
     n_envs = config.agent.n_envs
     limits = config.risk_limits()
 
+    lagrangian = config.lagrangian_config()
+
     def make_train_env() -> Any:
-        env = BatchedTradingVecEnv(
+        env: Any = BatchedTradingVecEnv(
             panel, feats, config.env, n_envs=n_envs, start=fold.train.start,
             end=fold.train.stop, seed=seed,
         )  # fmt: skip
+        if lagrangian is not None:  # learn to stay inside the limit, not only be clipped to it
+            from tradeforge.agents.safe import LagrangianPenaltyVecEnv
+
+            env = LagrangianPenaltyVecEnv(env, lagrangian)
         if limits is None:
             return env
         from tradeforge.agents.safe import ProjectionVecEnv

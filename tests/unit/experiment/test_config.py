@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tradeforge.cli.experiment import ExperimentConfig, load_experiment
+from tradeforge.experiment.config import ExperimentConfig, load_experiment
 from tradeforge.core.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -93,7 +93,7 @@ def test_behaviour_note_flags_cash_and_static_allocations() -> None:
     import numpy as np
     import pandas as pd
 
-    from tradeforge.cli.run_report import behaviour
+    from tradeforge.experiment.report import behaviour
 
     index = pd.date_range("2020-01-01", periods=50, tz="UTC")
     cash = pd.DataFrame(np.zeros((50, 2)), index=index, columns=["A", "B"])
@@ -104,3 +104,65 @@ def test_behaviour_note_flags_cash_and_static_allocations() -> None:
     trading = static.copy()
     trading.iloc[10:20, 0] = 0.0
     assert behaviour(trading) is None
+
+
+@pytest.mark.parametrize(
+    ("section", "value", "key"),
+    [
+        ("ensemble", {"members": ["ppo"], "mdoe": "soft"}, "mdoe"),
+        ("tune", {"n_trails": 3}, "n_trails"),
+        ("warm_start", {"expert": "ma_crossover", "fsat": 5}, "fsat"),
+        ("risk", {"max_postion": 0.5}, "max_postion"),
+        ("risk", {"max_position": 0.5, "lagrangian": {"targt": 0.1}}, "targt"),
+    ],
+)
+def test_optional_sections_are_validated_when_the_file_loads(
+    tmp_path: Path, section: str, value: dict, key: str
+) -> None:
+    path = _write(tmp_path, _minimal() | {section: value})
+    with pytest.raises(ConfigError, match=rf"exp\.yaml: .*{key}.*allowed keys"):
+        load_experiment(path)
+
+
+def test_risk_lagrangian_and_tracking_register_are_reachable_from_yaml(tmp_path: Path) -> None:
+    raw = _minimal() | {
+        "risk": {"max_position": 0.5, "lagrangian": {"constraint": "drawdown", "target": 0.1}},
+        "tracking": {"register": True, "model_name": "spx"},
+    }
+    cfg = load_experiment(_write(tmp_path, raw))
+    assert cfg.risk_limits().max_position == 0.5
+    assert cfg.lagrangian_config().target == 0.1
+    assert cfg.tracking is not None and cfg.tracking.register_policy is True
+    # the dumped config (config.yaml of a run) loads again with the user's key names
+    assert cfg.model_dump(mode="json")["tracking"]["register"] is True
+    again = ExperimentConfig.model_validate(cfg.model_dump(mode="json"))
+    assert again.tracking == cfg.tracking
+
+
+def test_lagrangian_alone_gives_no_projection_limits(tmp_path: Path) -> None:
+    raw = _minimal() | {"risk": {"lagrangian": {"target": 0.2}}}
+    cfg = load_experiment(_write(tmp_path, raw))
+    assert cfg.risk_limits() is None
+    assert cfg.lagrangian_config().target == 0.2
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ({"symbols": ["SP500"]}, 252),
+        ({"symbols": ["EURUSD"], "frequency": "1h"}, None),
+        ({"source": "ccxt", "symbols": ["BTC/USDT"], "frequency": "1d"}, 365),
+    ],
+)
+def test_periods_per_year_follows_frequency_and_market(
+    tmp_path: Path, data: dict, expected: int | None
+) -> None:
+    from tradeforge.sim.annualization import periods_per_year
+
+    cfg = load_experiment(_write(tmp_path, _minimal() | {"data": data}))
+    want = expected if expected is not None else periods_per_year("1h", "fx")
+    assert cfg.periods_per_year() == want
+    if expected is None:  # hourly FX: every hour of roughly 260 trading days, not 252
+        assert 6000 < want < 6500
+    pinned = _minimal() | {"data": data, "env": {"sim": {"periods_per_year": 100}}}
+    assert load_experiment(_write(tmp_path, pinned)).periods_per_year() == 100

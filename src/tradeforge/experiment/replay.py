@@ -75,9 +75,9 @@ def replay_policy(directory: Path, start: str | None = None, end: str | None = N
     """Run the policy at ``directory`` deterministically over ``[start, end]`` and backtest it."""
     from tradeforge.agents.policy import load_policy
     from tradeforge.agents.rollout import rollout_weights
-    from tradeforge.cli.compose import eval_env_config
     from tradeforge.data.ingest import load_panel
     from tradeforge.envs.env import TradingEnv
+    from tradeforge.experiment.compose import eval_env_config
 
     directory = Path(directory)
     policy = load_policy(directory)

@@ -11,11 +11,14 @@ Sections, each validated by the owning package's own config class::
     ensemble: {...} | null    # tradeforge.agents.EnsembleConfig: members + meta-controller
     tune: {...} | null        # tradeforge.agents.TuneConfig: the Optuna sweep of ``tradeforge tune``
     warm_start: {...} | null  # tradeforge.agents.BCConfig: behaviour cloning of a rule before RL
-    risk: {...} | null        # tradeforge.agents.RiskLimits: targets projected onto hard limits
+    risk: {...} | null        # tradeforge.risk.RiskLimits (targets projected onto hard limits)
+                              #   plus ``lagrangian: {...}`` (agents.safe.LagrangianConfig)
+    tracking: {...} | null    # TrackingOptions below: MLflow registration of the run's policy
     walkforward: {...}        # tradeforge.backtest.WalkForwardConfig
     report: {...}             # ReportOptions below
 
-Unknown keys anywhere are rejected with their key path (``env.sim.comission_bps``).
+Unknown keys anywhere are rejected with their key path (``env.sim.comission_bps``); the optional
+sections are validated when the file loads, so a typo fails before any data is read.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
 from tradeforge.agents.config import AgentConfig
 from tradeforge.backtest.baselines import BASELINES
@@ -31,6 +34,7 @@ from tradeforge.backtest.walkforward import WalkForwardConfig
 from tradeforge.core.config import FrozenConfig, load_yaml_config, validate_config
 from tradeforge.core.errors import ConfigError
 from tradeforge.data.config import DataConfig
+from tradeforge.data.panel import BarPanel
 from tradeforge.envs.config import EnvConfig
 from tradeforge.features.spec import FeatureSpec
 
@@ -44,6 +48,7 @@ class ReportOptions(FrozenConfig):
     benchmark: str = "buy_and_hold"
     bootstrap_samples: int = Field(default=2000, ge=100)
     cost_multipliers: list[float] = Field(default_factory=lambda: [0.0, 1.0, 2.0, 5.0])
+    fill_delays: list[int] = Field(default_factory=lambda: [0, 1, 2])
     regimes: bool = True
     html: bool = True
 
@@ -55,12 +60,35 @@ class ReportOptions(FrozenConfig):
             raise ValueError(f"unknown baselines {unknown}; expected names in {sorted(BASELINES)}")
         return value
 
+    @field_validator("fill_delays")
+    @classmethod
+    def _delays(cls, value: list[int]) -> list[int]:
+        if any(d < 0 for d in value):
+            raise ValueError(f"fill_delays {value} must all be >= 0 extra bars")
+        return value
+
     @field_validator("cost_multipliers")
     @classmethod
     def _non_negative(cls, value: list[float]) -> list[float]:
         if any(k < 0 for k in value):
             raise ValueError(f"cost_multipliers {value} must all be >= 0")
         return value
+
+
+class TrackingOptions(FrozenConfig):
+    """MLflow model registry: ``register: true`` registers the last fold's policy (the one you
+    would deploy) as a new version of ``model_name`` (default: the experiment name), tagged with
+    the run's out-of-sample metrics and the number of configurations tried."""
+
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", validate_default=True, validate_by_name=True,
+        validate_by_alias=True, serialize_by_alias=True,
+    )  # fmt: skip
+
+    register_policy: bool = Field(default=False, alias="register")
+    registry_uri: str | None = None
+    model_name: str | None = None
+    alias: str | None = "challenger"
 
 
 class ExperimentConfig(FrozenConfig):
@@ -77,6 +105,7 @@ class ExperimentConfig(FrozenConfig):
     tune: dict[str, Any] | None = None
     warm_start: dict[str, Any] | None = None
     risk: dict[str, Any] | None = None
+    tracking: TrackingOptions | None = None
     walkforward: WalkForwardConfig
     report: ReportOptions = Field(default_factory=ReportOptions)
 
@@ -101,6 +130,17 @@ class ExperimentConfig(FrozenConfig):
             raise ValueError(f"name {value!r} must be letters, digits, '-', '_' or '.'")
         return value
 
+    def check_sections(self) -> ExperimentConfig:
+        """Validate ``ensemble``, ``tune``, ``warm_start`` and ``risk`` (their owners' configs
+        load lazily); :func:`load_experiment` calls this so a typo fails before any data is read."""
+        self.ensemble_config()
+        self.warm_start_config()
+        self.risk_limits()
+        self.lagrangian_config()
+        if self.tune is not None:
+            self.tune_config()
+        return self
+
     def ensemble_config(self) -> Any:
         """The validated ``EnsembleConfig`` (None when the run trains a single agent)."""
         if self.ensemble is None:
@@ -118,12 +158,26 @@ class ExperimentConfig(FrozenConfig):
         return validate_config(BCConfig, dict(self.warm_start), source="warm_start")
 
     def risk_limits(self) -> Any:
-        """The validated ``RiskLimits`` (None: only the simulator's own limits apply)."""
-        if self.risk is None:
+        """The validated ``tradeforge.risk.RiskLimits`` (None: only the simulator's own limits)."""
+        limits = {k: v for k, v in (self.risk or {}).items() if k != "lagrangian"}
+        if not limits:
             return None
-        from tradeforge.agents.safe import RiskLimits
+        from tradeforge.risk import RiskLimits
 
-        return validate_config(RiskLimits, dict(self.risk), source="risk")
+        return validate_config(RiskLimits, limits, source="risk")
+
+    def lagrangian_config(self) -> Any:
+        """The validated ``LagrangianConfig`` of ``risk.lagrangian`` (None: no penalty)."""
+        raw = (self.risk or {}).get("lagrangian")
+        if raw is None:
+            return None
+        from tradeforge.agents.safe import LagrangianConfig
+
+        if not isinstance(raw, dict):
+            raise ConfigError(
+                f"risk.lagrangian = {raw!r}; expected a mapping of LagrangianConfig fields"
+            )
+        return validate_config(LagrangianConfig, dict(raw), source="risk.lagrangian")
 
     def tune_config(self, **changes: Any) -> Any:
         """The validated ``TuneConfig`` of the ``tune`` section (defaults when absent)."""
@@ -131,6 +185,38 @@ class ExperimentConfig(FrozenConfig):
 
         raw = {**(self.tune or {}), **{k: v for k, v in changes.items() if v is not None}}
         return validate_config(TuneConfig, raw, source="tune")
+
+    def strategy_name(self) -> str:
+        """How reports name the strategy: ``ensemble`` or the agent's algorithm."""
+        return "ensemble" if self.ensemble is not None else self.agent.algo
+
+    def market(self) -> str:
+        """``equity``, ``crypto`` or ``fx``: the calendar that annualises per-bar numbers."""
+        asset = self.data.asset_class
+        if asset is None and self.data.source == "bundled" and self.data.symbols:
+            from tradeforge.data.sources.bundled_source import BundledSource
+
+            asset = BundledSource.asset_class(self.data.symbols[0])  # type: ignore[assignment]
+        if asset is None and self.data.source == "ccxt":
+            asset = "crypto"
+        return asset if asset in ("crypto", "fx") else "equity"
+
+    def periods_per_year(self, panel: BarPanel | None = None) -> int:
+        """``env.sim.periods_per_year`` when set, else derived from the data frequency and the
+        market's calendar (252 trading days for equities, 365 for crypto, FX hours per year)."""
+        set_value = self.env.sim.periods_per_year
+        if set_value is not None:
+            return int(set_value)
+        from tradeforge.sim.annualization import periods_per_year
+
+        frequency = panel.frequency if panel is not None else self.data.frequency
+        return periods_per_year(frequency, self.market())
+
+    def resolved_for(self, panel: BarPanel) -> ExperimentConfig:
+        """This config with ``env.sim.periods_per_year`` filled in for ``panel`` (see
+        :meth:`periods_per_year`), so envs, backtests, metrics and carry rates share one value."""
+        sim = self.env.sim.model_copy(update={"periods_per_year": self.periods_per_year(panel)})
+        return self.model_copy(update={"env": self.env.model_copy(update={"sim": sim})})
 
 
 def load_experiment(path: Path, overrides: dict[str, Any] | None = None) -> ExperimentConfig:
@@ -140,6 +226,10 @@ def load_experiment(path: Path, overrides: dict[str, Any] | None = None) -> Expe
     configured algorithm): the new one starts from its own defaults.
     """
     config = load_yaml_config(path, ExperimentConfig)
+    try:
+        config.check_sections()
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
     if not overrides:
         return config
     raw = config.model_dump(mode="json")
@@ -157,7 +247,7 @@ def load_experiment(path: Path, overrides: dict[str, Any] | None = None) -> Expe
                 raise ConfigError(f"override {dotted!r}: {key!r} is not a section of the config")
             node = child
         node[leaf] = value
-    return validate_config(ExperimentConfig, raw, source=f"{path} (with overrides)")
+    return validate_config(ExperimentConfig, raw, source=f"{path} (with overrides)").check_sections()
 
 
-__all__ = ["ExperimentConfig", "ReportOptions", "load_experiment"]
+__all__ = ["ExperimentConfig", "ReportOptions", "TrackingOptions", "load_experiment"]

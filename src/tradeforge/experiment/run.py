@@ -1,0 +1,267 @@
+"""The main job as a library call: data -> features -> walk-forward training and testing ->
+validation -> report.
+
+Each fold fits its own feature scaler and trains its own agent (or ensemble) on the fold's
+training bars, chooses checkpoints on the validation bars (optionally after an Optuna sweep on
+those same bars, see :mod:`tradeforge.experiment.tuning`) and trades the test bars once. The folds
+run through the one fold loop, :func:`tradeforge.backtest.walkforward.run_walk_forward`. The
+stitched test returns are compared with the baselines (traded fold by fold through the same engine,
+costs and risk limits), tested for significance, cut by regime, re-run at other cost levels and
+fill delays, and written to ``<run_dir>/report.html`` with ``metrics.json`` and PNG plots.
+
+Example::
+
+    from tradeforge.experiment import load_experiment, run_experiment
+
+    result = run_experiment(load_experiment("configs/quickstart.yaml"))
+    print(result.metrics["sharpe"], result.run_dir)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from tradeforge.backtest.metrics import compute_metrics
+from tradeforge.backtest.walkforward import Fold, make_folds, run_walk_forward
+from tradeforge.core.errors import BacktestError
+from tradeforge.data.ingest import load_panel
+from tradeforge.data.panel import BarPanel
+from tradeforge.experiment import compose
+from tradeforge.experiment import report as run_report
+from tradeforge.experiment.config import ExperimentConfig
+from tradeforge.experiment.report import FoldOutcome
+from tradeforge.experiment.validation import Validation, validate_run
+
+logger = logging.getLogger(__name__)
+
+# (stage, done, total) -> None; stages: "data", "fold", "validation", "report"
+ProgressFn = Callable[[str, int, int], None]
+
+
+def _noop(stage: str, done: int, total: int) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What :func:`run_experiment` produced.
+
+    ``returns`` and ``weights`` are the stitched out-of-sample per-bar returns and target weights;
+    ``baselines`` each baseline's stitched returns over the same bars; ``summary`` the JSON-ready
+    summary also written to ``<run_dir>/summary.json``.
+    """
+
+    run_dir: Path
+    metrics: dict[str, float]
+    returns: pd.Series
+    weights: pd.DataFrame
+    baselines: dict[str, pd.Series]
+    folds: list[FoldOutcome]
+    summary: dict[str, Any] = field(default_factory=dict)
+    report: Path | None = None
+
+
+def default_run_dir(config: ExperimentConfig) -> Path:
+    """``<output_dir>/<name>-<UTC stamp>``: where a run goes when no directory is given."""
+    return Path(config.output_dir) / f"{config.name}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
+
+
+def _train_fold(
+    config: ExperimentConfig,
+    panel: BarPanel,
+    inputs: compose.FoldInputs,
+    fold_dir: Path,
+    previous: Path | None,
+) -> tuple[Any, dict[str, Any], Path]:
+    """Train the fold's policy (single agent or ensemble); returns (policy, summary, artifact)."""
+    from tradeforge.experiment.tuning import tune_in_fold
+
+    fold = inputs.fold
+    seed = config.seed + config.agent.seed + fold.number
+    make_train, make_eval = compose.env_factories(config, panel, inputs, seed)
+    extra = {"env": config.env.model_dump(mode="json"), "data": config.data.model_dump(mode="json")}
+    ranges = compose.data_ranges(panel, fold)
+    agent = config.agent.with_updates(seed=seed)
+    tuned = tune_in_fold(config, agent, inputs, make_train, make_eval, fold_dir, ranges)
+    if tuned is not None:
+        agent = tuned.agent
+    warm = compose.warm_start_hook(config, panel, previous)
+    ensemble = config.ensemble_config()
+    if ensemble is not None:
+        from tradeforge.agents.ensemble import train_ensemble
+
+        result = train_ensemble(
+            ensemble, make_train, make_eval, fold_dir, base_agent=agent, panel=panel,
+            features=inputs.features, env_config=config.env,
+            train_range=(fold.train.start, fold.train.stop), pipeline=inputs.pipeline,
+            data_ranges=ranges, extra_config=extra, warm_start=warm,
+        )  # fmt: skip
+        if ensemble.online:  # re-score members on their recent paper returns through the test
+            result.policy.bind_prices(panel.close)
+        summary = result.summary()
+        summary["seed_spread"] = {  # each member's validation Sharpe over its seeds
+            name: trained.spread().get("sharpe", {})
+            for name, trained in result.members.items()
+            if trained is not None
+        }
+        summary["member_seeds"] = {  # every (member, seed) validation Sharpe: trials for the DSR
+            name: [s["validation"].get("sharpe") for s in trained.summary()["seeds"]]
+            for name, trained in result.members.items()
+            if trained is not None
+        }
+        policy, artifact = result.policy, result.path
+    else:
+        from tradeforge.agents.policy import load_policy
+        from tradeforge.agents.training import train_agent
+
+        trained = train_agent(
+            agent, make_train, make_eval, fold_dir,
+            pipeline=inputs.pipeline, data_ranges=ranges, extra_config=extra, warm_start=warm,
+        )  # fmt: skip
+        policy = load_policy(
+            trained.artifact_path, expected_feature_hash=inputs.pipeline.content_hash
+        )
+        summary, artifact = trained.summary(), trained.artifact_path
+    if tuned is not None:
+        summary["tuning"] = tuned.summary()
+    return policy, summary, artifact
+
+
+def _test_fold(
+    config: ExperimentConfig, panel: BarPanel, inputs: compose.FoldInputs, trained: Any
+) -> FoldOutcome:
+    """Trade the fold's test bars once with the trained policy and backtest the decisions."""
+    from tradeforge.agents.rollout import rollout_weights
+
+    policy, summary, artifact = trained
+    env = compose.make_test_env(config, panel, inputs)
+    weights = rollout_weights(policy, env, seed=config.seed)
+    if hasattr(env, "violations"):  # raw targets that broke the risk limits before projection
+        summary = {**summary, "risk_violations": env.violations}
+    result = compose.backtest_fold(panel, weights, config.env.sim, inputs.fold)
+    costs = float(result.costs.drop(columns=["interest"], errors="ignore").to_numpy().sum())
+    members = {str(k): float(v) for k, v in summary.get("weights", {}).items()}
+    return FoldOutcome(inputs.fold, weights, result.returns, costs, summary, artifact, members)
+
+
+def _walk_forward(
+    config: ExperimentConfig, panel: BarPanel, folds: list[Fold], run_dir: Path, tick: ProgressFn
+) -> list[FoldOutcome]:
+    """Every fold through the one fold loop; each fit sees the previous fold's artifact only
+    when ``walkforward.warm_start`` is on."""
+    fold_inputs: dict[int, compose.FoldInputs] = {}
+
+    def fit(fold: Fold, previous: Any) -> Any:
+        inputs = compose.fit_fold_features(config, panel, fold)
+        fold_inputs[fold.number] = inputs
+        fold_dir = run_dir / "folds" / f"fold_{fold.number}"
+        prev_artifact = previous[2] if previous is not None else None
+        return _train_fold(config, panel, inputs, fold_dir, prev_artifact)
+
+    def test(fold: Fold, trained: Any) -> FoldOutcome:
+        return _test_fold(config, panel, fold_inputs[fold.number], trained)
+
+    tick("fold", 0, len(folds))
+    wf = run_walk_forward(
+        folds, fit, test, warm_start=config.walkforward.warm_start,
+        progress=lambda done, total, _fold: tick("fold", done, total),
+        periods_per_year=config.periods_per_year(panel),
+    )  # fmt: skip
+    return [fr.output for fr in wf.folds]
+
+
+def run_experiment(
+    config: ExperimentConfig, out_dir: Path | None = None, progress: ProgressFn | None = None
+) -> RunResult:
+    """Run the whole job into ``out_dir`` (default :func:`default_run_dir`).
+
+    Writes ``config.yaml``, ``folds/``, ``report.html`` with its plots, ``metrics.json``,
+    ``summary.json``, ``oos_returns.csv`` and ``oos_weights.csv``; the same config and seed give
+    the same numbers on the same machine.
+    """
+    tick = progress or _noop
+    run_dir = Path(out_dir) if out_dir is not None else default_run_dir(config)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.yaml").write_text(
+        yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False), encoding="utf-8"
+    )
+    tick("data", 0, 1)
+    panel = load_panel(config.data)
+    config = config.resolved_for(panel)
+    tick("data", 1, 1)
+    folds = make_folds(panel.index, config.walkforward)
+    outcomes = _walk_forward(config, panel, folds, run_dir, tick)
+
+    tick("validation", 0, 1)
+    checked = validate_run(config, panel, folds, outcomes)
+    tick("validation", 1, 1)
+
+    tick("report", 0, 1)
+    html = run_report.write_run_report(config, panel, folds, outcomes, checked, run_dir)
+    checked.returns.to_frame("returns").to_csv(run_dir / "oos_returns.csv")
+    checked.weights.to_csv(run_dir / "oos_weights.csv")
+    tick("report", 1, 1)
+    summary = _summary(config, panel, folds, outcomes, checked, run_dir, html)
+    return RunResult(
+        run_dir=run_dir,
+        metrics=checked.metrics,
+        returns=checked.returns,
+        weights=checked.weights,
+        baselines=checked.baselines,
+        folds=outcomes,
+        summary=summary,
+        report=html,
+    )
+
+
+def _summary(
+    config: ExperimentConfig,
+    panel: BarPanel,
+    folds: list[Fold],
+    outcomes: list[FoldOutcome],
+    checked: Validation,
+    run_dir: Path,
+    html: Path | None,
+) -> dict[str, Any]:
+    """The JSON-ready summary (also ``summary.json``); registers the policy when asked."""
+    if checked.returns.empty:  # guarded by validate_run; keeps the indexing below safe
+        raise BacktestError("the walk-forward produced no out-of-sample returns")
+    ppy = checked.periods_per_year
+    summary: dict[str, Any] = {
+        "run_dir": str(run_dir),
+        "report": str(html) if html else None,
+        "strategy": config.strategy_name(),
+        "symbols": list(panel.symbols),
+        "bars": panel.n_bars,
+        "folds": len(folds),
+        "periods_per_year": ppy,
+        "oos_start": checked.returns.index[0].isoformat(),
+        "oos_end": checked.returns.index[-1].isoformat(),
+        "metrics": checked.metrics,
+        "configurations_tried": checked.n_trials,
+        "baselines": {
+            k: compute_metrics(v, periods_per_year=ppy) for k, v in checked.baselines.items()
+        },
+        "significance": checked.significance.to_dict(orient="records"),
+        "artifacts": [str(o.artifact) for o in outcomes],
+    }
+    if config.tracking is not None and config.tracking.register_policy:
+        from tradeforge.experiment.tracking import register_run
+
+        summary["registered"] = register_run(config, outcomes[-1].artifact, checked, run_dir)
+    (run_dir / "summary.json").write_text(
+        json.dumps(run_report.json_safe(summary), indent=2, default=str), encoding="utf-8"
+    )
+    return summary
+
+
+__all__ = ["FoldOutcome", "ProgressFn", "RunResult", "default_run_dir", "run_experiment"]
