@@ -280,8 +280,10 @@ def trials_from(n_trials: int | None = None, trial_sharpes: TrialSharpes | None 
     """The configurations tried, from their Sharpe ratios and/or their count.
 
     ``n_trials`` defaults to the number of ``trial_sharpes`` (NaN entries count: the configuration
-    was tried even if its Sharpe is undefined), else 1. A count smaller than the number of Sharpe
-    ratios given is an error.
+    was tried even if its Sharpe is undefined), else 1. Give it when the count differs from the
+    Sharpe ratios known: more (tuning trials pruned before a Sharpe was measured) or fewer (the
+    same configurations retrained on several walk-forward folds, each fold adding Sharpe ratios
+    that measure the spread but no new configuration).
     """
     ts = (
         np.empty(0)
@@ -291,11 +293,6 @@ def trials_from(n_trials: int | None = None, trial_sharpes: TrialSharpes | None 
     count = int(n_trials) if n_trials is not None else max(ts.size, 1)
     if count < 1:
         raise BacktestError(f"n_trials = {n_trials}; expected >= 1 configuration tried")
-    if ts.size > count:
-        raise BacktestError(
-            f"n_trials = {n_trials} but {ts.size} trial_sharpes were given; expected n_trials >= "
-            "len(trial_sharpes) (each Sharpe ratio is one configuration tried)"
-        )
     return Trials(count, ts[np.isfinite(ts)])
 
 
@@ -354,8 +351,8 @@ def sharpe_inference(
 
     Pass ``trial_sharpes``: the annualised (validation) Sharpe ratio of every configuration
     tried (tuning trial x ensemble member x seed); their count and spread set the bar the DSR
-    measures against. ``n_trials`` adds configurations whose Sharpe is unknown (e.g. pruned
-    tuning trials); alone, it gives the count and the spread is assumed (see
+    measures against. ``n_trials`` sets the count when it differs from ``len(trial_sharpes)``
+    (see :func:`trials_from`); alone, it gives the count and the spread is assumed (see
     :func:`deflated_sharpe_ratio`).
 
     Keys: ``sharpe`` (annualised), ``psr``, ``dsr``, ``n_trials`` (configurations tried),
