@@ -7,6 +7,7 @@ import io
 import json
 import math
 import re
+from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -250,7 +251,15 @@ def test_report_data_validation(tmp_path: Path) -> None:
         ("bars", 1234.0, "1,234"),
         ("max_drawdown_duration", 17.0, "17"),
         ("cost_multiplier", 2.0, "x2"),
-        ("sharpe", float("nan"), "–"),
+        ("sharpe", float("nan"), "-"),
+        ("sharpe", None, "-"),
+        ("calmar", float("inf"), "-"),
+        ("total_return", -math.inf, "-"),
+        ("sharpe", np.float32("nan"), "-"),
+        ("sharpe", np.float32(0.5), "0.500"),
+        ("n_obs", np.int64(250), "250"),
+        ("sharpe", pd.NA, "-"),
+        ("test_start", pd.NaT, "-"),
         ("regime", "<high>", "&lt;high&gt;"),
         ("test_start", pd.Timestamp("2020-03-04", tz="UTC"), "2020-03-04"),
         ("total_costs", 81163.4, "81,163"),
@@ -259,3 +268,101 @@ def test_report_data_validation(tmp_path: Path) -> None:
 )
 def test_format_value(name: str, value: Any, text: str) -> None:
     assert format_value(name, value) == text
+
+
+def _table_cells(text: str) -> dict[str, tuple[list[str], bool]]:
+    """Each table's cell texts and whether the undefined-value footnote follows it."""
+    out = {}
+    pattern = r'<table data-table="([^"]+)">(.*?)</table></div>(<p class="footnote"[^>]*>)?'
+    for name, body, note in re.findall(pattern, text, flags=re.S):
+        out[name] = (re.findall(r"<td[^>]*>(.*?)</td>", body), bool(note))
+    return out
+
+
+def test_undefined_values_print_as_a_dash_with_a_footnote(
+    report_data: ReportData, tmp_path: Path
+) -> None:
+    """No ``nan`` in any table: undefined cells are ``-`` and the table carries the footnote."""
+    rets = report_data.strategy_returns
+    metrics = compute_metrics(rets)
+    metrics.update(sortino=math.nan, calmar=math.inf, deflated_sharpe=0.42)
+    folds = report_data.fold_table.copy()  # type: ignore[union-attr]
+    folds.loc[folds.index[0], "sharpe"] = math.nan
+    regimes = report_data.regime_table.copy()  # type: ignore[union-attr]
+    regimes.iloc[0, -1] = math.nan
+    sig = report_data.significance_table.copy()  # type: ignore[union-attr]
+    sig.loc[0, "p_value"] = math.nan
+    costs = report_data.cost_sensitivity.copy()  # type: ignore[union-attr]
+    costs.iloc[-1, -1] = math.inf
+    seeds = pd.DataFrame({"seed": [0, 1, 2], "sharpe": [0.4, math.nan, 0.1]})
+    flat = pd.Series(1.0, index=report_data.equity().index)  # all cash: Sharpe undefined
+    inference = dict(report_data.sharpe_inference or {}, skew=math.nan)
+    data = replace(
+        report_data,
+        metrics=metrics,
+        fold_table=folds,
+        regime_table=regimes,
+        significance_table=sig,
+        cost_sensitivity=costs,
+        seed_table=seeds,
+        sharpe_inference=inference,
+        baseline_equities={**report_data.baseline_equities, "cash": flat},
+        config={"risk": {"max_drawdown": math.nan}},
+    )
+    text = (write_report(tmp_path, data)).read_text(encoding="utf-8")
+    visible = re.sub(r'src="data:image/png;base64,[^"]*"', "", text)
+    assert not re.search(r"(?i)\b(nan|inf|infinity|<NA>|NaT)\b", visible)
+    tables = _table_cells(visible)
+    for name in ("metrics", "folds", "significance", "sharpe_inference", "regimes"):
+        cells, footnote = tables[name]
+        assert "-" in cells, name
+        assert footnote, name
+    assert "-" in tables["cost_sensitivity"][0]
+    assert tables["cost_sensitivity"][1]
+    assert "-" in tables["seeds"][0]
+    # the KPI tiles: Sortino is undefined
+    assert re.search(r'data-kpi="sortino"><div class="label">Sortino</div>'
+                     r'<div class="value ">-</div>', text)  # fmt: skip
+    assert 'data-footnote="undefined"' in text.split('<nav class="toc">')[0]
+    # a defined value that is negative is not mistaken for undefined; the footnote explains "-"
+    assert "- : undefined" in text
+    assert "Sharpe across 2 seeds" in text  # the caption skips the undefined Sharpe
+    assert "&quot;max_drawdown&quot;: null" in text  # config echo: JSON null, not NaN
+
+
+def test_tables_without_undefined_values_carry_no_footnote(
+    tmp_path: Path, sp500_panel: Any
+) -> None:
+    close = pd.Series(sp500_panel.close[:, 0], index=sp500_panel.index)
+    rets = close.pct_change().dropna().iloc[-300:]
+    text = write_report(tmp_path, ReportData(strategy_returns=rets)).read_text(encoding="utf-8")
+    assert "-" not in [c for cells, _ in _table_cells(text).values() for c in cells]
+    assert 'data-footnote="undefined"' not in text
+
+
+def test_deflated_sharpe_shows_the_configurations_tried(
+    report_data: ReportData, tmp_path: Path
+) -> None:
+    trials = np.array([0.2, 0.5, 0.9, -0.1, 0.4, 0.3, 0.8, 0.1, 0.6, 0.0, 0.7, 0.45])
+    info = sharpe_inference(report_data.strategy_returns, trial_sharpes=trials)
+    metrics = dict(compute_metrics(report_data.strategy_returns), deflated_sharpe=info["dsr"])
+    data = replace(report_data, sharpe_inference=info, metrics=metrics)
+    text = write_report(tmp_path, data).read_text(encoding="utf-8")
+    tile = re.search(r'data-kpi="dsr">.*?<div class="sub">([^<]*)</div>', text)
+    assert tile is not None
+    assert tile.group(1) == "12 configurations tried"
+    assert f"{info['dsr']:.3f}" in text
+    assert "<td>deflated_sharpe (12 configurations tried)</td>" in text  # the metrics table
+    assert ">configurations tried</th>" in text  # the inference table's column
+    assert "12" in _table_cells(text)["sharpe_inference"][0]
+    assert "12 configurations tried (tuning trials x members x seeds)" in text
+    assert "measured from 12 of them" in text
+    payload = json.loads((tmp_path / METRICS_FILE).read_text())
+    assert payload["sharpe_inference"]["n_trials"] == 12
+    # only a count known: the caption says the spread was assumed
+    counted = sharpe_inference(report_data.strategy_returns, n_trials=1)
+    text = write_report(tmp_path / "one", replace(report_data, sharpe_inference=counted)).read_text(
+        encoding="utf-8"
+    )
+    assert "1 configuration tried" in text
+    assert "assumed equal to the sampling error of one Sharpe estimate" in text

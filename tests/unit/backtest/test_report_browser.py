@@ -118,7 +118,7 @@ def report_dir(sp500_panel: Any, tmp_path_factory: pytest.TempPathFactory) -> Pa
             multipliers=(0.0, 1.0, 2.0, 5.0),
             windows=[fold_test_window(f, panel.n_bars) for f in folds],
         ),
-        sharpe_inference=sharpe_inference(wf.returns, 2, np.array([0.3, 0.5])),
+        sharpe_inference=sharpe_inference(wf.returns, trial_sharpes=np.array([0.3, 0.5])),
         seed_table=seeds,
         config={"note": "browser test"},
         notes=["Two seeds only"],

@@ -39,6 +39,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from tradeforge.backtest.report import html as _html
@@ -80,23 +81,49 @@ def _slug(text: str) -> str:
 
 
 def _seed_caption(seeds: pd.DataFrame) -> str:
-    if "sharpe" not in seeds.columns or len(seeds) < 2:
+    sh = seeds["sharpe"].astype(float) if "sharpe" in seeds.columns else pd.Series(dtype=float)
+    sh = sh[np.isfinite(sh)]
+    if len(sh) < 2:
         return "One row per training seed or ensemble member."
-    sh = seeds["sharpe"].astype(float)
     return (
-        f"Sharpe across {len(seeds)} seeds: mean {sh.mean():.2f}, std {sh.std(ddof=1):.2f}, "
+        f"Sharpe across {len(sh)} seeds: mean {sh.mean():.2f}, std {sh.std(ddof=1):.2f}, "
         f"min {sh.min():.2f}, max {sh.max():.2f}. A wide spread means one run proves little."
     )
+
+
+def configurations_tried(info: dict[str, float] | None) -> str:
+    """``"12 configurations tried"``: the count behind the deflated Sharpe (see
+    :func:`tradeforge.backtest.significance.sharpe_inference`)."""
+    n = int((info or {}).get("n_trials", 1))
+    return f"{n:,} configuration{'s' if n != 1 else ''} tried"
 
 
 def _inference_kpis(info: dict[str, float] | None) -> list[tuple[str, str, float, str]]:
     if not info:
         return []
-    trials = int(info.get("n_trials", 1))
     return [
         ("PSR", "psr", info.get("psr", math.nan), "P(Sharpe > 0)"),
-        ("Deflated Sharpe", "dsr", info.get("dsr", math.nan), f"after {trials} trial(s)"),
+        ("Deflated Sharpe", "dsr", info.get("dsr", math.nan), configurations_tried(info)),
     ]
+
+
+def _inference_caption(info: dict[str, float] | None) -> str:
+    base = (
+        "Stationary block bootstrap (Politis-Romano) of paired returns: confidence interval "
+        "and two-sided p-value for the Sharpe difference (bold: p < 0.05). PSR = probability "
+        "the true Sharpe is above 0; deflated Sharpe corrects it for the configurations tried "
+        "(Bailey & López de Prado)"
+    )
+    if not info:
+        return base + "."
+    known = int(info.get("n_trial_sharpes", 0))
+    spread = (
+        f"the spread of their Sharpe ratios is measured from {known} of them"
+        if known >= 2
+        else "the spread of their Sharpe ratios is assumed equal to the sampling error of one "
+        "Sharpe estimate"
+    )
+    return f"{base}: {configurations_tried(info)} (tuning trials x members x seeds); {spread}."
 
 
 SECTION_TITLES: dict[str, str] = {
@@ -172,8 +199,15 @@ def write_report(run_dir: Path, report: ReportData) -> Path:
     )
     mframe = h.metrics_frame(metrics, base_metrics, report.strategy_name)
     summary_rows = [m for m in h.SUMMARY_METRICS if m in mframe.index]
+    row_labels = (
+        {"deflated_sharpe": f"deflated_sharpe ({configurations_tried(report.sharpe_inference)})"}
+        if report.sharpe_inference
+        else None
+    )
     body = h.metrics_table_html(mframe.loc[summary_rows], "metrics_summary", label_rows=True)
-    body += h.details_html("All metrics", h.metrics_table_html(mframe, "metrics"))
+    body += h.details_html(
+        "All metrics", h.metrics_table_html(mframe, "metrics", row_labels=row_labels)
+    )
     add("metrics", "Strategy vs baselines", body, "Risk-free rate 0; annualised where noted.")
     grid = (
         '<div class="grid2">'
@@ -224,10 +258,7 @@ def write_report(run_dir: Path, report: ReportData) -> Path:
             "significance",
             "Is it skill? Significance against baselines",
             "".join(sig_parts),
-            "Stationary block bootstrap (Politis-Romano) of paired returns: confidence interval "
-            "and two-sided p-value for the Sharpe difference (bold: p < 0.05). PSR = probability "
-            "the true Sharpe is above 0; deflated Sharpe corrects it for the number of "
-            "configurations tried (Bailey & López de Prado).",
+            _inference_caption(report.sharpe_inference),
         )
     if report.regime_table is not None and not report.regime_table.empty:
         add(
@@ -263,7 +294,7 @@ def write_report(run_dir: Path, report: ReportData) -> Path:
         "Per-bar returns with historical VaR and CVaR at 5%.",
     )
     if report.config:
-        sections.append(("config", h.config_html(report.config)))
+        sections.append(("config", h.config_html(_jsonable(report.config))))
 
     toc = h.toc_html(
         [
@@ -302,4 +333,11 @@ def write_report(run_dir: Path, report: ReportData) -> Path:
     return out
 
 
-__all__ = ["METRICS_FILE", "REPORT_FILE", "SECTION_TITLES", "ReportData", "write_report"]
+__all__ = [
+    "METRICS_FILE",
+    "REPORT_FILE",
+    "SECTION_TITLES",
+    "ReportData",
+    "configurations_tried",
+    "write_report",
+]

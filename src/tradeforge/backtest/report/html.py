@@ -9,6 +9,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 CSS = """
@@ -54,6 +55,7 @@ td.sig { font-weight:700; color:var(--accent); }
 details summary { cursor:pointer; color:var(--accent); margin:10px 0 6px; }
 .kpi .sub { color:var(--muted); font-size:12px; margin-top:2px; }
 td.strategy, th.strategy { background:#eff6ff; font-weight:600; }
+p.footnote { color:var(--muted); font-size:12px; margin:6px 0 0; }
 """
 
 PERCENT_HINTS = (
@@ -77,10 +79,31 @@ def _is_percent(name: str) -> bool:
     return any(h in low for h in PERCENT_HINTS) and "ratio" not in low and "bps" not in low
 
 
+UNDEFINED = "-"
+UNDEFINED_NOTE = (
+    "- : undefined, not computable from these returns (e.g. a ratio over zero volatility or no "
+    "drawdown, as for an all-cash baseline, or too few bars for the estimate)."
+)
+
+
+def is_undefined(value: Any) -> bool:
+    """Whether a cell has no defined value: None, NaN, +-inf, ``pd.NA`` or ``pd.NaT``."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int | float | np.integer | np.floating):
+        return not math.isfinite(float(value))
+    return False
+
+
 def format_value(name: str, value: Any) -> str:
-    """A readable cell: percentages for return-like names, integers for counts, 3-4 digits else."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
+    """A readable cell: percentages for return-like names, integers for counts, 3-4 digits else;
+    undefined values (see :func:`is_undefined`) print as :data:`UNDEFINED`."""
+    if is_undefined(value):
+        return UNDEFINED
+    if isinstance(value, np.generic):
+        value = value.item()
     if isinstance(value, pd.Timestamp):
         return value.strftime("%Y-%m-%d")
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -101,8 +124,15 @@ def format_value(name: str, value: Any) -> str:
     return f"{value:.3f}"
 
 
+def footnote_html(undefined: bool) -> str:
+    """The footnote explaining :data:`UNDEFINED` cells, when a table or tile row has one."""
+    if not undefined:
+        return ""
+    return f'<p class="footnote" data-footnote="undefined">{html.escape(UNDEFINED_NOTE)}</p>'
+
+
 def _sign_class(name: str, value: Any) -> str:
-    if not isinstance(value, int | float) or isinstance(value, bool) or math.isnan(value):
+    if not isinstance(value, int | float) or isinstance(value, bool) or is_undefined(value):
         return ""
     if any(k in name for k in ("return", "sharpe", "sortino", "calmar", "alpha", "diff")):
         return "pos" if value > 0 else "neg" if value < 0 else ""
@@ -120,6 +150,9 @@ HEADER_LABELS: dict[str, str] = {
     "cost_multiplier": "costs",
     "annual_return": "ann. return",
     "expected_max_sharpe": "E[max Sharpe] of trials",
+    "n_trials": "configurations tried",
+    "n_trial_sharpes": "trial Sharpes known",
+    "trial_sharpe_std": "Sharpe std of trials",
 }
 
 
@@ -139,18 +172,21 @@ def table_html(frame: pd.DataFrame, name: str, alpha: float = 0.05) -> str:
     )
     columns = [frame[c].tolist() for c in frame.columns]  # Python scalars (int stays int)
     body = []
+    undefined = False
     for row in zip(*columns, strict=True):
         cells = []
         for col, val in zip(frame.columns, row, strict=True):
             cls = _sign_class(str(col), val)
             if str(col) == "p_value" and isinstance(val, int | float) and val < alpha:
                 cls = "sig"
+            undefined = undefined or is_undefined(val)
             attr = f' class="{cls}"' if cls else ""
             cells.append(f"<td{attr}>{format_value(str(col), val)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     return (
         f'<div class="table-wrap"><table data-table="{html.escape(name)}">'
         f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
+        + footnote_html(undefined)
     )
 
 
@@ -191,25 +227,35 @@ SUMMARY_METRICS: tuple[str, ...] = (
 )
 
 
-def metrics_table_html(frame: pd.DataFrame, name: str = "metrics", label_rows: bool = False) -> str:
+def metrics_table_html(
+    frame: pd.DataFrame,
+    name: str = "metrics",
+    label_rows: bool = False,
+    row_labels: Mapping[str, str] | None = None,
+) -> str:
     """Metrics table (rows = metrics, columns = strategy first, then baselines), each row
-    formatted by its metric name; the strategy column is highlighted."""
+    formatted by its metric name; the strategy column is highlighted. ``row_labels`` replaces
+    the shown name of some rows (e.g. the deflated Sharpe with its count of configurations)."""
     head = "<th>metric</th>" + "".join(
         f"<th{' class=strategy' if i == 0 else ''}>{html.escape(str(c))}</th>"
         for i, c in enumerate(frame.columns)
     )
     rows = []
+    undefined = False
     for metric, vals in frame.iterrows():
         cells = []
         for i, v in enumerate(vals):
             classes = " ".join(c for c in (_sign_class(str(metric), v), "strategy" * (i == 0)) if c)
             attr = f' class="{classes}"' if classes else ""
+            undefined = undefined or is_undefined(v)
             cells.append(f"<td{attr}>{format_value(str(metric), v)}</td>")
         label = METRIC_LABELS.get(str(metric), str(metric)) if label_rows else str(metric)
+        label = (row_labels or {}).get(str(metric), label)
         rows.append(f"<tr><td>{html.escape(label)}</td>{''.join(cells)}</tr>")
     return (
         f'<div class="table-wrap"><table data-table="{html.escape(name)}">'
         f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
+        + footnote_html(undefined)
     )
 
 
@@ -261,13 +307,18 @@ def kpis_html(
     tiles.extend(extra)
     out = []
     for label, key, val, sub in tiles:
-        cls = _sign_class(key, val) if key != "max_drawdown" else ("neg" if val < 0 else "")
+        cls = (
+            _sign_class(key, val)
+            if key != "max_drawdown"
+            else ("neg" if not is_undefined(val) and val < 0 else "")
+        )
         sub_html = f'<div class="sub">{html.escape(sub)}</div>' if sub else ""
         out.append(
             f'<div class="kpi" data-kpi="{html.escape(key)}"><div class="label">{label}</div>'
             f'<div class="value {cls}">{format_value(key, val)}</div>{sub_html}</div>'
         )
-    return f'<div class="kpis" id="kpis" data-section="kpis">{"".join(out)}</div>'
+    note = footnote_html(any(is_undefined(val) for _, _, val, _ in tiles))
+    return f'<div class="kpis" id="kpis" data-section="kpis">{"".join(out)}</div>{note}'
 
 
 def notes_html(notes: Sequence[str]) -> str:
@@ -294,10 +345,14 @@ def page(title: str, subtitle: str, parts: Sequence[str]) -> str:
 
 
 __all__ = [
+    "UNDEFINED",
+    "UNDEFINED_NOTE",
     "details_html",
+    "footnote_html",
     "format_value",
     "header_label",
     "image_html",
+    "is_undefined",
     "kpis_html",
     "metrics_frame",
     "metrics_table_html",
