@@ -2,16 +2,21 @@
 
 A registered version points at the artifact directory logged to an MLflow run (``policy/``), so
 the registry holds exactly the directory :func:`tradeforge.agents.load_policy` reads, manifest
-included. Two aliases have a meaning in tradeforge: ``candidate`` (trained, waiting for review)
-and ``champion`` (the one to trade). Works with a local store (``sqlite:///.../mlflow.db``) and
-``mlflow-skinny``; no MLflow server is needed.
+included. Three aliases have a meaning in tradeforge: ``candidate`` (trained, waiting for
+review), ``champion`` (the one to trade) and ``previous_champion`` (the champion that the last
+:meth:`PolicyRegistry.promote` replaced, which :meth:`PolicyRegistry.rollback` restores). Works
+with a local store (``sqlite:///.../mlflow.db``) and ``mlflow-skinny``; no MLflow server is
+needed. The default store is :func:`default_registry_uri`: ``$TRADEFORGE_REGISTRY_URI``, else
+``sqlite:///runs/mlflow.db`` (beside the experiments' default ``output_dir``).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +31,10 @@ log = logging.getLogger(__name__)
 
 CANDIDATE = "candidate"
 CHAMPION = "champion"
+PREVIOUS_CHAMPION = "previous_champion"
 ARTIFACT_PATH = "policy"
+REGISTRY_URI_ENV = "TRADEFORGE_REGISTRY_URI"
+DEFAULT_REGISTRY_URI = "sqlite:///runs/mlflow.db"
 _ALIAS = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,254}$")
 _VERSION_ALIAS = re.compile(r"^v\d+$")
 
@@ -41,6 +49,12 @@ class ModelVersionInfo:
     source: str
     aliases: tuple[str, ...] = ()
     tags: dict[str, str] = field(default_factory=dict)
+    created_at: datetime | None = None
+
+
+def default_registry_uri() -> str:
+    """``$TRADEFORGE_REGISTRY_URI`` when set, else :data:`DEFAULT_REGISTRY_URI`."""
+    return os.environ.get(REGISTRY_URI_ENV) or DEFAULT_REGISTRY_URI
 
 
 def _mlflow_error() -> type[Exception]:
@@ -52,24 +66,37 @@ def _mlflow_error() -> type[Exception]:
 class PolicyRegistry:
     """Policy versions in an MLflow model registry.
 
-    ``uri`` is the tracking store (e.g. ``sqlite:///runs/mlflow.db``), also used as registry
-    store unless ``registry_uri`` is given. Runs created by :meth:`register` (when the artifact
-    was not logged by training already) go to ``experiment``, their files under ``artifact_root``
-    (default: an ``mlartifacts`` folder next to a sqlite database).
+    ``uri`` is the tracking store (default :func:`default_registry_uri`, e.g.
+    ``sqlite:///runs/mlflow.db``), also used as registry store unless ``registry_uri`` is given.
+    Runs created by :meth:`register` (when the artifact was not logged by training already) go
+    to ``experiment``, their files under ``artifact_root`` (default: an ``mlartifacts`` folder
+    next to a sqlite database). ``create=False`` refuses a sqlite store whose file does not
+    exist (instead of creating an empty one), for commands that only read or move aliases.
     """
 
     def __init__(
         self,
-        uri: str,
+        uri: str | None = None,
         *,
         registry_uri: str | None = None,
         experiment: str = "tradeforge",
         artifact_root: Path | None = None,
+        create: bool = True,
     ) -> None:
         try:
             from mlflow.tracking import MlflowClient
         except ImportError as exc:  # pragma: no cover - mlflow-skinny is a dependency
             raise AgentError(f"PolicyRegistry needs mlflow-skinny installed: {exc}") from None
+        uri = uri or default_registry_uri()
+        if not create:
+            for store in dict.fromkeys((uri, registry_uri or uri)):
+                path = _sqlite_path(store)
+                if path is not None and not path.is_file():
+                    raise AgentError(
+                        f"registry uri = {store!r}: no MLflow store at {str(path)!r}; expected an "
+                        f"existing store (register a model first, or pass another uri / set "
+                        f"{REGISTRY_URI_ENV})"
+                    )
         self.uri = uri
         self.registry_uri = registry_uri or uri
         self.experiment = experiment
@@ -140,12 +167,37 @@ class PolicyRegistry:
         except _mlflow_error() as exc:
             raise AgentError(f"cannot set alias {alias!r} on {name} v{version}: {exc}") from exc
 
-    def promote(self, name: str, version: int | None = None) -> ModelVersionInfo:
-        """Make ``version`` (default: the current candidate) the champion."""
-        if version is None:
-            version = self.get(name, CANDIDATE).version
-        self.set_alias(name, CHAMPION, version)
-        return self.get(name, version)
+    def promote(self, name: str, version: int | str | None = None) -> ModelVersionInfo:
+        """Make ``version`` (a number or an alias; default: the current candidate) the champion.
+
+        The champion it replaces (if another version) becomes ``previous_champion``, so that
+        :meth:`rollback` can restore it. Returns the new champion.
+        """
+        target = self.get(name, CANDIDATE if version is None else version).version
+        current = self.aliases(name).get(CHAMPION)
+        if current is not None and current != target:
+            self.set_alias(name, PREVIOUS_CHAMPION, current)
+        self.set_alias(name, CHAMPION, target)
+        return self.get(name, target)
+
+    def rollback(self, name: str) -> ModelVersionInfo:
+        """Point ``champion`` back at ``previous_champion`` and drop that alias.
+
+        One step back: a second rollback needs another :meth:`promote` first. Returns the
+        restored champion; raises :class:`AgentError` naming the aliases when there is no
+        ``previous_champion``.
+        """
+        aliases = self.aliases(name)
+        previous = aliases.get(PREVIOUS_CHAMPION)
+        if previous is None:
+            raise AgentError(
+                f"{name!r} has no alias {PREVIOUS_CHAMPION!r} to roll back to; aliases: "
+                f"{_alias_list(aliases)}; expected a champion replaced by an earlier promote"
+            )
+        self.set_alias(name, CHAMPION, previous)
+        self.delete_alias(name, PREVIOUS_CHAMPION)
+        log.info("rolled back %s: champion v%s -> v%d", name, aliases.get(CHAMPION), previous)
+        return self.get(name, previous)
 
     def delete_alias(self, name: str, alias: str) -> None:
         try:
@@ -157,6 +209,11 @@ class PolicyRegistry:
     def names(self) -> list[str]:
         """Registered model names."""
         return sorted(m.name for m in self.client.search_registered_models())
+
+    def aliases(self, name: str) -> dict[str, int]:
+        """Alias -> version number of ``name`` (e.g. ``{"champion": 2, "candidate": 3}``)."""
+        self._require_model(name)
+        return self._aliases(name)
 
     def versions(self, name: str) -> list[ModelVersionInfo]:
         """Every version of ``name``, oldest first."""
@@ -181,10 +238,7 @@ class PolicyRegistry:
                 ) from None
             return _info(mv, aliases)
         if ref not in aliases:
-            raise AgentError(
-                f"{name!r} has no alias {ref!r}; aliases: "
-                f"{', '.join(f'{k}=v{v}' for k, v in sorted(aliases.items())) or 'none'}"
-            )
+            raise AgentError(f"{name!r} has no alias {ref!r}; aliases: {_alias_list(aliases)}")
         return self.get(name, aliases[ref])
 
     def download(self, name: str, ref: int | str, dst: Path) -> Path:
@@ -257,10 +311,21 @@ class PolicyRegistry:
         return {str(k): int(v) for k, v in dict(model.aliases or {}).items()}
 
 
+def _sqlite_path(uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` uri (None for other stores and in-memory ones)."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    path = uri.removeprefix("sqlite:///").split("?", 1)[0]
+    return Path(path) if path and path != ":memory:" else None
+
+
 def _default_artifact_root(uri: str) -> Path | None:
-    if uri.startswith("sqlite:///"):
-        return Path(uri.removeprefix("sqlite:///")).parent / "mlartifacts"
-    return None
+    path = _sqlite_path(uri)
+    return path.parent / "mlartifacts" if path is not None else None
+
+
+def _alias_list(aliases: dict[str, int]) -> str:
+    return ", ".join(f"{k}=v{v}" for k, v in sorted(aliases.items())) or "none"
 
 
 def _quote(name: str) -> str:
@@ -281,7 +346,21 @@ def _info(mv: Any, aliases: dict[str, int]) -> ModelVersionInfo:
         source=str(mv.source),
         aliases=tuple(sorted(a for a, v in aliases.items() if v == version)),
         tags={str(k): str(v) for k, v in dict(mv.tags or {}).items()},
+        created_at=(
+            datetime.fromtimestamp(int(mv.creation_timestamp) / 1000, tz=UTC)
+            if getattr(mv, "creation_timestamp", None)
+            else None
+        ),
     )
 
 
-__all__ = ["CANDIDATE", "CHAMPION", "ModelVersionInfo", "PolicyRegistry"]
+__all__ = [
+    "CANDIDATE",
+    "CHAMPION",
+    "DEFAULT_REGISTRY_URI",
+    "PREVIOUS_CHAMPION",
+    "REGISTRY_URI_ENV",
+    "ModelVersionInfo",
+    "PolicyRegistry",
+    "default_registry_uri",
+]

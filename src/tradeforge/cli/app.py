@@ -5,9 +5,12 @@ from __future__ import annotations
 import importlib
 import logging
 import sys
+from collections.abc import Sequence
+from typing import NoReturn
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from tradeforge import __version__
 from tradeforge.core.errors import TradeforgeError
@@ -27,6 +30,7 @@ _COMMAND_MODULES = (
     "tradeforge.cli.train_cmd",
     "tradeforge.cli.backtest_cmd",
     "tradeforge.cli.run_cmd",
+    "tradeforge.cli.models_cmd",
 )
 
 
@@ -60,24 +64,53 @@ def version() -> None:
 _register_all()
 
 
-def main() -> None:
-    """Entry point: run the app, turning tradeforge errors into one clear line and exit code 2."""
+def _command_path(exc: Exception) -> str | None:
+    ctx = getattr(exc, "ctx", None)
+    return getattr(ctx, "command_path", None) if ctx is not None else None
+
+
+def usage_message(exc: typer.TyperException) -> str:
+    """One line for a command-line usage error: what is wrong and in which command."""
+    possibilities = sorted(getattr(exc, "possibilities", None) or ())
+    if possibilities:  # an unknown option close to known ones
+        text = f"{exc.message}; did you mean {' or '.join(possibilities)}?"
+    else:
+        text = exc.format_message()
+    text = " ".join(text.split())
+    where = _command_path(exc)
+    return f"{text} ({where})" if where else text
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    line = Text.assemble(("error:", "bold red"), " ", message)
+    Console(stderr=True).print(line, highlight=False, soft_wrap=True)
+    sys.exit(code)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point: run the app (on ``argv``, default ``sys.argv[1:]``).
+
+    A tradeforge error becomes one clear line on stderr and exit code 2; so does every usage
+    error (unknown option or command, missing argument, bad value), without a traceback or a
+    usage panel. ``typer.Exit(code)`` from a command exits with that code.
+    """
     try:
-        app(standalone_mode=False)
+        result = app(args=argv, prog_name="tradeforge", standalone_mode=False)
     except TradeforgeError as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        sys.exit(2)
+        _fail(str(exc), 2)
     except typer.Abort:
         sys.exit(1)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except Exception as exc:  # click usage errors arrive here with standalone_mode=False
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
+    except typer.TyperException as exc:  # click usage errors (typer vendors click)
+        code = int(getattr(exc, "exit_code", 1))
+        if type(exc).__name__ == "NoArgsIsHelpError":  # a group called without a command
+            typer.echo(exc.format_message(), err=True)
+            sys.exit(code)
+        _fail(usage_message(exc), code)
+    # without standalone mode, click returns the code of a ``typer.Exit`` raised by a command
+    if isinstance(result, int) and not isinstance(result, bool) and result != 0:
+        sys.exit(result)
 
 
 if __name__ == "__main__":

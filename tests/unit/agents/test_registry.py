@@ -78,3 +78,45 @@ def test_registry_errors_name_what_exists(artifact_copy, mlflow_uri):
     with pytest.raises(ArtifactError, match=r"metrics\.json is corrupted"):
         registry.register(artifact_copy, "m")
     assert [v.version for v in registry.versions("m")] == [1]
+
+
+def test_promote_keeps_the_replaced_champion_and_rollback_restores_it(artifact_copy, mlflow_uri):
+    registry = PolicyRegistry(mlflow_uri)
+    for _ in range(3):
+        registry.register(artifact_copy, "m")  # v1, v2, v3 (candidate)
+    assert registry.promote("m", 1).aliases == ("champion",)
+    assert registry.aliases("m") == {"candidate": 3, "champion": 1}  # nothing replaced
+    registry.promote("m", 2)
+    assert registry.aliases("m") == {"candidate": 3, "champion": 2, "previous_champion": 1}
+    registry.promote("m", "2")  # the champion again: previous_champion stays
+    assert registry.aliases("m")["previous_champion"] == 1
+    assert registry.promote("m", "candidate").version == 3
+    assert registry.aliases("m") == {"candidate": 3, "champion": 3, "previous_champion": 2}
+    restored = registry.rollback("m")
+    assert (restored.version, restored.aliases) == (2, ("champion",))
+    assert registry.aliases("m") == {"candidate": 3, "champion": 2}
+    assert PolicyRegistry(mlflow_uri).get("m", "champion").version == 2  # stored, not cached
+    with pytest.raises(
+        AgentError,
+        match=r"'m' has no alias 'previous_champion' to roll back to; "
+        r"aliases: candidate=v3, champion=v2",
+    ):
+        registry.rollback("m")
+    with pytest.raises(AgentError, match="'nope' not found"):
+        registry.rollback("nope")
+    with pytest.raises(AgentError, match=r"'m' has no version 9; versions: \[1, 2, 3\]"):
+        registry.promote("m", 9)
+    assert registry.aliases("m") == {"candidate": 3, "champion": 2}
+
+
+def test_registry_default_uri_and_refusing_a_missing_store(tmp_path, monkeypatch):
+    from tradeforge.agents.registry import DEFAULT_REGISTRY_URI, default_registry_uri
+
+    monkeypatch.delenv("TRADEFORGE_REGISTRY_URI", raising=False)
+    assert default_registry_uri() == DEFAULT_REGISTRY_URI == "sqlite:///runs/mlflow.db"
+    missing = tmp_path / "none" / "mlflow.db"
+    monkeypatch.setenv("TRADEFORGE_REGISTRY_URI", f"sqlite:///{missing}")
+    assert default_registry_uri() == f"sqlite:///{missing}"
+    with pytest.raises(AgentError, match=r"no MLflow store at '.*none/mlflow\.db'"):
+        PolicyRegistry(create=False)
+    assert not missing.parent.exists()  # nothing created

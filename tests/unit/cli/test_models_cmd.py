@@ -1,0 +1,147 @@
+"""``tradeforge models list|show|promote|rollback`` on a real local MLflow registry (sqlite)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tradeforge.agents.registry import PolicyRegistry
+from tradeforge.cli.app import main
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning")
+
+
+@pytest.fixture(scope="module")
+def _store_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One migrated MLflow sqlite store with model ``spy-ppo`` v1..v3 (v3 the candidate)."""
+    from mlflow.tracking import MlflowClient
+
+    path = tmp_path_factory.mktemp("registry") / "mlflow.db"
+    uri = f"sqlite:///{path}"
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    client.create_registered_model("spy-ppo")
+    for version in (1, 2, 3):
+        client.create_model_version(
+            "spy-ppo", source=str(path.parent / f"v{version}"), tags={"algo": "ppo"}
+        )
+    client.set_registered_model_alias("spy-ppo", "candidate", "3")
+    return path
+
+
+@pytest.fixture
+def registry_uri(_store_template: Path, tmp_path: Path) -> str:
+    target = tmp_path / "store" / "mlflow.db"
+    target.parent.mkdir()
+    shutil.copy(_store_template, target)
+    return f"sqlite:///{target}"
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """``tradeforge ARGV`` through the entry point: (exit code, stdout, stderr)."""
+    try:
+        main(list(argv))
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> dict:
+    code, out, err = run(capsys, *argv, "--json")
+    assert code == 0, err
+    return json.loads(out)
+
+
+def aliases(uri: str) -> dict[str, int]:
+    return PolicyRegistry(uri).aliases("spy-ppo")
+
+
+def test_list_models_and_versions(capsys, registry_uri):
+    listed = run_json(capsys, "models", "list", "--registry-uri", registry_uri)
+    assert listed == {
+        "registry_uri": registry_uri,
+        "models": [{"name": "spy-ppo", "versions": 3, "aliases": {"candidate": 3}}],
+    }
+    versions = run_json(capsys, "models", "list", "spy-ppo", "--registry-uri", registry_uri)
+    assert [(v["version"], v["aliases"]) for v in versions["versions"]] == [
+        (1, []),
+        (2, []),
+        (3, ["candidate"]),
+    ]
+    assert versions["versions"][0]["tags"] == {"algo": "ppo"}
+    assert versions["versions"][0]["created_at"].startswith("20")
+    code, out, _ = run(capsys, "models", "list", "spy-ppo", "--registry-uri", registry_uri)
+    assert code == 0
+    assert "candidate" in out
+    assert "ppo" in out
+
+
+def test_show_a_version_by_number_or_alias(capsys, registry_uri):
+    shown = run_json(capsys, "models", "show", "spy-ppo", "2", "--registry-uri", registry_uri)
+    assert (shown["name"], shown["version"], shown["aliases"]) == ("spy-ppo", 2, [])
+    assert shown["source"].endswith("v2")
+    by_alias = run_json(
+        capsys, "models", "show", "spy-ppo", "candidate", "--registry-uri", registry_uri
+    )
+    assert by_alias["version"] == 3
+    # no champion yet: the default reference names the aliases that exist
+    code, out, err = run(capsys, "models", "show", "spy-ppo", "--registry-uri", registry_uri)
+    assert (code, out) == (2, "")
+    assert err == "error: 'spy-ppo' has no alias 'champion'; aliases: candidate=v3\n"
+
+
+def test_promote_moves_champion_and_rollback_restores_the_previous_one(capsys, registry_uri):
+    first = run_json(capsys, "models", "promote", "spy-ppo", "1", "--registry-uri", registry_uri)
+    assert first == {"name": "spy-ppo", "champion": 1, "previous_champion": None}
+    assert aliases(registry_uri) == {"candidate": 3, "champion": 1}
+    code, out, _ = run(capsys, "models", "promote", "spy-ppo", "3", "--registry-uri", registry_uri)
+    assert code == 0
+    assert out.strip() == "spy-ppo: champion = v3 (was v1; previous_champion = v1)"
+    assert aliases(registry_uri) == {"candidate": 3, "champion": 3, "previous_champion": 1}
+    back = run_json(capsys, "models", "rollback", "spy-ppo", "--registry-uri", registry_uri)
+    assert back == {"name": "spy-ppo", "champion": 1, "replaced": 3}
+    assert aliases(registry_uri) == {"candidate": 3, "champion": 1}
+    # one step back only: a second rollback is a clear one-line error, aliases untouched
+    code, out, err = run(capsys, "models", "rollback", "spy-ppo", "--registry-uri", registry_uri)
+    assert (code, out) == (2, "")
+    assert err == (
+        "error: 'spy-ppo' has no alias 'previous_champion' to roll back to; aliases: "
+        "candidate=v3, champion=v1; expected a champion replaced by an earlier promote\n"
+    )
+    assert aliases(registry_uri) == {"candidate": 3, "champion": 1}
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (("promote", "spy-ppo", "9"), "error: 'spy-ppo' has no version 9; versions: [1, 2, 3]"),
+        (("promote", "spy-ppo", "gold"), "error: 'spy-ppo' has no alias 'gold'; aliases:"),
+        (("show", "nope"), "error: registered model 'nope' not found in sqlite:///"),
+        (("rollback", "nope"), "error: registered model 'nope' not found in sqlite:///"),
+    ],
+)
+def test_missing_model_version_or_alias_is_one_line(capsys, registry_uri, argv, message):
+    code, out, err = run(capsys, "models", *argv, "--registry-uri", registry_uri)
+    assert (code, out) == (2, "")
+    assert err.startswith(message)
+    assert err.count("\n") == 1
+    assert aliases(registry_uri) == {"candidate": 3}
+
+
+def test_default_store_comes_from_the_environment_and_is_never_created(
+    capsys, registry_uri, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("TRADEFORGE_REGISTRY_URI", registry_uri)
+    listed = run_json(capsys, "models", "list")
+    assert listed["models"][0]["name"] == "spy-ppo"
+    missing = tmp_path / "absent" / "mlflow.db"
+    monkeypatch.setenv("TRADEFORGE_REGISTRY_URI", f"sqlite:///{missing}")
+    code, out, err = run(capsys, "models", "list")
+    assert (code, out) == (2, "")
+    assert err.startswith(f"error: registry uri = 'sqlite:///{missing}': no MLflow store at")
+    assert err.count("\n") == 1
+    assert not missing.parent.exists()
