@@ -29,8 +29,8 @@ from tradeforge.core.config import FrozenConfig
 from tradeforge.core.errors import AgentError
 from tradeforge.core.types import FloatArray
 
-# RiskLimits and project_weights are still read from this module by tradeforge.agents (lazy
-# exports) and the experiment config; import them from tradeforge.risk in new code.
+# RiskLimits and project_weights are re-exported only for tradeforge.agents' lazy exports (to go
+# when it drops them); import them from tradeforge.risk.
 from tradeforge.risk import RiskLimits, project_weights, violations
 
 
@@ -305,4 +305,6 @@ __all__ = [
     "ProjectedPolicy",
     "ProjectionVecEnv",
     "ProjectionWrapper",
+    "RiskLimits",  # re-export, see the import
+    "project_weights",  # re-export, see the import
 ]

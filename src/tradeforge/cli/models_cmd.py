@@ -58,20 +58,19 @@ def list_cmd(
     """Registered models with their aliases, or every version of NAME."""
     registry = _registry(registry_uri)
     if name is None:
-        models = [
-            {"name": n, "versions": len(registry.versions(n)), "aliases": registry.aliases(n)}
-            for n in registry.names()
-        ]
+        aliases = {n: registry.aliases(n) for n in registry.names()}
+        counts = {n: len(registry.versions(n)) for n in aliases}
         if as_json:
+            models = [{"name": n, "versions": counts[n], "aliases": a} for n, a in aliases.items()]
             emit_json({"registry_uri": registry.registry_uri, "models": models})
             return
         table = Table(title=f"registered models ({escape(registry.registry_uri)})")
         for col in ("name", "versions", "aliases"):
             table.add_column(col)
-        for m in models:
-            aliases = ", ".join(f"{k}=v{v}" for k, v in sorted(m["aliases"].items()))
-            table.add_row(escape(m["name"]), str(m["versions"]), aliases)
-        console.print(table if models else "no registered models")
+        for n, found in aliases.items():
+            shown = ", ".join(f"{k}=v{v}" for k, v in sorted(found.items()))
+            table.add_row(escape(n), str(counts[n]), shown)
+        console.print(table if aliases else "no registered models")
         return
     versions = registry.versions(name)
     if as_json:

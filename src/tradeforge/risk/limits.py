@@ -27,7 +27,7 @@ from pydantic import Field
 
 from tradeforge.core.config import FrozenConfig
 from tradeforge.core.errors import TradeforgeError
-from tradeforge.core.types import FloatArray
+from tradeforge.core.types import BoolArray, FloatArray
 
 _EPS = 1e-12
 _BISECTION_STEPS = 60
@@ -168,9 +168,9 @@ def project_path(
             f"weights[{row}, {col}] = {w[row, col]}; expected a finite weight or NaN (hold)"
         )
     out = np.full_like(w, np.nan)
-    nan = np.isnan(w)
-    decided = ~nan.all(axis=1)
-    full = ~nan.any(axis=1)
+    nan: BoolArray = np.isnan(w)
+    decided: BoolArray = np.asarray(~nan.all(axis=1), dtype=np.bool_)  # not an all-NaN row
+    full: BoolArray = np.asarray(~nan.any(axis=1), dtype=np.bool_)  # no NaN cell
     # rows without a held cell do not depend on the path before the turnover step: one batch
     static = np.full_like(w, np.nan)
     if full.any():
@@ -181,7 +181,7 @@ def project_path(
     cap = math.inf if limits.max_turnover is None else float(limits.max_turnover)
     for t in np.flatnonzero(decided):
         held = nan[t]
-        if full[t]:
+        if bool(full[t]):
             target = static[t]
         else:
             target = _project_static(np.where(held, reference, w[t])[None, :], limits)[0]
