@@ -26,7 +26,7 @@ Typical use after a walk-forward (``wf = run_walk_forward(...)`` on ``folds``)::
         regime_table=regime_table(wf.returns, panel),
         significance_table=significance_table(wf.returns, {k: r.returns for k, r in base.items()}),
         cost_sensitivity=cost_sensitivity(panel, stitched_weights, sim_config, windows=windows),
-        sharpe_inference=sharpe_inference(wf.returns, n_trials, trial_sharpes),
+        sharpe_inference=sharpe_inference(wf.returns, trial_sharpes=validation_sharpes),
         seed_table=per_seed_metrics, config=experiment.model_dump(mode="json"), notes=[...],
     )
     write_report(run_dir, data)
