@@ -20,6 +20,7 @@ import typer
 import yaml
 from rich.table import Table
 
+from tradeforge.cli._format import footnote, num
 from tradeforge.cli.output import console, emit_json
 from tradeforge.core.config import FrozenConfig, validate_config
 from tradeforge.core.errors import BacktestError, ConfigError
@@ -254,13 +255,16 @@ def _report(
     table = Table(title=f"backtest {label}: {first.date()} .. {last.date()}")
     table.add_column("metric")
     table.add_column("value", justify="right")
-    for key in _HEADLINE:
-        if key in metrics:
-            table.add_row(key, f"{metrics[key]:.6g}")
+    cells = [num(metrics[key], ".6g") for key in _HEADLINE if key in metrics]
+    for key, cell in zip([k for k in _HEADLINE if k in metrics], cells, strict=True):
+        table.add_row(key, cell)
     for col in result.costs.columns:
         table.add_row(f"cost {col}", f"{float(result.costs[col].sum()):,.2f}")
     table.add_row("final equity", f"{float(result.equity.iloc[-1]):,.2f}")
     console.print(table)
+    undefined = footnote(cells)
+    if undefined:
+        console.print(undefined)
     for note in result.notes:
         console.print(f"note: {note}")
     for path in files:

@@ -20,6 +20,7 @@ from tradeforge.cli._common import (
     progress_bar,
     resolve_out,
 )
+from tradeforge.cli._format import footnote, num
 from tradeforge.cli.output import console, emit_json
 
 _LABELS = {
@@ -64,38 +65,34 @@ def _print_summary(summary: dict[str, Any]) -> None:
     for col in ("strategy", "total return", "sharpe", "max drawdown"):
         table.add_column(col, justify="left" if col == "strategy" else "right")
     rows = {summary["strategy"]: summary["metrics"], **summary["baselines"]}
+    cells: list[str] = []
     for name, m in rows.items():
-        table.add_row(
-            name,
-            _num(m.get("total_return"), "+.1%"),
-            _num(m.get("sharpe"), ".2f"),
-            _num(m.get("max_drawdown"), ".1%"),
-        )
+        row = [
+            num(m.get("total_return"), "+.1%"),
+            num(m.get("sharpe"), ".2f"),
+            num(m.get("max_drawdown"), ".1%"),
+        ]
+        cells.extend(row)
+        table.add_row(name, *row)
     console.print(table)
     for row in summary["significance"]:
+        parts = [num(row[k], f) for k, f in (("sharpe_diff", "+.2f"), ("ci_low", "+.2f"),
+                                              ("ci_high", "+.2f"), ("p_value", ".3f"))]  # fmt: skip
+        cells.extend(parts)
         console.print(
             escape(
-                f"vs {row['baseline']}: Sharpe diff {_num(row['sharpe_diff'], '+.2f')} "
-                f"(95% CI {_num(row['ci_low'], '+.2f')} .. {_num(row['ci_high'], '+.2f')}), "
-                f"p = {_num(row['p_value'], '.3f')}"
+                f"vs {row['baseline']}: Sharpe diff {parts[0]} (95% CI {parts[1]} .. {parts[2]}), "
+                f"p = {parts[3]}"
             )
         )
-    if any(_undefined(m.get(k)) for m in rows.values() for k in ("sharpe", "total_return")):
-        console.print("- : undefined (e.g. a Sharpe ratio of returns with no variation)")
-    console.print(
-        f"deflated Sharpe over {summary.get('configurations_tried', 1)} configurations tried: "
-        + _num(summary["metrics"].get("deflated_sharpe"), ".2f")
-    )
+    dsr = num(summary["metrics"].get("deflated_sharpe"), ".2f")
+    cells.append(dsr)
+    tried = summary.get("configurations_tried", 1)
+    console.print(f"deflated Sharpe over {tried} configurations tried: {dsr}")
+    note = footnote(cells)
+    if note:
+        console.print(escape(note))
     console.print(f"report: {summary['report']}")
-
-
-def _undefined(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and value != value)
-
-
-def _num(value: Any, spec: str) -> str:
-    """``value`` formatted, or ``-`` when undefined (never ``nan`` in a table)."""
-    return "-" if _undefined(value) else format(value, spec)
 
 
 def register(app: typer.Typer) -> None:

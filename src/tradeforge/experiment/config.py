@@ -247,7 +247,9 @@ def load_experiment(path: Path, overrides: dict[str, Any] | None = None) -> Expe
                 raise ConfigError(f"override {dotted!r}: {key!r} is not a section of the config")
             node = child
         node[leaf] = value
-    return validate_config(ExperimentConfig, raw, source=f"{path} (with overrides)").check_sections()
+    return validate_config(
+        ExperimentConfig, raw, source=f"{path} (with overrides)"
+    ).check_sections()
 
 
 __all__ = ["ExperimentConfig", "ReportOptions", "TrackingOptions", "load_experiment"]

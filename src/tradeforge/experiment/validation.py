@@ -80,8 +80,9 @@ def trial_sharpes(outcomes: list[FoldOutcome]) -> list[float]:
     each ensemble member and each seed (the deflated Sharpe's trial set)."""
     found: list[float] = []
     for o in outcomes:
-        for trial in o.trained.get("tuning", {}).get("trials", []):
-            found.append(trial.get("score"))
+        tuning = o.trained.get("tuning", {})
+        if tuning.get("metric") == "sharpe":  # other metrics only count through n_trials
+            found.extend(trial.get("score") for trial in tuning.get("trials", []))
         if "member_seeds" in o.trained:
             for sharpes in o.trained["member_seeds"].values():
                 found.extend(sharpes)
