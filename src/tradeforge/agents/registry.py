@@ -6,8 +6,9 @@ included. Three aliases have a meaning in tradeforge: ``candidate`` (trained, wa
 review), ``champion`` (the one to trade) and ``previous_champion`` (the champion that the last
 :meth:`PolicyRegistry.promote` replaced, which :meth:`PolicyRegistry.rollback` restores). Works
 with a local store (``sqlite:///.../mlflow.db``) and ``mlflow-skinny``; no MLflow server is
-needed. The default store is :func:`default_registry_uri`: ``$TRADEFORGE_REGISTRY_URI``, else
-``sqlite:///runs/mlflow.db`` (beside the experiments' default ``output_dir``).
+needed. The default store, shared by experiment runs (``tracking: {register: true}``) and
+``tradeforge models``, is :func:`default_registry_uri`: ``$TRADEFORGE_REGISTRY_URI``, else
+``sqlite:///$TRADEFORGE_HOME/registry/mlflow.db`` (``~/.tradeforge`` when unset).
 """
 
 from __future__ import annotations
@@ -34,7 +35,6 @@ CHAMPION = "champion"
 PREVIOUS_CHAMPION = "previous_champion"
 ARTIFACT_PATH = "policy"
 REGISTRY_URI_ENV = "TRADEFORGE_REGISTRY_URI"
-DEFAULT_REGISTRY_URI = "sqlite:///runs/mlflow.db"
 _ALIAS = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,254}$")
 _VERSION_ALIAS = re.compile(r"^v\d+$")
 
@@ -53,8 +53,14 @@ class ModelVersionInfo:
 
 
 def default_registry_uri() -> str:
-    """``$TRADEFORGE_REGISTRY_URI`` when set, else :data:`DEFAULT_REGISTRY_URI`."""
-    return os.environ.get(REGISTRY_URI_ENV) or DEFAULT_REGISTRY_URI
+    """``$TRADEFORGE_REGISTRY_URI`` when set, else a sqlite store in the tradeforge home:
+    ``sqlite:///$TRADEFORGE_HOME/registry/mlflow.db`` (``~/.tradeforge`` when unset), an
+    absolute path, so every run and ``tradeforge models`` find it from any directory."""
+    explicit = os.environ.get(REGISTRY_URI_ENV)
+    if explicit:
+        return explicit
+    home = Path(os.environ.get("TRADEFORGE_HOME") or Path.home() / ".tradeforge")
+    return f"sqlite:///{(home / 'registry' / 'mlflow.db').resolve()}"
 
 
 def _mlflow_error() -> type[Exception]:
@@ -66,12 +72,12 @@ def _mlflow_error() -> type[Exception]:
 class PolicyRegistry:
     """Policy versions in an MLflow model registry.
 
-    ``uri`` is the tracking store (default :func:`default_registry_uri`, e.g.
-    ``sqlite:///runs/mlflow.db``), also used as registry store unless ``registry_uri`` is given.
-    Runs created by :meth:`register` (when the artifact was not logged by training already) go
-    to ``experiment``, their files under ``artifact_root`` (default: an ``mlartifacts`` folder
-    next to a sqlite database). ``create=False`` refuses a sqlite store whose file does not
-    exist (instead of creating an empty one), for commands that only read or move aliases.
+    ``uri`` is the tracking store (default :func:`default_registry_uri`), also used as registry
+    store unless ``registry_uri`` is given. Runs created by :meth:`register` (when the artifact
+    was not logged by training already) go to ``experiment``, their files under
+    ``artifact_root`` (default: an ``mlartifacts`` folder next to a sqlite database). A sqlite
+    store that does not exist is created (its folder too), unless ``create=False``: then it is
+    refused, for commands that only read or move aliases.
     """
 
     def __init__(
@@ -88,15 +94,17 @@ class PolicyRegistry:
         except ImportError as exc:  # pragma: no cover - mlflow-skinny is a dependency
             raise AgentError(f"PolicyRegistry needs mlflow-skinny installed: {exc}") from None
         uri = uri or default_registry_uri()
-        if not create:
-            for store in dict.fromkeys((uri, registry_uri or uri)):
-                path = _sqlite_path(store)
-                if path is not None and not path.is_file():
-                    raise AgentError(
-                        f"registry uri = {store!r}: no MLflow store at {str(path)!r}; expected an "
-                        f"existing store (register a model first, or pass another uri / set "
-                        f"{REGISTRY_URI_ENV})"
-                    )
+        for store in dict.fromkeys((uri, registry_uri or uri)):
+            path = _sqlite_path(store)
+            if path is None or path.is_file():
+                continue
+            if not create:
+                raise AgentError(
+                    f"registry uri = {store!r}: no MLflow store at {str(path)!r}; expected an "
+                    f"existing store (register a model first, or pass another uri / set "
+                    f"{REGISTRY_URI_ENV})"
+                )
+            path.parent.mkdir(parents=True, exist_ok=True)
         self.uri = uri
         self.registry_uri = registry_uri or uri
         self.experiment = experiment
@@ -357,7 +365,6 @@ def _info(mv: Any, aliases: dict[str, int]) -> ModelVersionInfo:
 __all__ = [
     "CANDIDATE",
     "CHAMPION",
-    "DEFAULT_REGISTRY_URI",
     "PREVIOUS_CHAMPION",
     "REGISTRY_URI_ENV",
     "ModelVersionInfo",

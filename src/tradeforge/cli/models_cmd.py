@@ -16,7 +16,6 @@ from rich.table import Table
 
 from tradeforge.agents.registry import (
     CHAMPION,
-    DEFAULT_REGISTRY_URI,
     REGISTRY_URI_ENV,
     ModelVersionInfo,
     PolicyRegistry,
@@ -31,7 +30,10 @@ models_app = typer.Typer(
 REGISTRY_URI_OPTION = typer.Option(
     None,
     "--registry-uri",
-    help=f"MLflow registry store (default ${REGISTRY_URI_ENV} or {DEFAULT_REGISTRY_URI}).",
+    help=(
+        f"MLflow registry store (default ${REGISTRY_URI_ENV}, else "
+        "sqlite:///$TRADEFORGE_HOME/registry/mlflow.db)."
+    ),
 )
 JSON_OPTION = typer.Option(False, "--json", help="Machine-readable output on stdout.")
 _SHOWN_TAGS = ("algo", "validation.sharpe")

@@ -110,13 +110,25 @@ def test_promote_keeps_the_replaced_champion_and_rollback_restores_it(artifact_c
 
 
 def test_registry_default_uri_and_refusing_a_missing_store(tmp_path, monkeypatch):
-    from tradeforge.agents.registry import DEFAULT_REGISTRY_URI, default_registry_uri
+    from tradeforge.agents.registry import default_registry_uri
 
     monkeypatch.delenv("TRADEFORGE_REGISTRY_URI", raising=False)
-    assert default_registry_uri() == DEFAULT_REGISTRY_URI == "sqlite:///runs/mlflow.db"
+    monkeypatch.setenv("TRADEFORGE_HOME", str(tmp_path / "home"))
+    home_store = tmp_path / "home" / "registry" / "mlflow.db"
+    assert default_registry_uri() == f"sqlite:///{home_store.resolve()}"
     missing = tmp_path / "none" / "mlflow.db"
     monkeypatch.setenv("TRADEFORGE_REGISTRY_URI", f"sqlite:///{missing}")
     assert default_registry_uri() == f"sqlite:///{missing}"
     with pytest.raises(AgentError, match=r"no MLflow store at '.*none/mlflow\.db'"):
         PolicyRegistry(create=False)
     assert not missing.parent.exists()  # nothing created
+    with pytest.raises(AgentError, match=r"no MLflow store at '.*home/registry/mlflow\.db'"):
+        PolicyRegistry(f"sqlite:///{home_store}", create=False)
+    assert not home_store.parent.exists()
+
+
+def test_registry_creates_a_missing_store_and_its_folder(tmp_path):
+    store = tmp_path / "deep" / "registry" / "mlflow.db"
+    registry = PolicyRegistry(f"sqlite:///{store}")
+    assert registry.names() == []
+    assert store.is_file()

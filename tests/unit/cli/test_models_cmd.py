@@ -145,3 +145,11 @@ def test_default_store_comes_from_the_environment_and_is_never_created(
     assert err.startswith(f"error: registry uri = 'sqlite:///{missing}': no MLflow store at")
     assert err.count("\n") == 1
     assert not missing.parent.exists()
+    # unset: the store in the tradeforge home, which the commands never create either
+    monkeypatch.delenv("TRADEFORGE_REGISTRY_URI")
+    monkeypatch.setenv("TRADEFORGE_HOME", str(tmp_path / "home"))
+    code, out, err = run(capsys, "models", "show", "spy-ppo")
+    assert (code, out) == (2, "")
+    store = (tmp_path / "home" / "registry" / "mlflow.db").resolve()
+    assert err.startswith(f"error: registry uri = 'sqlite:///{store}': no MLflow store at")
+    assert not (tmp_path / "home").exists()
