@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -74,3 +75,42 @@ def test_unmapped_columns_fail_with_a_clear_message(
     message = str(result.exception)
     assert "SPX" in message
     assert "column" in message.lower()
+
+
+def test_run_on_a_long_dump_with_integer_dates(
+    tmp_path: Path, write_experiment, tiny_experiment
+) -> None:
+    """A new user's dump: one long CSV, columns ticker,date,open,high,low,close,volume, dates
+    like 20090821 (read by pandas as integers), several tickers, no symbols listed in the
+    config. It trains and reports on its real dates and prices, as the bundled series do."""
+    parts = []
+    for symbol in ("AAPL", "IBM", "MSFT"):
+        frame = bundled_frame(symbol)
+        parts.append(
+            frame.assign(ticker=symbol, date=frame["timestamp"].dt.strftime("%Y%m%d").astype(int))[
+                ["ticker", "date", "open", "high", "low", "close", "volume"]
+            ]
+        )
+    dump = tmp_path / "prices.csv"
+    pd.concat(parts).sort_values(["date", "ticker"]).to_csv(dump, index=False)
+    window = {"start": "2009-01-01", "end": "2013-02-28"}
+    raw = tiny_experiment(data={"source": "csv", "path": str(dump), **window}, ensemble=None)
+    result = CliRunner().invoke(
+        app, ["run", str(write_experiment(raw)), "--out", str(tmp_path / "run"), "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["symbols"] == ["AAPL", "IBM", "MSFT"]
+
+    bundled = tiny_experiment(data={"symbols": ["AAPL", "IBM", "MSFT"], **window}, ensemble=None)
+    ref = CliRunner().invoke(
+        app, ["run", str(write_experiment(bundled, "b.yaml")), "--out", str(tmp_path / "b"),
+              "--json"],
+    )  # fmt: skip
+    assert ref.exit_code == 0, ref.output
+    expected = json.loads(ref.stdout)
+    assert summary["oos_start"] == expected["oos_start"]
+    assert summary["oos_start"].startswith("201")
+    ours = summary["baselines"]["buy_and_hold"]["total_return"]
+    theirs = expected["baselines"]["buy_and_hold"]["total_return"]
+    assert np.isclose(ours, theirs, rtol=0, atol=1e-9)

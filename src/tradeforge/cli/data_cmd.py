@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,13 +16,26 @@ from rich.table import Table
 
 from tradeforge.cli.output import console, emit_json, err_console
 from tradeforge.core.config import load_yaml_config
-from tradeforge.core.errors import ConfigError
-from tradeforge.data.config import DataConfig
-from tradeforge.data.ingest import ingest, load_report, store_symbol
+from tradeforge.core.errors import ConfigError, TradeforgeError
+from tradeforge.data.config import FILE_SOURCES, DataConfig
+from tradeforge.data.ingest import ingest, load_report, resolve_symbols, store_symbol
 from tradeforge.data.sources.keys import install_log_redaction
 from tradeforge.data.store import ParquetStore, default_store
 
 data_app = typer.Typer(help="Ingest, list, inspect and validate market data.", no_args_is_help=True)
+logger = logging.getLogger("tradeforge.cli.data")
+
+
+@contextlib.contextmanager
+def _one_line_errors() -> Iterator[None]:
+    """A tradeforge error ends the command with one line on stderr and exit code 2."""
+    try:
+        yield
+    except TradeforgeError as exc:
+        logger.debug("data command failed", exc_info=True)
+        text = " ".join(str(exc).split())
+        err_console.print(f"[bold red]error:[/] {escape(text)}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
 
 
 def _store(root: Path | None) -> ParquetStore:
@@ -32,13 +48,18 @@ def _config(
     symbols: list[str] | None,
     frequency: str | None,
     refresh: bool = False,
+    files: dict[str, Any] | None = None,
 ) -> list[DataConfig]:
-    """Configs to run: a YAML DataConfig, else options, else every bundled instrument."""
+    """Configs to run: a YAML DataConfig, else options, else every bundled instrument.
+
+    ``files`` holds the file-dump options (path, dataset, date_format) that were given.
+    """
     from tradeforge.core.config import validate_config
 
+    given = {k: v for k, v in (files or {}).items() if v is not None}
     if config is not None:
         cfg = load_yaml_config(config, DataConfig)
-        update: dict[str, Any] = {}
+        update: dict[str, Any] = dict(given)
         if symbols:
             update["symbols"] = symbols
         if frequency:
@@ -49,15 +70,28 @@ def _config(
             return [cfg]
         merged = {**cfg.model_dump(), **update}
         return [validate_config(DataConfig, merged, source=str(config))]
+    if "path" in given and source not in FILE_SOURCES:
+        raise ConfigError(
+            f"--path needs --source csv or --source parquet (the format of the files at "
+            f"{given['path']}), got {'no --source' if source is None else repr(source)}"
+        )
+    if source in FILE_SOURCES and "path" not in given:
+        raise ConfigError(f"--source {source} needs --path FILE_OR_DIR (a dump of {source} files)")
     src = source or "bundled"
-    if symbols:
+    if symbols or src in FILE_SOURCES:
         raw = {
             "source": src,
-            "symbols": symbols,
+            "symbols": symbols or [],
             "frequency": frequency or "1d",
             "refresh": refresh,
+            **given,
         }
         return [validate_config(DataConfig, raw, source="options")]
+    if given:
+        raise ConfigError(
+            f"--dataset and --date-format go with --source csv/parquet --path, or with "
+            f"--symbols; got {', '.join('--' + k.replace('_', '-') for k in given)} alone"
+        )
     if src != "bundled":
         raise ConfigError(
             f"source {src!r} needs symbols; pass --symbols SYMBOL (repeatable) or --config "
@@ -90,35 +124,51 @@ def _progress() -> Progress:
     )
 
 
+_PATH_HELP = "A csv/parquet file or directory of per-ticker files (with --source csv|parquet)."
+_DATASET_HELP = "Store dataset (default: the source name)."
+_DATE_HELP = "strptime format of the date column, or epoch_s/epoch_ms (default: inferred)."
+
+
 @data_app.command("ingest")
 def ingest_cmd(
     config: Path | None = typer.Option(None, "--config", "-c", help="DataConfig YAML file."),
     source: str | None = typer.Option(None, help="Source name (default: bundled)."),
     symbols: list[str] | None = typer.Option(None, "--symbols", "-s", help="Symbols (repeat)."),
     frequency: str | None = typer.Option(None, "--frequency", "-f", help="Bar frequency."),
+    path: str | None = typer.Option(None, "--path", "-p", help=_PATH_HELP),
+    dataset: str | None = typer.Option(None, "--dataset", help=_DATASET_HELP),
+    date_format: str | None = typer.Option(None, "--date-format", help=_DATE_HELP),
     refresh: bool = typer.Option(False, "--refresh", help="Re-fetch what is already stored."),
     root: Path | None = typer.Option(None, help="Store root (default $TRADEFORGE_HOME)."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output on stdout."),
 ) -> None:
-    """Fetch, validate and store bars (default: every bundled instrument)."""
+    """Fetch, validate and store bars (default: every bundled instrument; with --source csv
+    --path FILE_OR_DIR every symbol of a local dump)."""
     install_log_redaction()
-    store = _store(root)
-    configs = _config(config, source, symbols, frequency, refresh)
+    files = {"path": path, "dataset": dataset, "date_format": date_format}
     results = []
-    with _progress() as progress:
-        for cfg in configs:
-            task = progress.add_task(f"{cfg.source} {cfg.frequency}", total=len(cfg.symbols))
+    with _one_line_errors():
+        store = _store(root)
+        configs = _config(config, source, symbols, frequency, refresh, files)
+        with _progress() as progress:
+            for cfg in configs:
+                task = progress.add_task(f"{cfg.source} {cfg.frequency}", total=len(cfg.symbols))
 
-            def step(label: str, done: int, total: int, task: Any = task) -> None:
-                progress.update(task, description=label, completed=done, total=total)
+                def step(label: str, done: int, total: int, task: Any = task) -> None:
+                    progress.update(task, description=label, completed=done, total=total)
 
-            results.append(ingest(cfg, store, progress=step))
+                results.append(ingest(cfg, store, progress=step))
     if as_json:
         emit_json({"store": str(store.root), "results": [r.to_dict() for r in results]})
         return
     for result in results:
+        for sym, why in result.replaced.items():
+            console.print(escape(f"replaced {sym}: {why}"), soft_wrap=True)
         for entry in result.entries:
-            console.print(f"stored {entry.symbol} {entry.frequency}: {entry.rows} bars")
+            first, last = _stamp(entry.first_ts), _stamp(entry.last_ts)
+            console.print(
+                f"stored {entry.symbol} {entry.frequency}: {entry.rows} bars, {first} .. {last}"
+            )
         for report in result.reports:
             for f in report.findings:
                 console.print(escape(f"  {f.symbol} {f.rule} ({f.action}, {f.count}): {f.detail}"))
@@ -227,6 +277,8 @@ def validate_cmd(
     source: str | None = typer.Option(None, help="Source name (default: bundled)."),
     symbols: list[str] | None = typer.Option(None, "--symbols", "-s", help="Symbols (repeat)."),
     frequency: str | None = typer.Option(None, "--frequency", "-f", help="Bar frequency."),
+    path: str | None = typer.Option(None, "--path", "-p", help=_PATH_HELP),
+    date_format: str | None = typer.Option(None, "--date-format", help=_DATE_HELP),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output on stdout."),
 ) -> None:
     """Fetch and validate without storing anything; report what every rule found."""
@@ -236,13 +288,16 @@ def validate_cmd(
 
     install_log_redaction()
     reports = []
-    for cfg in _config(config, source, symbols, frequency):
-        src = make_source(cfg)
-        for symbol in cfg.symbols:
-            key = store_symbol(cfg, symbol)
-            frame = src.fetch_bars(symbol, cfg.frequency, cfg.start, cfg.end)
-            _, report = validate_bars(frame, key, cfg.validation, calendar_for(cfg, key))
-            reports.append(report)
+    files = {"path": path, "date_format": date_format}
+    with _one_line_errors():
+        for cfg in _config(config, source, symbols, frequency, files=files):
+            src = make_source(cfg)
+            rules = cfg.effective_validation
+            for symbol in resolve_symbols(cfg, src):
+                key = store_symbol(cfg, symbol)
+                frame = src.fetch_bars(symbol, cfg.frequency, cfg.start, cfg.end)
+                _, report = validate_bars(frame, key, rules, calendar_for(cfg, key))
+                reports.append(report)
     if as_json:
         emit_json({"ok": all(r.ok for r in reports), "reports": [r.to_dict() for r in reports]})
         return

@@ -6,6 +6,10 @@ Layout under the root (``$TRADEFORGE_HOME`` or ``~/.tradeforge``)::
     aux/<kind>/<dataset>/<symbol>.parquet         corporate actions, fundamentals
     catalog.duckdb                                one row per bar partition
 
+A catalog row records where its bars came from: ``source``, and for local dumps ``origin`` (the
+resolved path that was read) and ``fingerprint`` (SHA-256 of the file), so that another dump or
+a changed file is never mistaken for the stored one.
+
 Every file is written to a temporary name in its final directory, flushed to disk and moved into
 place with ``os.replace``: a reader sees the old file or the new one, never half of one.
 """
@@ -38,9 +42,15 @@ CREATE TABLE IF NOT EXISTS catalog (
     dataset VARCHAR, frequency VARCHAR, symbol VARCHAR,
     first_ts TIMESTAMPTZ, last_ts TIMESTAMPTZ, rows BIGINT,
     source VARCHAR, ingested_at TIMESTAMPTZ, checksum VARCHAR,
+    origin VARCHAR DEFAULT '', fingerprint VARCHAR DEFAULT '',
     PRIMARY KEY (dataset, frequency, symbol)
 )
 """
+# catalogs written before origin/fingerprint existed gain the columns when opened for writing
+_CATALOG_MIGRATIONS: tuple[str, ...] = (
+    "ALTER TABLE catalog ADD COLUMN IF NOT EXISTS origin VARCHAR DEFAULT ''",
+    "ALTER TABLE catalog ADD COLUMN IF NOT EXISTS fingerprint VARCHAR DEFAULT ''",
+)
 
 
 @dataclass(frozen=True)
@@ -56,6 +66,8 @@ class CatalogEntry:
     source: str
     ingested_at: pd.Timestamp
     checksum: str
+    origin: str = ""  # local dumps: the resolved path read
+    fingerprint: str = ""  # local dumps: SHA-256 of the file read
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -69,7 +81,15 @@ class Store(Protocol):
     """What the rest of tradeforge needs from a bar store (a server backend can implement it)."""
 
     def write_bars(
-        self, dataset: str, frequency: str, symbol: str, frame: pd.DataFrame, source: str
+        self,
+        dataset: str,
+        frequency: str,
+        symbol: str,
+        frame: pd.DataFrame,
+        source: str,
+        merge: bool = True,
+        origin: str = "",
+        fingerprint: str = "",
     ) -> CatalogEntry: ...
 
     def read_bars(
@@ -151,6 +171,8 @@ class ParquetStore:
         try:
             if not read_only:
                 con.execute(_CATALOG_DDL)
+                for statement in _CATALOG_MIGRATIONS:
+                    con.execute(statement)
             yield con
         finally:
             con.close()
@@ -168,9 +190,13 @@ class ParquetStore:
         with self._catalog(read_only=True) as con:
             if con is None:
                 return []
+            columns = {r[0] for r in con.execute("DESCRIBE catalog").fetchall()}
+            extra = ", ".join(
+                f"coalesce({c}, '')" if c in columns else "''" for c in ("origin", "fingerprint")
+            )
             sql = (
                 "SELECT dataset, frequency, symbol, epoch_us(first_ts), epoch_us(last_ts), rows, "
-                "source, epoch_us(ingested_at), checksum FROM catalog "
+                f"source, epoch_us(ingested_at), checksum, {extra} FROM catalog "
                 f"{where} ORDER BY dataset, frequency, symbol"
             )
             try:
@@ -188,6 +214,8 @@ class ParquetStore:
                 source=r[6],
                 ingested_at=_ts(r[7]),
                 checksum=r[8],
+                origin=r[9],
+                fingerprint=r[10],
             )
             for r in fetched
         ]
@@ -201,10 +229,14 @@ class ParquetStore:
         frame: pd.DataFrame,
         source: str,
         merge: bool = True,
+        origin: str = "",
+        fingerprint: str = "",
     ) -> CatalogEntry:
-        """Store canonical bars for one symbol, merged with what is already stored.
+        """Store canonical bars for one symbol, merged with what is already stored (new bars win
+        where both have a timestamp), or replacing it with ``merge=False``.
 
         Idempotent: writing the same bars twice leaves the same rows and the same checksum.
+        ``origin`` and ``fingerprint`` record the local file the bars were read from.
         """
         path = self.bar_path(dataset, frequency, symbol)
         if merge and path.exists():
@@ -226,6 +258,8 @@ class ParquetStore:
             source=source,
             ingested_at=pd.Timestamp(datetime.now(UTC)),
             checksum=frame_checksum(frame),
+            origin=origin,
+            fingerprint=fingerprint,
         )
         row = [
             dataset,
@@ -237,6 +271,8 @@ class ParquetStore:
             source,
             entry.ingested_at,
             entry.checksum,
+            origin,
+            fingerprint,
         ]
         if self._pending_rows is not None:
             self._pending_rows.append(row)
@@ -394,6 +430,8 @@ _CATALOG_COLUMNS: tuple[str, ...] = (
     "source",
     "ingested_at",
     "checksum",
+    "origin",
+    "fingerprint",
 )
 
 
@@ -403,7 +441,8 @@ def _upsert(con: Any, rows: list[list[Any]]) -> None:
     frame["rows"] = frame["rows"].astype("int64")
     con.register("_tf_new_rows", frame)
     try:
-        con.execute("INSERT OR REPLACE INTO catalog SELECT * FROM _tf_new_rows")
+        names = ", ".join(_CATALOG_COLUMNS)
+        con.execute(f"INSERT OR REPLACE INTO catalog ({names}) SELECT {names} FROM _tf_new_rows")
     finally:
         con.unregister("_tf_new_rows")
 

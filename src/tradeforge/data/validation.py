@@ -70,8 +70,10 @@ class _Context:
         self.symbol, self.config, self.report = symbol, config, report
 
     def action(self, rule: str) -> RuleAction:
-        value: RuleAction = getattr(self.config, rule)
-        return value
+        # None: the source-dependent default left unresolved (DataConfig.effective_validation
+        # resolves it); outside a DataConfig the vendor default applies
+        value: RuleAction | None = getattr(self.config, rule)
+        return "repair" if value is None else value
 
     def record(
         self,

@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 from vendor_fakes import FIXTURES
 
 from tradeforge.cli.app import app, main
-from tradeforge.core.errors import ConfigError, UnknownSymbolError
+from tradeforge.core.errors import UnknownSymbolError
+from tradeforge.data.bundled import bundled_frame
 
 EXPECTED = {
     "SP500": ("1999-01-04", "2018-12-31", 5031),
@@ -147,8 +148,8 @@ def test_validate_with_strict_config_fails_naming_the_bar(tmp_path: Path, tf_hom
         encoding="utf-8",
     )
     result = run("data", "validate", "--config", str(cfg))
-    assert result.exit_code != 0
-    message = str(result.exception)
+    assert result.exit_code == 2
+    message = result.stderr
     assert "rule 'open_close_outside_range' rejected AAPL at 20" in message
     assert "field 'open'" in message or "field 'close'" in message
 
@@ -168,13 +169,85 @@ def test_csv_ingest_from_config_file(tmp_path: Path, tf_home: Path) -> None:
     assert shown["stats"]["close_last"] == pytest.approx(raw["Adj Close"].iloc[-1])
 
 
-def test_bad_options_are_config_errors(tf_home: Path) -> None:
-    result = run("data", "ingest", "--source", "polygon")
-    assert isinstance(result.exception, ConfigError)
-    assert "needs symbols; pass --symbols" in str(result.exception)
-    result = run("data", "ingest", "-s", "AAPL", "-f", "2h")
-    assert isinstance(result.exception, ConfigError)
-    assert "frequency" in str(result.exception)
+def one_line_error(result) -> str:
+    """The command failed with exit code 2 and one ``error:`` line on stderr; that line."""
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    return lines[0]
+
+
+def test_bad_options_are_one_line_errors(tf_home: Path) -> None:
+    assert "needs symbols; pass --symbols" in one_line_error(
+        run("data", "ingest", "--source", "polygon")
+    )
+    assert "frequency" in one_line_error(run("data", "ingest", "-s", "AAPL", "-f", "2h"))
+
+
+def test_path_without_source_or_with_a_bad_path_is_one_line_and_exit_2(
+    tmp_path: Path, tf_home: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    dump = FIXTURES / "files" / "per_ticker"
+    line = one_line_error(run("data", "ingest", "--path", str(dump)))
+    assert "--path needs --source csv or --source parquet" in line
+    assert str(dump) in line
+    missing = tmp_path / "nowhere.csv"
+    line = one_line_error(run("data", "ingest", "--source", "csv", "--path", str(missing)))
+    assert f"csv path '{missing}' does not exist" in line
+    assert "--path" in line
+    assert "--source csv needs --path" in one_line_error(run("data", "ingest", "--source", "csv"))
+    assert "--path needs --source" in one_line_error(
+        run("data", "ingest", "--source", "polygon", "--path", str(dump), "-s", "IBM")
+    )
+    # through the installed entry point too: exit code 2, one line
+    monkeypatch.setattr(sys, "argv", ["tradeforge", "data", "ingest", "--path", str(dump)])
+    with pytest.raises(SystemExit) as info:
+        main()
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: --path needs --source")
+    assert "\n" not in err
+    assert not tf_home.exists() or not list(tf_home.rglob("*.parquet"))
+
+
+def test_csv_dump_ingests_without_a_config_file(tmp_path: Path, tf_home: Path) -> None:
+    """``--source csv --path FILE`` alone: every ticker of a long file with YYYYMMDD dates."""
+    dump = tmp_path / "prices.csv"
+    parts = []
+    for symbol in ("IBM", "AAPL", "MSFT"):
+        bars = bundled_frame(symbol).iloc[1000:1040]
+        parts.append(
+            pd.DataFrame(
+                {
+                    "ticker": symbol,
+                    "date": bars["timestamp"].dt.strftime("%Y%m%d").astype(int),
+                    "open": bars["open"],
+                    "high": bars["high"],
+                    "low": bars["low"],
+                    "close": bars["close"],
+                    "volume": bars["volume"],
+                }
+            )
+        )
+    pd.concat(parts).sort_values(["date", "ticker"]).to_csv(dump, index=False)
+    payload = run_json("data", "ingest", "--source", "csv", "--path", str(dump))
+    entries = {e["symbol"]: e for e in payload["results"][0]["entries"]}
+    assert sorted(entries) == ["AAPL", "IBM", "MSFT"]
+    ibm = bundled_frame("IBM").iloc[1000:1040]
+    for entry in entries.values():
+        assert entry["rows"] == 40
+        assert entry["first_ts"] == ibm["timestamp"].iloc[0].isoformat()
+        assert entry["last_ts"] == ibm["timestamp"].iloc[-1].isoformat()
+        assert entry["origin"] == str(dump.resolve())
+        assert entry["dataset"] == "csv"
+    shown = run_json("data", "show", "MSFT", "-n", "20")  # head 20 + tail 20
+    msft = bundled_frame("MSFT").iloc[1000:1040]
+    assert [b["close"] for b in shown["bars"]] == pytest.approx(msft["close"].tolist())
+    text = run("data", "ingest", "--source", "csv", "--path", str(dump))
+    assert text.exit_code == 0
+    assert "skipped IBM: already stored" in text.stdout
 
 
 def test_list_on_empty_store(tf_home: Path) -> None:

@@ -9,7 +9,8 @@ import pytest
 from vendor_fakes import FIXTURES
 
 from tradeforge.core.errors import SourceError, UnknownSymbolError
-from tradeforge.data import DataConfig, ParquetStore, ingest
+from tradeforge.data import DataConfig, ParquetStore, ValidationConfig, ingest, load_panel
+from tradeforge.data.bundled import bundled_frame
 from tradeforge.data.sources import make_source
 from tradeforge.data.sources.files import FileSource
 
@@ -88,7 +89,7 @@ def test_local_timezone_is_converted_to_utc(tmp_path: Path) -> None:
 def test_unknown_symbol_lists_what_is_there() -> None:
     with pytest.raises(UnknownSymbolError, match=r"no csv file for symbol 'TSLA'.*AAPL, MSFT"):
         FileSource(PER_TICKER, "csv").fetch_bars("TSLA", "1d")
-    src = FileSource(LONG, "csv", columns=LONG_COLUMNS, symbol_column="sym")
+    src = FileSource(LONG, "csv", columns=LONG_COLUMNS, symbol_column="sym", date_format="%d/%m/%Y")
     with pytest.raises(UnknownSymbolError, match=r"'TSLA' is not in .*AAPL, IBM"):
         src.fetch_bars("TSLA", "1d")
 
@@ -114,7 +115,7 @@ def test_empty_and_missing_paths(tmp_path: Path) -> None:
     (tmp_path / "EMPTY.csv").write_text("", encoding="utf-8")
     with pytest.raises(SourceError, match="the file is empty"):
         FileSource(tmp_path, "csv").fetch_bars("EMPTY", "1d")
-    with pytest.raises(SourceError, match=r"does not exist; set DataConfig.path"):
+    with pytest.raises(SourceError, match=r"does not exist; give a directory.*DataConfig.path"):
         FileSource(tmp_path / "nowhere", "csv")
 
 
@@ -143,3 +144,165 @@ def test_config_requires_a_path() -> None:
 
     with pytest.raises(ValidationError, match="needs path"):
         DataConfig(source="csv", symbols=["AAPL"])
+
+
+# whole dumps, path ownership, changed files -----------------------------------------------------
+
+
+def real_per_ticker(directory: Path, symbol: str, rows: slice) -> Path:
+    """A Kaggle-style per-ticker file of real bundled bars."""
+    directory.mkdir(parents=True, exist_ok=True)
+    bars = bundled_frame(symbol).iloc[rows].drop(columns=["symbol"])
+    bars["timestamp"] = bars["timestamp"].dt.strftime("%Y-%m-%d")
+    path = directory / f"{symbol}.csv"
+    bars.rename(columns={"timestamp": "Date"}).to_csv(path, index=False)
+    return path
+
+
+def test_omitted_symbols_mean_every_symbol_of_the_path(tmp_path: Path) -> None:
+    store = ParquetStore(tmp_path / "store")
+    result = ingest(DataConfig(source="csv", path=str(PER_TICKER)), store)
+    assert [e.symbol for e in result.entries] == ["AAPL", "MSFT"]
+    cfg = DataConfig(
+        source="csv",
+        path=str(LONG),
+        columns=LONG_COLUMNS,
+        symbol_column="sym",
+        date_format="%d/%m/%Y",
+        dataset="long",
+    )
+    panel = load_panel(cfg, store)
+    assert panel.symbols == ("AAPL", "IBM")
+    raw = pd.read_csv(LONG)
+    assert panel.close[:, 1].tolist() == pytest.approx(raw[raw["sym"] == "IBM"]["px_last"].tolist())
+
+
+def test_symbols_are_still_required_for_vendors() -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="source 'polygon' needs symbols"):
+        DataConfig(source="polygon")
+
+
+def test_another_path_with_the_same_symbols_is_an_error_naming_both(tmp_path: Path) -> None:
+    """Two dumps share AAPL: the second must not be silently served the first one's series."""
+    store = ParquetStore(tmp_path / "store")
+    first = DataConfig(source="csv", path=str(PER_TICKER))
+    ingest(first, store)
+    other = tmp_path / "other_dump"
+    real_per_ticker(other, "AAPL", slice(0, 300))  # 2000-03-01 .. : another price history
+    real_per_ticker(other, "IBM", slice(0, 300))
+    second = DataConfig(source="csv", path=str(other))
+    with pytest.raises(SourceError) as info:
+        ingest(second, store)
+    message = str(info.value)
+    assert "dataset 'csv' (1d) already holds 1 of these symbols (AAPL)" in message
+    assert f"read from {PER_TICKER.resolve()}" in message
+    assert f"this ingest reads {other.resolve()}" in message
+    assert "--dataset" in message
+    with pytest.raises(SourceError, match="already holds"):
+        load_panel(second.model_copy(update={"symbols": ["AAPL"]}), store)
+    assert [e.symbol for e in store.catalog()] == ["AAPL", "MSFT"]  # nothing written
+    # in a dataset of its own, the second dump serves its own series
+    own = load_panel(second.model_copy(update={"dataset": "other"}), store)
+    assert own.index[0] == pd.Timestamp("2000-03-01", tz="UTC")
+    assert own.symbols == ("AAPL", "IBM")
+    # refresh replaces the stored series with the new path's, and says so
+    replaced = ingest(second.model_copy(update={"refresh": True}), store)
+    assert "AAPL" in replaced.replaced
+    entry = store.entry("csv", "1d", "AAPL")
+    assert entry is not None
+    assert (entry.origin, entry.rows) == (str(other.resolve()), 300)
+
+
+def test_a_changed_file_is_read_again(tmp_path: Path) -> None:
+    dump = tmp_path / "dump"
+    real_per_ticker(dump, "IBM", slice(0, 100))
+    real_per_ticker(dump, "MSFT", slice(0, 100))
+    store = ParquetStore(tmp_path / "store")
+    cfg = DataConfig(source="csv", path=str(dump))
+    ingest(cfg, store)
+    assert ingest(cfg, store).skipped == ["IBM", "MSFT"]
+    real_per_ticker(dump, "IBM", slice(0, 150))  # the user extended the file
+    again = ingest(cfg, store)
+    assert [e.symbol for e in again.entries] == ["IBM"]
+    assert again.skipped == ["MSFT"]
+    assert "changed on disk" in again.replaced["IBM"]
+    panel = load_panel(cfg.model_copy(update={"symbols": ["IBM"]}), store)
+    assert panel.n_bars == 150
+    assert panel.index[-1] == bundled_frame("IBM")["timestamp"].iloc[149]
+    # a shorter file replaces the stored series too: rows it dropped do not linger
+    real_per_ticker(dump, "IBM", slice(10, 50))
+    ingest(cfg, store)
+    stored = store.read_bars("csv", "1d", "IBM")
+    assert len(stored) == 40
+    assert stored["timestamp"].iloc[0] == bundled_frame("IBM")["timestamp"].iloc[10]
+
+
+def test_out_of_order_rows_in_a_file_are_an_error_by_default(tmp_path: Path) -> None:
+    path = real_per_ticker(tmp_path / "d", "IBM", slice(0, 30))
+    lines = path.read_text().splitlines()
+    lines[5], lines[6] = lines[6], lines[5]  # rows 5 and 6 after the header
+    path.write_text("\n".join(lines) + "\n")
+    cfg = DataConfig(source="csv", path=str(path.parent))
+    store = ParquetStore(tmp_path / "store")
+    with pytest.raises(SourceError) as info:
+        ingest(cfg, store)
+    message = str(info.value)
+    assert message.startswith(f"{path}: row 6 (Date '2000-03-07') is earlier than the row above")
+    assert "validation.unsorted_timestamp: repair" in message
+    assert store.catalog() == []
+    repair = cfg.model_copy(update={"validation": ValidationConfig(unsorted_timestamp="repair")})
+    result = ingest(repair, store)
+    assert result.reports[0].findings[0].rule == "unsorted_timestamp"
+    stored = store.read_bars("csv", "1d", "IBM")
+    assert stored["timestamp"].is_monotonic_increasing
+    assert len(stored) == 30
+
+
+def test_duplicated_rows_in_a_file_are_an_error_by_default(tmp_path: Path) -> None:
+    path = real_per_ticker(tmp_path / "d", "IBM", slice(0, 30))
+    lines = path.read_text().splitlines()
+    lines.insert(11, lines[10])
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(SourceError) as info:
+        FileSource(path.parent, "csv").fetch_bars("IBM", "1d")
+    message = str(info.value)
+    assert "row 11 (Date '2000-03-14') repeats the timestamp of row 10" in message
+    assert "validation.duplicate_timestamp: repair" in message
+    cfg = DataConfig(
+        source="csv",
+        path=str(path.parent),
+        validation=ValidationConfig(duplicate_timestamp="repair", calendar_gap="off"),
+    )
+    result = ingest(cfg, ParquetStore(tmp_path / "store"))
+    assert result.entries[0].rows == 30
+    assert result.reports[0].findings[0].rule == "duplicate_timestamp"
+
+
+def test_newest_first_files_are_read_in_time_order(tmp_path: Path) -> None:
+    path = real_per_ticker(tmp_path / "d", "IBM", slice(0, 30))
+    frame = pd.read_csv(path)
+    frame.iloc[::-1].to_csv(path, index=False)
+    bars = FileSource(path.parent, "csv").fetch_bars("IBM", "1d")
+    expected = bundled_frame("IBM").iloc[:30]
+    assert bars["timestamp"].tolist() == expected["timestamp"].tolist()
+    assert bars["close"].tolist() == pytest.approx(expected["close"].tolist())
+
+
+def test_leading_zero_tickers_stay_text(tmp_path: Path) -> None:
+    bars = bundled_frame("IBM").iloc[:10]
+    frame = pd.DataFrame(
+        {
+            "code": "000001",
+            "date": bars["timestamp"].dt.strftime("%Y-%m-%d"),
+            "open": bars["open"],
+            "high": bars["high"],
+            "low": bars["low"],
+            "close": bars["close"],
+        }
+    )
+    frame.to_csv(tmp_path / "cn.csv", index=False)
+    src = FileSource(tmp_path / "cn.csv", "csv", symbol_column="code")
+    assert src.symbols() == ["000001"]
+    assert len(src.fetch_bars("000001", "1d")) == 10

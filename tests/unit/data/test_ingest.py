@@ -73,14 +73,16 @@ def test_incremental_update_fetches_only_missing_ranges(store: ParquetStore) -> 
 
     src.calls.clear()
     result = ingest(vendor_config(start=date(2010, 1, 4), end=date(2010, 6, 30)), store, source=src)
-    # only the tail, from the last stored day (it may have been a partial bar) on
-    assert src.calls == [("IBM", date(2010, 3, 31), date(2010, 6, 30))]
+    # only the tail, with an overlap of 5 stored bars (2010-03-24 .. 03-30) to compare and the
+    # last stored day (it may have been a partial bar)
+    assert src.calls == [("IBM", date(2010, 3, 24), date(2010, 6, 30))]
     assert result.entries[0].last_ts == pd.Timestamp("2010-06-30", tz="UTC")
 
     src.calls.clear()
     ingest(vendor_config(start=date(2010, 1, 1), end=date(2010, 6, 30)), store, source=src)
-    # only the head: the stored tail already reaches the window's end
-    assert src.calls == [("IBM", date(2010, 1, 1), date(2010, 1, 3))]
+    # only the head, up to the 6th stored bar: the 5 stored bars of 2010-01-04 .. 01-08 are
+    # compared; the stored tail already reaches the window's end
+    assert src.calls == [("IBM", date(2010, 1, 1), date(2010, 1, 11))]
 
     stored = store.read_bars("polygon", "1d", "IBM")
     expected = src.fetch_bars("IBM", "1d", date(2010, 1, 1), date(2010, 6, 30))
@@ -193,3 +195,112 @@ def test_every_bundled_instrument_is_listed() -> None:
         "GOOGL",
         "EURUSD",
     }
+
+
+# vendor history that changes under the store ---------------------------------------------------
+
+
+def rescale(pool: pd.DataFrame, factor: float, before: str | None = None) -> pd.DataFrame:
+    """The vendor's history re-adjusted: prices x factor, volume / factor (all bars, or those
+    before ``before``)."""
+    out = pool.copy()
+    rows = np.ones(len(out), dtype=bool)
+    if before is not None:
+        rows = (out["timestamp"] < pd.Timestamp(before, tz="UTC")).to_numpy()
+    for name in ("open", "high", "low", "close"):
+        out.loc[rows, name] = out.loc[rows, name] * factor
+    out.loc[rows, "volume"] = out.loc[rows, "volume"] / factor
+    return out
+
+
+def test_re_adjusted_vendor_history_is_replaced_never_spliced(store: ParquetStore) -> None:
+    """A 2:1 split after the first ingest: the vendor now serves every earlier bar halved. The
+    update must not splice the new half-price bars onto the stored full-price ones."""
+    src = RecordingSource()
+    ingest(vendor_config(start=date(2010, 1, 4), end=date(2010, 3, 31)), store, source=src)
+    before = store.read_bars("polygon", "1d", "IBM")
+    src.pool = rescale(src.pool, 0.5)
+    src.calls.clear()
+    cfg = vendor_config(start=date(2010, 1, 4), end=date(2010, 6, 30))
+    result = ingest(cfg, store, source=src)
+    # the overlap came back changed, so the whole window was fetched again
+    assert src.calls == [
+        ("IBM", date(2010, 3, 24), date(2010, 6, 30)),
+        ("IBM", date(2010, 1, 4), date(2010, 6, 30)),
+    ]
+    old = before["close"].iloc[-6]
+    assert result.replaced["IBM"].startswith(
+        f"the vendor changed stored history (close of 2010-03-24T00:00:00+00:00 was {old:.6g}, "
+        f"now {old / 2:.6g})"
+    )
+    stored = store.read_bars("polygon", "1d", "IBM")
+    pd.testing.assert_frame_equal(stored, src.fetch_bars("IBM", "1d", date(2010, 1, 4), cfg.end))
+    jumps = np.abs(np.diff(np.log(stored["close"].to_numpy())))
+    assert jumps.max() < 0.1  # IBM's largest real daily move here; a spliced split is 0.69
+    assert stored["close"].iloc[0] == pytest.approx(before["close"].iloc[0] / 2)
+
+
+def test_a_dividend_re_adjustment_replaces_the_history(store: ParquetStore) -> None:
+    src = RecordingSource()
+    ingest(vendor_config(start=date(2010, 1, 4), end=date(2010, 3, 31)), store, source=src)
+    src.pool = rescale(src.pool, 1 - 0.0065, before="2010-03-29")  # a 0.65 % dividend
+    result = ingest(vendor_config(start=date(2010, 1, 4), end=date(2010, 4, 30)), store, source=src)
+    assert "IBM" in result.replaced
+    stored = store.read_bars("polygon", "1d", "IBM")
+    vendor = src.fetch_bars("IBM", "1d", date(2010, 1, 4), date(2010, 4, 30))
+    assert stored["close"].tolist() == pytest.approx(vendor["close"].tolist(), rel=1e-12)
+
+
+def test_an_unchanged_overlap_merges_without_refetching(store: ParquetStore) -> None:
+    src = RecordingSource()
+    ingest(vendor_config(start=date(2010, 1, 4), end=date(2010, 3, 31)), store, source=src)
+    src.calls.clear()
+    result = ingest(vendor_config(start=date(2010, 1, 4), end=date(2010, 4, 30)), store, source=src)
+    assert len(src.calls) == 1
+    assert result.replaced == {}
+
+
+def test_validation_runs_on_the_merged_series(store: ParquetStore) -> None:
+    """An unadjusted feed with a 2:1 split on 2010-03-01: prepending the older (double-price)
+    head creates the jump at the seam, which only validation of the merged series can see."""
+    src = RecordingSource()
+    src.pool = rescale(src.pool, 2.0, before="2010-03-01")
+    ingest(vendor_config(start=date(2010, 3, 1), end=date(2010, 4, 30)), store, source=src)
+    result = ingest(vendor_config(start=date(2010, 1, 4), end=date(2010, 4, 30)), store, source=src)
+    (report,) = result.reports
+    jumps = [f for f in report.findings if f.rule == "split_jump"]
+    assert [f.timestamps for f in jumps] == [("2010-03-01T00:00:00+00:00",)]
+    assert report.rows_in == len(store.read_bars("polygon", "1d", "IBM"))
+    strict = QUIET.model_copy(update={"split_jump": "error"})
+    store2 = ParquetStore(store.root.parent / "strict")
+    ingest(vendor_config(start=date(2010, 3, 1), end=date(2010, 4, 30)), store2, source=src)
+    with pytest.raises(DataValidationError, match=r"split_jump.*2010-03-01"):
+        ingest(
+            vendor_config(start=date(2010, 1, 4), end=date(2010, 4, 30), validation=strict),
+            store2,
+            source=src,
+        )
+
+
+def test_a_stored_bar_the_vendor_no_longer_serves_triggers_a_full_refetch(
+    store: ParquetStore,
+) -> None:
+    src = RecordingSource()
+    ingest(vendor_config(start=date(2010, 1, 4), end=date(2010, 3, 31)), store, source=src)
+    src.pool = src.pool[src.pool["timestamp"] != pd.Timestamp("2010-03-26", tz="UTC")]
+    result = ingest(vendor_config(start=date(2010, 1, 4), end=date(2010, 4, 30)), store, source=src)
+    assert "2010-03-26" in result.replaced["IBM"]
+    stored = store.read_bars("polygon", "1d", "IBM")
+    assert pd.Timestamp("2010-03-26", tz="UTC") not in set(stored["timestamp"])
+
+
+def test_another_source_in_the_same_dataset_is_an_error(store: ParquetStore) -> None:
+    ingest(
+        vendor_config(start=date(2010, 1, 4), end=date(2010, 1, 29)),
+        store,
+        source=RecordingSource(),
+    )
+    with pytest.raises(
+        SourceError, match=r"already holds 1 of these symbols \(IBM\) read from source 'polygon'"
+    ):
+        ingest(DataConfig(symbols=["IBM"], dataset="polygon"), store)

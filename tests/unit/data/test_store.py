@@ -221,3 +221,39 @@ def test_batch_upserts_catalog_rows_at_the_end_even_after_an_error(store: Parque
     (ibm,) = [e for e in store.catalog() if e.symbol == "IBM"]
     assert ibm.checksum == entry.checksum
     assert len(store.catalog()) == 2
+
+
+def test_a_catalog_from_before_origins_is_read_and_migrated(store: ParquetStore) -> None:
+    """Catalogs written before the origin/fingerprint columns existed still read (empty
+    origin), and gain the columns on the next write."""
+    import duckdb
+
+    store.root.mkdir(parents=True)
+    con = duckdb.connect(str(store.root / "catalog.duckdb"))
+    con.execute(
+        "CREATE TABLE catalog (dataset VARCHAR, frequency VARCHAR, symbol VARCHAR, "
+        "first_ts TIMESTAMPTZ, last_ts TIMESTAMPTZ, rows BIGINT, source VARCHAR, "
+        "ingested_at TIMESTAMPTZ, checksum VARCHAR, PRIMARY KEY (dataset, frequency, symbol))"
+    )
+    con.execute(
+        "INSERT INTO catalog VALUES ('csv', '1d', 'IBM', '2000-03-01', '2000-05-23', 60, 'csv', "
+        "'2024-01-01', 'abc')"
+    )
+    con.close()
+    (old,) = store.catalog()
+    assert (old.symbol, old.rows, old.origin, old.fingerprint) == ("IBM", 60, "", "")
+    entry = store.write_bars(
+        "csv", "1d", "MSFT", real_bars("MSFT"), "csv", origin="/dumps/x", fingerprint="f00"
+    )
+    assert store.entry("csv", "1d", "MSFT") == entry
+    assert (entry.origin, entry.fingerprint) == ("/dumps/x", "f00")
+    assert store.entry("csv", "1d", "IBM") == old
+
+
+def test_write_without_merge_replaces_the_partition(store: ParquetStore) -> None:
+    store.write_bars("bundled", "1d", "IBM", real_bars(n=60), "bundled")
+    entry = store.write_bars(
+        "bundled", "1d", "IBM", real_bars(n=20, skip=5), "bundled", merge=False
+    )
+    assert entry.rows == 20
+    pd.testing.assert_frame_equal(store.read_bars("bundled", "1d", "IBM"), real_bars(n=20, skip=5))
