@@ -69,7 +69,9 @@ def make_order(quantity: str = "10", side: OrderSide = OrderSide.BUY) -> Order:
     return Order.create(OrderSubmitted(client_order_id=CID, ts=T0, command=command))
 
 
-def fill(fill_id: str, quantity: str, price: str = "100", fee: str = "0", **kw: object) -> OrderFilled:
+def fill(
+    fill_id: str, quantity: str, price: str = "100", fee: str = "0", **kw: object
+) -> OrderFilled:
     fields: dict[str, object] = {
         "client_order_id": CID, "ts": T0 + timedelta(minutes=1), "fill_id": FillId(fill_id),
         "symbol": "AAPL", "side": OrderSide.BUY, "quantity": Decimal(quantity),
@@ -156,10 +158,12 @@ def test_cancel_rejected_returns_to_the_open_status(
 )  # fmt: skip
 def test_illegal_events_raise_order_state_error(events: list[OrderEvent], match: str) -> None:
     order = make_order("10")
-    with pytest.raises(OrderStateError, match=match):
-        for event in events:
-            order = order.apply(event)
-    assert isinstance(OrderStateError("x"), TradeforgeError)
+    *prefix, last = events
+    for event in prefix:
+        order = order.apply(event)
+    with pytest.raises(OrderStateError, match=match) as info:
+        order.apply(last)
+    assert isinstance(info.value, TradeforgeError)
 
 
 def test_submitted_only_creates() -> None:
@@ -190,7 +194,9 @@ def test_terminal_statuses_absorb(terminal: OrderStatus) -> None:
     order = make_order("10")
     for event in TERMINAL_PATHS[terminal]:
         order = order.apply(event)
-    assert order.status is terminal and order.is_terminal and not order.is_open
+    assert order.status is terminal
+    assert order.is_terminal
+    assert not order.is_open
     assert order.leaves_quantity == 0
     for event in ANY_EVENT:
         assert not order.can_apply(event)

@@ -25,7 +25,9 @@ T0 = datetime(2024, 1, 2, tzinfo=UTC)
 AAPL, MSFT = Symbol("AAPL"), Symbol("MSFT")
 
 
-def fill(side: OrderSide, qty: str, price: str, fee: str = "0", symbol: str = "AAPL") -> OrderFilled:
+def fill(
+    side: OrderSide, qty: str, price: str, fee: str = "0", symbol: str = "AAPL"
+) -> OrderFilled:
     return OrderFilled(
         client_order_id=ClientOrderId("c1"), ts=T0, fill_id=FillId("f"), symbol=symbol,
         side=side, quantity=Decimal(qty), price=Decimal(price), fee=Decimal(fee),

@@ -36,7 +36,8 @@ def test_whole_shares_round_toward_zero() -> None:
     plan = plan_orders({AAPL: 0.5}, {}, PRICES, EQUITY, WHOLE, BIG)
     assert quantities(plan.intents) == [("AAPL", "buy", Decimal(267))]  # 267.02 -> 267
     intent = plan.intents[0]
-    assert intent.order_type is OrderType.MARKET and intent.limit_price is None
+    assert intent.order_type is OrderType.MARKET
+    assert intent.limit_price is None
     assert intent.notional == Decimal("49995.75")
 
 
@@ -72,10 +73,12 @@ def test_minimum_notional_skips_small_orders() -> None:
     inst = {AAPL: Instrument(symbol="AAPL", fractionable=True, min_notional=Decimal(1))}
     plan = plan_orders({AAPL: 0.000005}, {}, PRICES, EQUITY, inst, BIG)  # a $0.50 order
     assert plan.intents == ()
-    assert plan.skipped[0].symbol == "AAPL" and "below minimum 1" in plan.skipped[0].reason
+    assert plan.skipped[0].symbol == "AAPL"
+    assert "below minimum 1" in plan.skipped[0].reason
     cfg = SizingConfig(min_trade_value=50_000.0)
     plan = plan_orders({AAPL: 0.5}, {}, PRICES, EQUITY, WHOLE, BIG, cfg)  # $49,995.75 < $50,000
-    assert plan.intents == () and "below minimum" in plan.skipped[0].reason
+    assert plan.intents == ()
+    assert "below minimum" in plan.skipped[0].reason
 
 
 def test_buying_power_scales_buys() -> None:
@@ -108,8 +111,12 @@ def test_market_buy_buffer_in_the_buying_power_check() -> None:
 
 
 def test_marketable_limit_collar() -> None:
-    assert collar_price(Decimal("187.25"), OrderSide.BUY, 50.0, Decimal("0.01")) == Decimal("188.18")
-    assert collar_price(Decimal("187.25"), OrderSide.SELL, 50.0, Decimal("0.01")) == Decimal("186.32")
+    assert collar_price(Decimal("187.25"), OrderSide.BUY, 50.0, Decimal("0.01")) == Decimal(
+        "188.18"
+    )
+    assert collar_price(Decimal("187.25"), OrderSide.SELL, 50.0, Decimal("0.01")) == Decimal(
+        "186.32"
+    )
     cfg = SizingConfig(order_type="marketable_limit", collar_bps=50.0)
     positions = {MSFT: Decimal(10)}
     plan = plan_orders({AAPL: 0.5, MSFT: 0.0}, positions, PRICES, EQUITY, WHOLE, BIG, cfg)

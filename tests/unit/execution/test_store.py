@@ -132,5 +132,6 @@ def test_sell_side_fill_updates_short_position(tmp_path: Path) -> None:
     p = p.apply_fill(f)
     store.record(a.apply(f), f, p)
     loaded = store.load_portfolio()
-    assert loaded is not None and loaded.cash == Decimal(1150)
+    assert loaded is not None
+    assert loaded.cash == Decimal(1150)
     assert loaded.quantities() == {"AAPL": Decimal(-3)}
