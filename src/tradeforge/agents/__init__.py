@@ -32,8 +32,6 @@ if TYPE_CHECKING:
         LagrangianPenaltyVecEnv,
         ProjectedPolicy,
         ProjectionWrapper,
-        RiskLimits,
-        project_weights,
     )
     from tradeforge.agents.training import SeedResult, TrainResult, train_agent
     from tradeforge.agents.tuning import ParamSpace, TrialRecord, TuneConfig, TuneResult, tune
@@ -55,7 +53,6 @@ _EXPORTS: dict[str, str] = {
     "PolicyRegistry": "registry",
     "ProjectedPolicy": "safe",
     "ProjectionWrapper": "safe",
-    "RiskLimits": "safe",
     "SeedResult": "training",
     "TrackingConfig": "config",
     "TradeMasks": "masks",
@@ -66,7 +63,6 @@ _EXPORTS: dict[str, str] = {
     "behaviour_clone": "imitation",
     "load_policy": "policy",
     "ma_crossover_expert": "imitation",
-    "project_weights": "safe",
     "rollout_weights": "rollout",
     "train_agent": "training",
     "train_ensemble": "ensemble",
@@ -90,7 +86,6 @@ __all__ = [
     "PolicyRegistry",
     "ProjectedPolicy",
     "ProjectionWrapper",
-    "RiskLimits",
     "SeedResult",
     "TrackingConfig",
     "TradeMasks",
@@ -101,7 +96,6 @@ __all__ = [
     "behaviour_clone",
     "load_policy",
     "ma_crossover_expert",
-    "project_weights",
     "rollout_weights",
     "train_agent",
     "train_ensemble",

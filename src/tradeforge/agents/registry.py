@@ -2,7 +2,7 @@
 
 A registered version points at the artifact directory logged to an MLflow run (``policy/``), so
 the registry holds exactly the directory :func:`tradeforge.agents.load_policy` reads, manifest
-included. Three aliases have a meaning in tradeforge: ``candidate`` (trained, waiting for
+included. Three aliases have a meaning in tradeforge: ``challenger`` (trained, waiting for
 review), ``champion`` (the one to trade) and ``previous_champion`` (the champion that the last
 :meth:`PolicyRegistry.promote` replaced, which :meth:`PolicyRegistry.rollback` restores). Works
 with a local store (``sqlite:///.../mlflow.db``) and ``mlflow-skinny``; no MLflow server is
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CANDIDATE = "candidate"
+CHALLENGER = "challenger"
 CHAMPION = "champion"
 PREVIOUS_CHAMPION = "previous_champion"
 ARTIFACT_PATH = "policy"
@@ -118,14 +118,14 @@ class PolicyRegistry:
         name: str,
         *,
         run_id: str | None = None,
-        alias: str | None = CANDIDATE,
+        alias: str | None = CHALLENGER,
         tags: dict[str, str] | None = None,
     ) -> ModelVersionInfo:
         """Register a verified artifact directory as a new version of ``name``.
 
         With ``run_id`` (e.g. ``TrainResult.mlflow_run_id``) the version points at that run's
         ``policy/`` artifacts, logging them first when the run has none; without, a new run is
-        created that holds them. ``alias`` (default ``candidate``) is moved to the new version.
+        created that holds them. ``alias`` (default ``challenger``) is moved to the new version.
         """
         artifact_dir = Path(artifact_dir)
         verify_manifest(artifact_dir)
@@ -163,11 +163,11 @@ class PolicyRegistry:
         return self.get(name, version)
 
     def set_alias(self, name: str, alias: str, version: int) -> None:
-        """Point ``alias`` (e.g. ``candidate`` or ``champion``) at ``version`` of ``name``."""
+        """Point ``alias`` (e.g. ``challenger`` or ``champion``) at ``version`` of ``name``."""
         if not _ALIAS.match(alias) or _VERSION_ALIAS.match(alias) or alias == "latest":
             raise AgentError(
                 f"alias = {alias!r} is not valid; expected letters, digits, '_' or '-' starting "
-                "with a letter (not 'latest' or 'v<number>'), e.g. 'candidate' or 'champion'"
+                "with a letter (not 'latest' or 'v<number>'), e.g. 'challenger' or 'champion'"
             )
         self.get(name, version)  # names the known versions when it does not exist
         try:
@@ -176,12 +176,12 @@ class PolicyRegistry:
             raise AgentError(f"cannot set alias {alias!r} on {name} v{version}: {exc}") from exc
 
     def promote(self, name: str, version: int | str | None = None) -> ModelVersionInfo:
-        """Make ``version`` (a number or an alias; default: the current candidate) the champion.
+        """Make ``version`` (a number or an alias; default: the current challenger) the champion.
 
         The champion it replaces (if another version) becomes ``previous_champion``, so that
         :meth:`rollback` can restore it. Returns the new champion.
         """
-        target = self.get(name, CANDIDATE if version is None else version).version
+        target = self.get(name, CHALLENGER if version is None else version).version
         current = self.aliases(name).get(CHAMPION)
         if current is not None and current != target:
             self.set_alias(name, PREVIOUS_CHAMPION, current)
@@ -219,7 +219,7 @@ class PolicyRegistry:
         return sorted(m.name for m in self.client.search_registered_models())
 
     def aliases(self, name: str) -> dict[str, int]:
-        """Alias -> version number of ``name`` (e.g. ``{"champion": 2, "candidate": 3}``)."""
+        """Alias -> version number of ``name`` (e.g. ``{"champion": 2, "challenger": 3}``)."""
         self._require_model(name)
         return self._aliases(name)
 
@@ -363,7 +363,7 @@ def _info(mv: Any, aliases: dict[str, int]) -> ModelVersionInfo:
 
 
 __all__ = [
-    "CANDIDATE",
+    "CHALLENGER",
     "CHAMPION",
     "PREVIOUS_CHAMPION",
     "REGISTRY_URI_ENV",

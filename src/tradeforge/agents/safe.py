@@ -28,9 +28,6 @@ from stable_baselines3.common.vec_env import VecEnvWrapper
 from tradeforge.core.config import FrozenConfig
 from tradeforge.core.errors import AgentError
 from tradeforge.core.types import FloatArray
-
-# RiskLimits and project_weights are re-exported only for tradeforge.agents' lazy exports (to go
-# when it drops them); import them from tradeforge.risk.
 from tradeforge.risk import RiskLimits, project_weights, violations
 
 
@@ -305,6 +302,4 @@ __all__ = [
     "ProjectedPolicy",
     "ProjectionVecEnv",
     "ProjectionWrapper",
-    "RiskLimits",  # re-export, see the import
-    "project_weights",  # re-export, see the import
 ]

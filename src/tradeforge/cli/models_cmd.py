@@ -113,7 +113,7 @@ def show_cmd(
 @models_app.command("promote")
 def promote_cmd(
     name: str = typer.Argument(..., help="Registered model name."),
-    version: str = typer.Argument(..., help="Version number (or an alias, e.g. candidate)."),
+    version: str = typer.Argument(..., help="Version number (or an alias, e.g. challenger)."),
     registry_uri: str | None = REGISTRY_URI_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:

@@ -13,6 +13,7 @@ message names the bad field, the bad value and what was expected::
     ├── FeatureError             unknown indicator, bad parameters, pipeline misuse
     │   └── PipelineMismatchError  a policy used with a feature pipeline it was not trained on
     ├── SimulationError          impossible simulator or environment settings, bad actions
+    ├── RiskError                risk limits used with inputs they cannot apply to
     ├── AgentError               unknown algorithm, bad hyperparameters, incompatible spaces
     │   └── ArtifactError        a corrupted or mismatched policy artifact
     └── BacktestError            bad weights, windows or baseline settings
@@ -74,3 +75,7 @@ class ArtifactError(AgentError):
 
 class BacktestError(TradeforgeError, ValueError):
     """A backtest input (weights, windows, baselines) is invalid."""
+
+
+class RiskError(TradeforgeError, ValueError):
+    """Risk limits or checks used with inputs they cannot apply to (shapes, non-finite weights)."""

@@ -26,16 +26,12 @@ import numpy as np
 from pydantic import Field
 
 from tradeforge.core.config import FrozenConfig
-from tradeforge.core.errors import TradeforgeError
+from tradeforge.core.errors import RiskError
 from tradeforge.core.types import BoolArray, FloatArray
 
 _EPS = 1e-12
 _BISECTION_STEPS = 60
 _HOLD_TOL = 1e-12  # a held (NaN) cell stays NaN when projection moves it by at most this
-
-
-class RiskError(TradeforgeError, ValueError):
-    """Risk limits used with inputs they cannot apply to (shapes, non-finite weights)."""
 
 
 class RiskLimits(FrozenConfig):

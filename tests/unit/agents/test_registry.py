@@ -13,20 +13,20 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::F
 def test_register_versions_aliases_and_round_trip(artifact_copy, mlflow_uri, tmp_path):
     registry = PolicyRegistry(mlflow_uri)
     first = registry.register(artifact_copy, "spy-ppo")
-    assert (first.version, first.aliases) == (1, ("candidate",))
+    assert (first.version, first.aliases) == (1, ("challenger",))
     assert first.tags["algo"] == "ppo"
     assert first.tags["feature_hash"] == load_policy(artifact_copy).feature_hash
     assert "validation.sharpe" in first.tags
     second = registry.register(artifact_copy, "spy-ppo", tags={"note": "retrain"})
-    assert (second.version, second.aliases) == (2, ("candidate",))
+    assert (second.version, second.aliases) == (2, ("challenger",))
     assert registry.get("spy-ppo", 1).aliases == ()
     champion = registry.promote("spy-ppo", 1)
     assert champion.aliases == ("champion",)
     assert [(v.version, v.aliases) for v in registry.versions("spy-ppo")] == [
         (1, ("champion",)),
-        (2, ("candidate",)),
+        (2, ("challenger",)),
     ]
-    assert registry.get("spy-ppo", "candidate").tags["note"] == "retrain"
+    assert registry.get("spy-ppo", "challenger").tags["note"] == "retrain"
     assert registry.names() == ["spy-ppo"]
     # the registered directory is the artifact, byte for byte, and acts identically
     loaded = registry.load("spy-ppo", "champion", dst=tmp_path / "dl")
@@ -59,7 +59,7 @@ def test_register_reuses_training_run_artifacts(tmp_path, mlflow_uri):
     assert info.source == f"runs:/{result.mlflow_run_id}/policy"
     listed = registry.client.list_artifacts(result.mlflow_run_id, "policy")
     assert sorted(a.path for a in listed).count("policy/model.zip") == 1
-    path = registry.download("trained", "candidate", tmp_path / "dl")
+    path = registry.download("trained", "challenger", tmp_path / "dl")
     assert (path / "model.zip").read_bytes() == (result.artifact_path / "model.zip").read_bytes()
 
 
@@ -68,7 +68,7 @@ def test_registry_errors_name_what_exists(artifact_copy, mlflow_uri):
     with pytest.raises(AgentError, match=r"'nope' not found .* known: none"):
         registry.get("nope", "champion")
     registry.register(artifact_copy, "m")
-    with pytest.raises(AgentError, match=r"no alias 'champion'; aliases: candidate=v1"):
+    with pytest.raises(AgentError, match=r"no alias 'champion'; aliases: challenger=v1"):
         registry.get("m", "champion")
     with pytest.raises(AgentError, match=r"no version 7; versions: \[1\]"):
         registry.get("m", 7)
@@ -85,28 +85,28 @@ def test_promote_keeps_the_replaced_champion_and_rollback_restores_it(artifact_c
     for _ in range(3):
         registry.register(artifact_copy, "m")  # v1, v2, v3 (candidate)
     assert registry.promote("m", 1).aliases == ("champion",)
-    assert registry.aliases("m") == {"candidate": 3, "champion": 1}  # nothing replaced
+    assert registry.aliases("m") == {"challenger": 3, "champion": 1}  # nothing replaced
     registry.promote("m", 2)
-    assert registry.aliases("m") == {"candidate": 3, "champion": 2, "previous_champion": 1}
+    assert registry.aliases("m") == {"challenger": 3, "champion": 2, "previous_champion": 1}
     registry.promote("m", "2")  # the champion again: previous_champion stays
     assert registry.aliases("m")["previous_champion"] == 1
-    assert registry.promote("m", "candidate").version == 3
-    assert registry.aliases("m") == {"candidate": 3, "champion": 3, "previous_champion": 2}
+    assert registry.promote("m", "challenger").version == 3
+    assert registry.aliases("m") == {"challenger": 3, "champion": 3, "previous_champion": 2}
     restored = registry.rollback("m")
     assert (restored.version, restored.aliases) == (2, ("champion",))
-    assert registry.aliases("m") == {"candidate": 3, "champion": 2}
+    assert registry.aliases("m") == {"challenger": 3, "champion": 2}
     assert PolicyRegistry(mlflow_uri).get("m", "champion").version == 2  # stored, not cached
     with pytest.raises(
         AgentError,
         match=r"'m' has no alias 'previous_champion' to roll back to; "
-        r"aliases: candidate=v3, champion=v2",
+        r"aliases: challenger=v3, champion=v2",
     ):
         registry.rollback("m")
     with pytest.raises(AgentError, match="'nope' not found"):
         registry.rollback("nope")
     with pytest.raises(AgentError, match=r"'m' has no version 9; versions: \[1, 2, 3\]"):
         registry.promote("m", 9)
-    assert registry.aliases("m") == {"candidate": 3, "champion": 2}
+    assert registry.aliases("m") == {"challenger": 3, "champion": 2}
 
 
 def test_registry_default_uri_and_refusing_a_missing_store(tmp_path, monkeypatch):

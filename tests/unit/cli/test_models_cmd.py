@@ -16,7 +16,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::F
 
 @pytest.fixture(scope="module")
 def _store_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One migrated MLflow sqlite store with model ``spy-ppo`` v1..v3 (v3 the candidate)."""
+    """One migrated MLflow sqlite store with model ``spy-ppo`` v1..v3 (v3 the challenger)."""
     from mlflow.tracking import MlflowClient
 
     path = tmp_path_factory.mktemp("registry") / "mlflow.db"
@@ -27,7 +27,7 @@ def _store_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
         client.create_model_version(
             "spy-ppo", source=str(path.parent / f"v{version}"), tags={"algo": "ppo"}
         )
-    client.set_registered_model_alias("spy-ppo", "candidate", "3")
+    client.set_registered_model_alias("spy-ppo", "challenger", "3")
     return path
 
 
@@ -64,19 +64,19 @@ def test_list_models_and_versions(capsys, registry_uri):
     listed = run_json(capsys, "models", "list", "--registry-uri", registry_uri)
     assert listed == {
         "registry_uri": registry_uri,
-        "models": [{"name": "spy-ppo", "versions": 3, "aliases": {"candidate": 3}}],
+        "models": [{"name": "spy-ppo", "versions": 3, "aliases": {"challenger": 3}}],
     }
     versions = run_json(capsys, "models", "list", "spy-ppo", "--registry-uri", registry_uri)
     assert [(v["version"], v["aliases"]) for v in versions["versions"]] == [
         (1, []),
         (2, []),
-        (3, ["candidate"]),
+        (3, ["challenger"]),
     ]
     assert versions["versions"][0]["tags"] == {"algo": "ppo"}
     assert versions["versions"][0]["created_at"].startswith("20")
     code, out, _ = run(capsys, "models", "list", "spy-ppo", "--registry-uri", registry_uri)
     assert code == 0
-    assert "candidate" in out
+    assert "challenger" in out
     assert "ppo" in out
 
 
@@ -85,34 +85,34 @@ def test_show_a_version_by_number_or_alias(capsys, registry_uri):
     assert (shown["name"], shown["version"], shown["aliases"]) == ("spy-ppo", 2, [])
     assert shown["source"].endswith("v2")
     by_alias = run_json(
-        capsys, "models", "show", "spy-ppo", "candidate", "--registry-uri", registry_uri
+        capsys, "models", "show", "spy-ppo", "challenger", "--registry-uri", registry_uri
     )
     assert by_alias["version"] == 3
     # no champion yet: the default reference names the aliases that exist
     code, out, err = run(capsys, "models", "show", "spy-ppo", "--registry-uri", registry_uri)
     assert (code, out) == (2, "")
-    assert err == "error: 'spy-ppo' has no alias 'champion'; aliases: candidate=v3\n"
+    assert err == "error: 'spy-ppo' has no alias 'champion'; aliases: challenger=v3\n"
 
 
 def test_promote_moves_champion_and_rollback_restores_the_previous_one(capsys, registry_uri):
     first = run_json(capsys, "models", "promote", "spy-ppo", "1", "--registry-uri", registry_uri)
     assert first == {"name": "spy-ppo", "champion": 1, "previous_champion": None}
-    assert aliases(registry_uri) == {"candidate": 3, "champion": 1}
+    assert aliases(registry_uri) == {"challenger": 3, "champion": 1}
     code, out, _ = run(capsys, "models", "promote", "spy-ppo", "3", "--registry-uri", registry_uri)
     assert code == 0
     assert out.strip() == "spy-ppo: champion = v3 (was v1; previous_champion = v1)"
-    assert aliases(registry_uri) == {"candidate": 3, "champion": 3, "previous_champion": 1}
+    assert aliases(registry_uri) == {"challenger": 3, "champion": 3, "previous_champion": 1}
     back = run_json(capsys, "models", "rollback", "spy-ppo", "--registry-uri", registry_uri)
     assert back == {"name": "spy-ppo", "champion": 1, "replaced": 3}
-    assert aliases(registry_uri) == {"candidate": 3, "champion": 1}
+    assert aliases(registry_uri) == {"challenger": 3, "champion": 1}
     # one step back only: a second rollback is a clear one-line error, aliases untouched
     code, out, err = run(capsys, "models", "rollback", "spy-ppo", "--registry-uri", registry_uri)
     assert (code, out) == (2, "")
     assert err == (
         "error: 'spy-ppo' has no alias 'previous_champion' to roll back to; aliases: "
-        "candidate=v3, champion=v1; expected a champion replaced by an earlier promote\n"
+        "challenger=v3, champion=v1; expected a champion replaced by an earlier promote\n"
     )
-    assert aliases(registry_uri) == {"candidate": 3, "champion": 1}
+    assert aliases(registry_uri) == {"challenger": 3, "champion": 1}
 
 
 @pytest.mark.parametrize(
@@ -129,7 +129,7 @@ def test_missing_model_version_or_alias_is_one_line(capsys, registry_uri, argv, 
     assert (code, out) == (2, "")
     assert err.startswith(message)
     assert err.count("\n") == 1
-    assert aliases(registry_uri) == {"candidate": 3}
+    assert aliases(registry_uri) == {"challenger": 3}
 
 
 def test_default_store_comes_from_the_environment_and_is_never_created(
