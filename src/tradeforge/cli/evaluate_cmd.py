@@ -58,7 +58,16 @@ def evaluate(
 def _print_summary(summary: dict[str, Any]) -> None:
     cells: list[str] = []
     table = Table(title=f"suite {summary['suite']}: agent minus {summary['benchmark']}")
-    for col in ("experiment", "market", "folds", "test years", "agent", "best of", "diff", "95% CI"):
+    for col in (
+        "experiment",
+        "market",
+        "folds",
+        "test years",
+        "agent",
+        "best of",
+        "diff",
+        "95% CI",
+    ):
         table.add_column(col, justify="left" if col in ("experiment", "market") else "right")
     for m in summary["markets"]:
         row = [

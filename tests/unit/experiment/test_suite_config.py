@@ -55,12 +55,15 @@ def test_plan_runs_each_config_on_every_market_of_its_kind(tmp_path: Path, tf_ho
     by_key = {(p.experiment, p.market, p.seed): p for p in plan}
     weekly = by_key[("quickstart", "sp500_weekly", 1)]
     assert weekly.config.seed == 1
-    assert weekly.config.data.symbols == ["SP500"] and weekly.config.data.frequency == "1w"
+    assert weekly.config.data.symbols == ["SP500"]
+    assert weekly.config.data.frequency == "1w"
     assert weekly.config.env.episode_length == 100  # the market's own override
     assert weekly.config.agent.timesteps == 1000  # the experiment's override
-    assert weekly.folds == 3 and weekly.test_years == pytest.approx(3.0, abs=0.05)
+    assert weekly.folds == 3
+    assert weekly.test_years == pytest.approx(3.0, abs=0.05)
     daily = by_key[("quickstart", "sp500", 0)]
-    assert daily.folds == 2 and daily.config.env.episode_length == 250
+    assert daily.folds == 2
+    assert daily.config.env.episode_length == 250
     assert daily.run_dir == tmp_path / "out" / "runs" / "quickstart" / "sp500" / "seed_0"
     # every run reports buy-and-hold and equal weight (the best-of candidates) and the rules
     for p in plan:

@@ -31,7 +31,8 @@ def test_identical_agent_and_benchmark_give_zero_with_an_interval_at_zero():
     res = pooled_sharpe_difference(windows, n_boot=400)
     assert res.diff == 0.0
     assert res.ci_low <= 0.0 <= res.ci_high
-    assert abs(res.ci_low) < 1e-12 and abs(res.ci_high) < 1e-12  # only rounding is left
+    assert abs(res.ci_low) < 1e-12
+    assert abs(res.ci_high) < 1e-12
     assert res.p_value == 1.0
     assert res.share_won == 0.0  # a tie is not a win
 
@@ -53,7 +54,8 @@ def test_constant_positive_excess_has_an_interval_above_zero():
 def test_constant_negative_excess_has_an_interval_below_zero():
     bench = _noise(400, 3)
     res = pooled_sharpe_difference([Window("w", (bench - 0.001)[None, :], bench, 252)], n_boot=300)
-    assert res.diff < 0.0 and res.ci_high < 0.0
+    assert res.diff < 0.0
+    assert res.ci_high < 0.0
 
 
 def test_pooled_difference_is_the_year_weighted_mean_of_seed_averaged_window_differences():
@@ -71,7 +73,9 @@ def test_pooled_difference_is_the_year_weighted_mean_of_seed_averaged_window_dif
 
 
 def test_unrelated_noise_gives_an_interval_that_spans_its_estimate_and_is_seeded():
-    windows = [Window(f"w{k}", _noise(500, 20 + k)[None, :], _noise(500, 40 + k), 252) for k in range(4)]
+    windows = [
+        Window(f"w{k}", _noise(500, 20 + k)[None, :], _noise(500, 40 + k), 252) for k in range(4)
+    ]
     res = pooled_sharpe_difference(windows, n_boot=600, seed=7)
     again = pooled_sharpe_difference(windows, n_boot=600, seed=7)
     assert res.ci_low < res.diff < res.ci_high
