@@ -23,6 +23,14 @@ Every per-bar output is indexed by the bar timestamps ``panel.index[start:end]``
 first decision bar (equity = initial cash, no positions, no costs), row k > 0 holds the fills,
 costs and positions of bar ``start + k`` (the fill bar). The last row of the weights
 (bar end-1) is never used: nothing can fill after it.
+
+Latency: with ``SimConfig.delay_bars = d`` the target of row ``t`` is released at bar ``t + d``
+(sized at its close, filled at bar t + 1 + d; ``tradeforge.sim.latency.delay_targets``): the
+first ``d`` bars of the window hold, and the last ``d`` decisions never fill.
+
+Bars per year: the result's ``config`` is ``config.resolved_for(panel.frequency)``, so
+``periods_per_year`` there is the one the carry rates and the metrics used (explicit, or derived
+from the data frequency and ``SimConfig.calendar``).
 """
 
 from __future__ import annotations
@@ -39,7 +47,13 @@ import pandas as pd
 
 from tradeforge.backtest.baselines import BASELINES, baseline_weights
 from tradeforge.backtest.engine_kernel import compiled_kernel, numba_available
-from tradeforge.backtest.metrics import COST_COLUMNS, closed_trades, compute_metrics
+from tradeforge.backtest.metrics import (
+    CHARGE_COLUMNS,
+    COST_COLUMNS,
+    TRADE_COST_COLUMNS,
+    closed_trades,
+    compute_metrics,
+)
 from tradeforge.backtest.weights_file import (
     WeightsFileConfig,
     load_weights_csv,
@@ -56,8 +70,9 @@ from tradeforge.sim.kernel import (
     OUT_TRADED,
     OUT_WEIGHTS,
     pack_sim_params,
-    stack_market,
+    stack_for,
 )
+from tradeforge.sim.latency import delay_targets
 
 Kernel = Literal["auto", "numba", "step"]
 
@@ -66,8 +81,8 @@ Kernel = Literal["auto", "numba", "step"]
 class FillRecords:
     """Raw per-fill arrays of a run, turned into frames only when asked for.
 
-    Row ``i`` of ``traded``/``fees``/``fill_price`` is decision bar ``start + i``, filled at bar
-    ``start + i + 1``.
+    Row ``i`` of ``traded``/``fees``/``fill_price`` is release bar ``start + i``, filled at bar
+    ``start + i + 1``; its target was decided at bar ``start + i - delay``.
     """
 
     index: pd.DatetimeIndex
@@ -76,6 +91,7 @@ class FillRecords:
     traded: FloatArray  # (L, N) signed shares
     fees: FloatArray  # (4, L, N) commission, spread, slippage, impact
     fill_price: FloatArray  # (L, N) reference fill price at bar t+1
+    delay: int = 0
 
 
 @dataclass(frozen=True, eq=False)
@@ -84,10 +100,12 @@ class BacktestResult:
 
     Per-bar outputs (``equity``, ``cash``, ``turnover``, ``costs``; ``weights`` and ``positions``
     per symbol) are indexed by the bars of the window. ``costs`` columns are cash amounts >= 0
-    per bar; ``interest`` is income (added to cash), the others are charges. ``fills`` and
+    per bar; ``interest`` is income (added to cash: on positive free cash, plus the short
+    rebate), the others are charges (``margin``: interest on negative free cash). ``fills`` and
     ``trades`` are built on first access:
 
-    * ``fills``: one row per non-zero fill with ``timestamp`` (fill bar), ``decision_timestamp``,
+    * ``fills``: one row per non-zero fill with ``timestamp`` (fill bar), ``decision_timestamp``
+      (the bar the target was decided at: ``delay_bars`` before the release bar),
       ``symbol``, ``shares`` (signed), ``price`` (reference fill price), ``notional``
       (|shares| * price), ``commission``, ``spread``, ``slippage``, ``impact`` and ``costs``
       (their sum).
@@ -105,6 +123,17 @@ class BacktestResult:
     config: SimConfig
     records: FillRecords
     notes: tuple[str, ...] = ()
+
+    @property
+    def periods_per_year(self) -> int:
+        """Bars per year this run used (``config`` is resolved for the panel's frequency)."""
+        ppy = self.config.periods_per_year
+        if ppy is None:
+            raise BacktestError(
+                "BacktestResult.config.periods_per_year is None; expected the resolved config "
+                "run_backtest returns (SimConfig.resolved_for(panel.frequency))"
+            )
+        return ppy
 
     @cached_property
     def fills(self) -> pd.DataFrame:
@@ -128,7 +157,7 @@ class BacktestResult:
             trades=self.trades,
             exposure=self.weights.iloc[1:],
             costs=self.costs,
-            periods_per_year=self.config.periods_per_year,
+            periods_per_year=self.periods_per_year,
             var_level=var_level,
             initial_equity=float(self.equity.iloc[0]),
         )
@@ -139,8 +168,8 @@ class BacktestResult:
         """Headline numbers: returns, risk, trading activity and costs by type."""
         eq = self.equity.to_numpy(dtype=np.float64)
         ret = self.returns.to_numpy(dtype=np.float64)
-        ppy = self.config.periods_per_year
-        years = len(ret) / ppy if ppy else float("nan")
+        ppy = self.periods_per_year
+        years = len(ret) / ppy
         total = eq[-1] / eq[0] - 1.0
         cagr = (eq[-1] / eq[0]) ** (1.0 / years) - 1.0 if years > 0 and eq[-1] > 0 else math.nan
         std = float(np.std(ret, ddof=1)) if len(ret) > 1 else math.nan
@@ -160,7 +189,7 @@ class BacktestResult:
         }
         for name in COST_COLUMNS:
             out[f"total_{name}"] = float(self.costs[name].sum())
-        out["total_costs"] = float(self.costs[list(COST_COLUMNS[:5])].to_numpy().sum())
+        out["total_costs"] = float(self.costs[list(CHARGE_COLUMNS)].to_numpy().sum())
         return out
 
 
@@ -171,7 +200,7 @@ class _Path:
     shares: FloatArray  # (L, N) after the fill
     traded: FloatArray  # (L, N)
     fees: FloatArray  # (4, L, N) commission, spread, slippage, impact
-    scalars: FloatArray  # (5, L) prev_equity, equity, cash, borrow, interest
+    scalars: FloatArray  # (6, L) prev_equity, equity, cash, borrow, margin, interest
     weights: FloatArray  # (L, N) held after the fill, at close[t+1] (the simulator's weights)
 
 
@@ -212,7 +241,7 @@ def _run_step_loop(
     shares = np.zeros((n_dec, n))
     traded = np.zeros((n_dec, n))
     fees = np.zeros((4, n_dec, n))
-    scalars = np.zeros((5, n_dec))
+    scalars = np.zeros((6, n_dec))
     held = np.zeros((n_dec, n))
     state: AccountState = initial_state(config, 1, n)
     for i, t in enumerate(range(start, stop - 1)):
@@ -227,6 +256,7 @@ def _run_step_loop(
             res.equity[0],
             state.cash[0],
             res.borrow[0],
+            res.margin[0],
             res.interest[0],
         )
     return _Path(shares, traded, fees, scalars, held)
@@ -240,10 +270,8 @@ def _run_compiled(
     n = market.n_assets
     out = np.empty((N_OUT_ROWS, n_dec, n))  # the kernel writes every element
     shares = np.empty((n_dec, n))
-    scalars = np.empty((5, n_dec))
-    stacked = stack_market(
-        market.mark, market.fill_prices(config.fill_price), market.volume, market.volatility
-    )
+    scalars = np.empty((6, n_dec))
+    stacked = stack_for(market, config.fill_price)
     kernel = compiled_kernel()
     kernel(
         np.ascontiguousarray(w),
@@ -251,7 +279,7 @@ def _run_compiled(
         start,
         stop - 1,
         float(config.initial_cash),
-        pack_sim_params(config),
+        pack_sim_params(config, market.frequency),
         out,
         shares,
         scalars,
@@ -288,21 +316,36 @@ def run_backtest(
 ) -> BacktestResult:
     """Backtest target ``weights`` (T, N) decided at each bar's close over bars [start, end).
 
-    ``market`` may be passed to reuse ``MarketArrays.from_panel(panel, config.vol_window)``
-    across runs on the same panel. See the module docstring for timing and alignment.
+    ``market`` may be passed to reuse ``MarketArrays.for_config(panel, config)`` across runs on
+    the same panel (its windows must be the config's). See the module docstring for timing,
+    latency and alignment.
     """
     w, start, stop = _check_inputs(panel, weights, start, end)
+    config = config.resolved_for(panel.frequency)
     if market is None:
-        market = MarketArrays.from_panel(panel, config.vol_window)
+        market = MarketArrays.for_config(panel, config)
     elif market.close.shape != (panel.n_bars, panel.n_symbols):
         raise BacktestError(
             f"market arrays have shape {market.close.shape}; expected "
             f"{(panel.n_bars, panel.n_symbols)} from the panel"
         )
+    else:
+        _check_market_windows(market, config)
+    if config.delay_bars:
+        w = delay_targets(w, config.delay_bars, start)
     chosen = _choose_kernel(kernel)
     runner = _run_compiled if chosen == "numba" else _run_step_loop
     path = runner(w, market, config, start, stop)
     return _assemble(panel, market, config, start, stop, path)
+
+
+def _check_market_windows(market: MarketArrays, config: SimConfig) -> None:
+    if (market.vol_window, market.adv_window) != (config.vol_window, config.adv_window):
+        raise BacktestError(
+            f"market arrays were built with vol_window = {market.vol_window}, adv_window = "
+            f"{market.adv_window}; expected the config's {config.vol_window}, "
+            f"{config.adv_window} (build them with MarketArrays.for_config(panel, config))"
+        )
 
 
 def backtest_weights_file(
@@ -363,7 +406,7 @@ def run_baselines(
     unknown = [k for k in extra if k not in chosen]
     if unknown:
         raise BacktestError(f"params given for baselines {unknown} that are not run: {chosen}")
-    market = MarketArrays.from_panel(panel, config.vol_window)
+    market = MarketArrays.for_config(panel, config)
     out: dict[str, BacktestResult] = {}
     for name in chosen:
         w = baseline_weights(name, panel, train_end, **dict(extra.get(name, {})))
@@ -389,7 +432,7 @@ def _assemble(
 ) -> BacktestResult:
     index = panel.index[start:stop]
     symbols = list(panel.symbols)
-    prev_eq, eq, cash, borrow, interest = path.scalars
+    prev_eq, eq, cash, borrow, margin, interest = path.scalars
     equity_arr = _prepend(float(config.initial_cash), eq)
     cash_arr = _prepend(float(config.initial_cash), cash)
     shares = _prepend(0.0, path.shares)
@@ -405,6 +448,7 @@ def _assemble(
             "slippage": _prepend(0.0, path.fees[2].sum(axis=1)),
             "impact": _prepend(0.0, path.fees[3].sum(axis=1)),
             "borrow": _prepend(0.0, borrow),
+            "margin": _prepend(0.0, margin),
             "interest": _prepend(0.0, interest),
         },
         index=index,
@@ -428,6 +472,7 @@ def _assemble(
             traded=path.traded,
             fees=path.fees,
             fill_price=fill_px,
+            delay=config.delay_bars,
         ),
     )
 
@@ -436,10 +481,10 @@ def _fills_frame(rec: FillRecords) -> pd.DataFrame:
     rows, cols = np.nonzero(rec.traded)
     shares = rec.traded[rows, cols]
     price = rec.fill_price[rows, cols]
-    parts = {name: rec.fees[k][rows, cols] for k, name in enumerate(COST_COLUMNS[:4])}
+    parts = {name: rec.fees[k][rows, cols] for k, name in enumerate(TRADE_COST_COLUMNS)}
     frame: dict[str, Any] = {
         "timestamp": rec.index[rec.start + 1 + rows],
-        "decision_timestamp": rec.index[rec.start + rows],
+        "decision_timestamp": rec.index[rec.start + rows - rec.delay],
         "symbol": np.array(rec.symbols, dtype=object)[cols],
         "shares": shares,
         "price": price,

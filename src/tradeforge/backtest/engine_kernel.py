@@ -5,15 +5,14 @@ no market arithmetic of its own: every bar is one call of :func:`tradeforge.sim.
 (the compiled one-account ``tradeforge.sim.step`` that the single ``TradingEnv`` also runs), with
 the parameters packed by :func:`tradeforge.sim.kernel.pack_sim_params` and the market stacked by
 :func:`tradeforge.sim.kernel.stack_market`. The loop only hands each bar its slice of the path's output array and
-keeps the shares, equity, cash, borrow and interest of every bar.
+keeps the shares, equity, cash, borrow, margin and interest of every bar.
 ``run_backtest`` uses it when numba is installed (``kernel="auto"`` or ``"numba"``) and loops over
 ``sim.step`` otherwise; tests check both equal (to float rounding of the sums over assets: a
 sequential sum in the kernel, a pairwise one in numpy).
 
-Compilation is lazy (first call) and cached on disk (``cache=True``); nothing is compiled on
-import. numba's cache does not track calls across files: after editing
-``tradeforge/sim/kernel.py`` by hand, delete ``backtest/__pycache__/engine_kernel.*.nb*`` (as for
-``envs/__pycache__/kernel.*.nb*``); a reinstall refreshes every file and the cache with it.
+Compilation is lazy (first call) and cached on disk under a key that includes a digest of this
+file and of every module it imports (``tradeforge.sim.jit``): an edit of
+``tradeforge/sim/kernel.py`` recompiles this loop too. Nothing is compiled on import.
 """
 
 from __future__ import annotations
@@ -29,8 +28,8 @@ from tradeforge.sim import kernel as _sim_kernel
 from tradeforge.sim.kernel import account_step, jit
 
 # Rows of ``out_scalars`` (``simulate_path``).
-SC_PREV_EQUITY, SC_EQUITY, SC_CASH, SC_BORROW, SC_INTEREST = range(5)
-N_SCALARS = 5
+SC_PREV_EQUITY, SC_EQUITY, SC_CASH, SC_BORROW, SC_MARGIN, SC_INTEREST = range(6)
+N_SCALARS = 6
 
 
 @jit
@@ -52,14 +51,14 @@ def simulate_path(
     ``out[:, i]`` (``out`` is (7, L, N): the rows ``OUT_*`` of ``account_step``, i.e. traded
     shares, fill price, commission, spread, slippage, impact and held weights after the fill),
     ``out_shares[i]`` (shares after the fill) and ``out_scalars[k, i]`` for the ``SC_*`` rows
-    k = prev_equity, equity, cash, borrow, interest.
+    k = prev_equity, equity, cash, borrow, margin, interest.
     """
     n = weights.shape[1]
     shares = np.zeros(n)
     cash = cash0
     for t in range(start, stop):
         i = t - start
-        cash, prev_equity, equity, borrow, interest = account_step(
+        cash, prev_equity, equity, borrow, margin, interest = account_step(
             shares, cash, weights[t], market, t, params, out[:, i, :]
         )
         for j in range(n):
@@ -68,6 +67,7 @@ def simulate_path(
         out_scalars[SC_EQUITY, i] = equity
         out_scalars[SC_CASH, i] = cash
         out_scalars[SC_BORROW, i] = borrow
+        out_scalars[SC_MARGIN, i] = margin
         out_scalars[SC_INTEREST, i] = interest
 
 
@@ -92,6 +92,7 @@ __all__ = [
     "SC_CASH",
     "SC_EQUITY",
     "SC_INTEREST",
+    "SC_MARGIN",
     "SC_PREV_EQUITY",
     "compiled_kernel",
     "numba_available",

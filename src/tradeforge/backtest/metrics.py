@@ -3,7 +3,9 @@
 Conventions shared by all functions here (they match empyrical so results can be cross-checked):
 
 * ``returns`` are simple (not log) per-period returns; NaN entries are dropped first.
-* Annualisation uses ``periods_per_year`` (252 for daily bars): means scale by ``P``, standard
+* Annualisation uses ``periods_per_year`` (the bars per year of the data: pass
+  ``SimConfig.periods_for(panel.frequency)``, or a backtest's ``config.periods_per_year``; 252
+  for daily equity bars, the default here): means scale by ``P``, standard
   deviations by ``sqrt(P)``; compounded figures use ``(1 + total) ** (P / n) - 1``.
 * Standard deviations use ``ddof=1`` (sample estimate); the downside deviation is the root mean
   square of ``min(r, 0)`` over *all* periods (no ddof), as Sortino defines it.
@@ -23,7 +25,12 @@ import pandas as pd
 from tradeforge.core.errors import BacktestError
 from tradeforge.core.types import FloatArray
 
-COST_COLUMNS: tuple[str, ...] = ("commission", "spread", "slippage", "impact", "borrow", "interest")
+#: Per-fill trading costs, in the simulator's order.
+TRADE_COST_COLUMNS: tuple[str, ...] = ("commission", "spread", "slippage", "impact")
+#: Everything charged: trading costs, the borrow fee on shorts and margin interest on loans.
+CHARGE_COLUMNS: tuple[str, ...] = (*TRADE_COST_COLUMNS, "borrow", "margin")
+#: The columns of a backtest's per-bar ``costs``: the charges, then ``interest`` (income).
+COST_COLUMNS: tuple[str, ...] = (*CHARGE_COLUMNS, "interest")
 
 
 def clean_returns(returns: pd.Series | FloatArray, name: str = "returns") -> FloatArray:
@@ -257,7 +264,8 @@ def compute_metrics(
     * ``exposure``: mean gross exposure ``sum |w|`` when weights (DataFrame) or a gross exposure
       series is given; otherwise the share of periods with a non-zero return.
     * With ``costs`` (cash per bar, columns of :data:`COST_COLUMNS`): ``cost_<column>`` totals,
-      ``costs_paid`` (commission + spread + borrow), ``slippage_paid`` (slippage + impact) and,
+      ``costs_paid`` (commission + spread + borrow + margin), ``slippage_paid`` (slippage +
+      impact) and,
       given ``initial_equity``, ``costs_bps`` of total costs relative to the initial equity.
     * With ``benchmark`` (aligned on common timestamps): ``alpha``, ``beta``,
       ``information_ratio`` and ``tracking_error`` (see :func:`alpha_beta`).
@@ -313,7 +321,9 @@ def compute_metrics(
         totals = {c: float(costs[c].sum()) if c in costs.columns else 0.0 for c in COST_COLUMNS}
         for c, v in totals.items():
             out[f"cost_{c}"] = v
-        out["costs_paid"] = totals["commission"] + totals["spread"] + totals["borrow"]
+        out["costs_paid"] = (
+            totals["commission"] + totals["spread"] + totals["borrow"] + totals["margin"]
+        )
         out["slippage_paid"] = totals["slippage"] + totals["impact"]
         if initial_equity is not None and initial_equity > 0:
             paid = out["costs_paid"] + out["slippage_paid"]
@@ -333,8 +343,10 @@ def compute_metrics(
 
 
 __all__ = [
+    "CHARGE_COLUMNS",
     "CLOSED_TRADE_COLUMNS",
     "COST_COLUMNS",
+    "TRADE_COST_COLUMNS",
     "alpha_beta",
     "clean_returns",
     "closed_trades",

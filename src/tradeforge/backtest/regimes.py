@@ -8,7 +8,8 @@ on later data. ``causal=False`` uses cut points over the whole evaluated sample 
 description: which third of the sample's volatility a bar was in).
 
 :func:`cost_sensitivity` re-runs :func:`tradeforge.backtest.engine.run_backtest` with every cost
-rate scaled by ``k`` (:meth:`tradeforge.sim.CostConfig.scaled`).
+rate scaled by ``k`` (:meth:`tradeforge.sim.CostConfig.scaled`), and with the fills delayed by
+0, 1 and 2 extra bars (``SimConfig.delay_bars``) at the configured costs.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from tradeforge.backtest.engine import BacktestResult, Kernel, run_backtest
-from tradeforge.backtest.metrics import COST_COLUMNS, compute_metrics
+from tradeforge.backtest.metrics import CHARGE_COLUMNS, compute_metrics
 from tradeforge.backtest.walkforward import stitch
 from tradeforge.core.errors import BacktestError, DataError
 from tradeforge.core.types import FloatArray
@@ -253,6 +254,24 @@ def _cost_row(k: float, rets: pd.Series, periods_per_year: int) -> dict[str, flo
     }
 
 
+def _scenarios(
+    multipliers: Sequence[float], delays: Sequence[int], configured_delay: int
+) -> list[tuple[float, int]]:
+    """(cost multiplier, delay) pairs: every multiplier at the configured delay, then every
+    delay at the configured costs (x1) that is not already a row."""
+    rows: list[tuple[float, int]] = []
+    for k in multipliers:
+        if not k >= 0:
+            raise BacktestError(f"cost multiplier = {k}; expected >= 0")
+        rows.append((float(k), configured_delay))
+    for d in delays:
+        if isinstance(d, bool) or not isinstance(d, int | np.integer) or d < 0:
+            raise BacktestError(f"cost_sensitivity delay = {d!r}; expected an integer >= 0 bars")
+        if (1.0, int(d)) not in rows:
+            rows.append((1.0, int(d)))
+    return rows
+
+
 def cost_sensitivity(
     panel: BarPanel,
     weights: FloatArray,
@@ -263,36 +282,47 @@ def cost_sensitivity(
     *,
     windows: Sequence[tuple[int, int]] | None = None,
     kernel: Kernel = "auto",
+    delays: Sequence[int] = (0, 1, 2),
 ) -> pd.DataFrame:
-    """Backtest the same target ``weights`` with all cost rates times ``k`` for each multiplier.
+    """Backtest the same target ``weights`` with all cost rates times ``k`` for each multiplier,
+    then at the configured costs with the fills delayed by each of ``delays`` extra bars.
 
     Runs :func:`run_backtest` over ``[start, end)``, or over each ``(start, end)`` of ``windows``
     (e.g. :func:`~tradeforge.backtest.walkforward.fold_test_window` of every fold, each starting
-    from fresh cash) with their returns stitched. Columns: ``cost_multiplier, total_return,
-    annual_return, sharpe, max_drawdown, total_costs`` (cash: trading costs + borrow),
-    ``avg_turnover`` (fraction of equity traded per bar).
+    from fresh cash) with their returns stitched. One row per scenario: first every multiplier
+    at the configured ``delay_bars``, then every delay at ``k = 1`` not already listed (a fill
+    that comes later than modelled is behind many backtest-to-live gaps). Columns:
+    ``cost_multiplier, delay_bars, total_return, annual_return, sharpe, max_drawdown,
+    total_costs`` (cash: trading costs + borrow + margin), ``avg_turnover`` (fraction of equity
+    traded per bar). Annualised with ``sim_config.periods_for(panel.frequency)``.
     """
     spans = (
         list(windows) if windows is not None else [(start, panel.n_bars if end is None else end)]
     )
     if not spans:
         raise BacktestError("cost_sensitivity windows is empty; expected at least one (start, end)")
-    market = MarketArrays.from_panel(panel, sim_config.vol_window)
+    sim_config = sim_config.resolved_for(panel.frequency)
+    ppy = sim_config.periods_for(panel.frequency)
+    market = MarketArrays.for_config(panel, sim_config)
     rows = []
-    for k in multipliers:
-        if not k >= 0:
-            raise BacktestError(f"cost multiplier = {k}; expected >= 0")
-        cfg = sim_config.model_copy(update={"costs": sim_config.costs.scaled(float(k))})
+    for k, delay in _scenarios(multipliers, delays, sim_config.delay_bars):
+        cfg = sim_config.model_copy(
+            update={"costs": sim_config.costs.scaled(k), "delay_bars": delay}
+        )
         results = [
             run_backtest(panel, weights, cfg, s, e, market=market, kernel=kernel) for s, e in spans
         ]
         rets = stitch([r.returns for r in results])
-        row: dict[str, float] = _cost_row(float(k), rets, sim_config.periods_per_year)
-        charges = [c for c in COST_COLUMNS if c != "interest"]
-        row["total_costs"] = float(sum(r.costs[charges].to_numpy().sum() for r in results))
+        row: dict[str, float] = _cost_row(k, rets, ppy)
+        row["delay_bars"] = delay
+        row["total_costs"] = float(
+            sum(r.costs[list(CHARGE_COLUMNS)].to_numpy().sum() for r in results)
+        )
         row["avg_turnover"] = float(pd.concat([r.turnover.iloc[1:] for r in results]).mean())
         rows.append(row)
-    return pd.DataFrame(rows)
+    columns = ["cost_multiplier", "delay_bars", "total_return", "annual_return", "sharpe"]
+    columns += ["max_drawdown", "total_costs", "avg_turnover"]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def cost_sensitivity_from(

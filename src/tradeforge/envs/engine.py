@@ -15,6 +15,12 @@ updates in place.
 Time convention: a row at decision bar ``t`` observes features up to and including bar ``t``; its
 action becomes target weights sized at close[t], filled at bar t+1 and marked at close[t+1]; the
 reward is the equity change between those closes; the row then moves to decision bar ``t + 1``.
+With latency (``SimConfig.delay_bars = d``) the step at bar ``t`` trades the target decided at
+bar ``t - d`` (``tradeforge.sim.latency``; nothing trades in the first ``d`` steps of an
+episode), so the decision of bar ``t`` fills at bar ``t + 1 + d``.
+
+The simulator settings are resolved once per panel: ``sim_config.periods_per_year`` is
+``config.sim.periods_for(panel.frequency)`` (explicit, or derived from the data frequency).
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from tradeforge.envs.observations import FeaturesLike, WindowObservations, selec
 from tradeforge.envs.rewards import RewardState
 from tradeforge.sim import AccountState, MarketArrays, initial_state
 from tradeforge.sim import step as sim_step
+from tradeforge.sim.latency import clear_rows, empty_queue, push_target
 
 Kernel = Literal["auto", "numba", "numpy"]
 
@@ -162,7 +169,7 @@ class TradingCore:
         _check_alignment(panel, features)
         values, names = select_features(features, config.feature_names)
         self.config = config
-        self.sim_config = config.sim
+        self.sim_config = config.sim.resolved_for(panel.frequency)
         self.panel = panel
         self.feature_names = names
         self.range = DecisionRange(panel, values, names, config.window, start, end)
@@ -172,7 +179,7 @@ class TradingCore:
                 f"episode_length = {length} exceeds the {self.range.n_decisions} decision bars "
                 f"available in [{self.range.first}, {self.range.last}]; expected a shorter episode"
             )
-        self.market = MarketArrays.from_panel(panel, config.sim.vol_window)
+        self.market = MarketArrays.for_config(panel, self.sim_config)
         self.n_batch = n_batch
         self.n_assets = panel.n_symbols
         self.actions = make_action_interpreter(self.n_assets, config)
@@ -191,6 +198,8 @@ class TradingCore:
         self.cash_fraction: FloatArray = np.ones(n_batch)
         self.upnl: FloatArray = np.zeros(n_batch)
         self.last_turnover: FloatArray = np.zeros(n_batch)
+        # decided targets not yet released to the market (latency), (B, delay_bars, N)
+        self.pending: FloatArray = empty_queue(n_batch, self.sim_config.delay_bars, self.n_assets)
         self._ruin = config.ruin_fraction * self.initial_cash
         self._max_dd = config.max_drawdown
         self._kernel: Any = None  # the compiled one-row step (``envs.kernel.env_step``)
@@ -206,12 +215,10 @@ class TradingCore:
         """Pack the one-row state into three arrays shared with the kernel; the attributes the
         numpy path uses (``state``, ``target``, ``equity``, ``rewards.peak``...) become views."""
         from tradeforge.envs import kernel as k
-        from tradeforge.sim.kernel import pack_sim_params, stack_market
+        from tradeforge.sim.kernel import pack_sim_params, stack_for
 
         sim, market, n = self.sim_config, self.market, self.n_assets
-        self._stack = stack_market(
-            market.mark, market.fill_prices(sim.fill_price), market.volume, market.volatility
-        )
+        self._stack = stack_for(market, sim.fill_price)
         ints = np.zeros(k.N_INTS, dtype=np.int64)
         ints[k.I_T], ints[k.I_STOP] = self.t[0], self.t_stop[0]
         acct = np.zeros(k.N_ACCT)
@@ -223,7 +230,7 @@ class TradingCore:
 
         cfg, reward = self.config, self.config.reward
         params = np.zeros(k.N_PARAMS)
-        sim_params = pack_sim_params(sim)
+        sim_params = pack_sim_params(sim, market.frequency)
         params[: len(sim_params)] = sim_params
         interpreter = self.actions
         kind, size = k.KIND_TARGET, n
@@ -294,6 +301,7 @@ class TradingCore:
         self.cash_fraction[rows] = 1.0
         self.upnl[rows] = 0.0
         self.last_turnover[rows] = 0.0
+        clear_rows(self.pending, rows)
         self.rewards.reset_rows(rows)
 
     def observe(self, rows: BoolArray | None = None) -> np.ndarray | dict[str, np.ndarray]:
@@ -383,7 +391,15 @@ class TradingCore:
             params = self._map_in_python(action)
         obs = np.empty(self._obs_size, dtype=np.float32)
         code, reward, terminated, truncated, equity, bar, turnover = self._kernel(
-            self._ints, buf, self._stack, self._assets, self._acct, params, self._padded, obs
+            self._ints,
+            buf,
+            self._stack,
+            self._assets,
+            self._acct,
+            params,
+            self._padded,
+            obs,
+            self.pending[0],
         )
         if code != 0:
             self._raise_step_error(code, action, equity)
@@ -430,7 +446,8 @@ class TradingCore:
         target = self.actions.to_weights(actions, self.target)
         t = self.t
         old_shares = self.state.shares
-        state, res = sim_step(self.state, target, self.market, t, self.sim_config)
+        released = push_target(self.pending, target)
+        state, res = sim_step(self.state, released, self.market, t, self.sim_config)
         self.state = state
         self.target = target
         new_shares = state.shares

@@ -23,7 +23,10 @@ class TradingEnv(gym.Env[Any, Any]):
 
     The action (see ``EnvConfig.action``) becomes target weights (``info["weights"]``), sized at
     the decision bar's close, filled at the next bar by ``tradeforge.sim.step`` and marked at its
-    close; the reward follows ``EnvConfig.reward``. Episodes run over decision bars inside
+    close (with ``sim.delay_bars = d`` the step trades the target decided ``d`` steps earlier,
+    so each decision fills ``d`` bars later; ``info["position"]`` shows what is held); the
+    reward follows ``EnvConfig.reward``. Carry rates use the bars per year of the panel's
+    frequency unless ``sim.periods_per_year`` is set. Episodes run over decision bars inside
     ``[start, end)`` after the feature warm-up (``decision_bars``); they end (``terminated``) on
     ruin or the drawdown limit and are truncated at ``episode_length`` or the end of the range.
 

@@ -4,17 +4,20 @@
 available: the action interpreter (discrete, continuous, softmax and simplex/L1-ball weights;
 an interpreter it does not know, e.g. a wrapped one, maps the action in Python and passes the
 target), the simulator step (:func:`tradeforge.sim.kernel.account_step`, the compiled
-one-account copy of ``tradeforge.sim.step``), the average entry price, the reward terms of ``RewardState``, the
-termination rules and the flat observation. Each part repeats the numpy code of the batched path
-operation by operation; tests check the two paths equal (to float rounding) for every action
-kind and reward term with costs switched on.
+one-account copy of ``tradeforge.sim.step``), the latency queue (``tradeforge.sim.latency``),
+the average entry price, the reward terms of ``RewardState``, the termination rules and the flat
+observation. Each part repeats the numpy code of the batched path operation by operation; tests
+check the two paths equal (to a few units in the last place: numba's ``exp``/``log`` and sums may
+round differently from numpy's on some CPUs) for every action kind and reward term with costs
+switched on.
 
-numba caches each compiled function keyed on its own source file only: a cached ``env_step``
-is not recompiled when ``tradeforge/sim/kernel.py`` alone changes (an install rewrites both
-files; after a hand edit of the sim kernel, delete ``envs/__pycache__/kernel.*.nb*``).
+The compiled code is cached on disk under a key that includes a digest of this file and of every
+module it imports (``tradeforge.sim.jit``), so an edit of ``tradeforge/sim/kernel.py`` also
+recompiles ``env_step``.
 
 State lives in three packed arrays that ``TradingCore`` exposes through views (``ints``: decision
-bar, last bar, steps; ``acct``: the ``A_*`` scalars; ``assets``: the ``S_*`` rows of length N).
+bar, last bar, steps; ``acct``: the ``A_*`` scalars; ``assets``: the ``S_*`` rows of length N),
+plus the (delay, N) queue of decided targets not yet released to the market.
 """
 
 from __future__ import annotations
@@ -44,9 +47,10 @@ N_INTS = 3
 # acct (float64)
 A_CASH, A_EQUITY, A_CASH_FRACTION, A_UPNL, A_TURNOVER, A_MEAN, A_SECOND, A_PEAK = range(8)
 N_ACCT = 8
-# assets rows (float64, each of length N); the rows from S_OUT on are the sim step's outputs
-S_SHARES, S_TARGET, S_WEIGHTS, S_BASIS, S_OLD = range(5)
-S_OUT = 5
+# assets rows (float64, each of length N); the rows from S_OUT on are the sim step's outputs.
+# S_TARGET: the decided target; S_RELEASED: the target released to the market (with latency).
+S_SHARES, S_TARGET, S_WEIGHTS, S_BASIS, S_OLD, S_RELEASED = range(6)
+S_OUT = 6
 N_ASSET_ROWS = S_OUT + N_OUT_ROWS
 # params (float64): the sim parameters (``pack_sim_params``), then these
 E_KIND = N_SIM_PARAMS
@@ -225,6 +229,7 @@ def env_step(
     params: FloatArray,
     padded: np.ndarray,
     obs: np.ndarray,
+    pending: FloatArray,
 ) -> tuple[int, float, bool, bool, float, int, float]:
     """One step of one env; returns ``(code, reward, terminated, truncated, equity, new decision
     bar, turnover)``.
@@ -232,6 +237,8 @@ def env_step(
     ``code`` is ``OK``, ``BAD_ACTION`` (nothing was changed: the caller raises the interpreter's
     error) or ``BAD_EQUITY`` (the equity after the fill is not finite). With ``params[E_OBS]``
     the next flat observation is written into ``obs`` (float32, from the padded windows).
+    ``pending`` (delay, N) holds the decided targets not yet released (``sim.latency.push_target``
+    for one row): with a delay the step trades the oldest of them and queues the new one.
     """
     n = assets.shape[1]
     target = assets[S_TARGET]
@@ -242,9 +249,20 @@ def env_step(
         return BAD_ACTION, 0.0, False, False, 0.0, t, 0.0
     for j in range(n):
         old[j] = shares[j]
+    released = target
+    delay = pending.shape[0]
+    if delay > 0:
+        released = assets[S_RELEASED]
+        for j in range(n):
+            released[j] = pending[0, j]
+        for k in range(delay - 1):
+            for j in range(n):
+                pending[k, j] = pending[k + 1, j]
+        for j in range(n):
+            pending[delay - 1, j] = target[j]
     out = assets[S_OUT:]
-    cash, prev_equity, equity, _borrow, _interest = account_step(
-        shares, acct[A_CASH], target, market, t, params, out
+    cash, prev_equity, equity, _borrow, _margin, _interest = account_step(
+        shares, acct[A_CASH], released, market, t, params, out
     )
     acct[A_CASH] = cash
     basis = assets[S_BASIS]

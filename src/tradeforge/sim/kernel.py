@@ -5,69 +5,54 @@
 on scalars, so that hot loops with one account avoid the ~100 numpy calls a batched step costs.
 It is the only compiled copy of the rules: the single ``TradingEnv`` (``tradeforge.envs.kernel``)
 and the backtester (``tradeforge.backtest.engine_kernel.simulate_path``, one call per bar) both
-run it. Tests check it against ``sim.step`` on real data with every cost switched on: equal
-exactly for one asset, to float rounding of the sums over assets (sequential here, pairwise in
-numpy) for several.
+run it. Tests check it against ``sim.step`` on real data with every cost switched on, to a few
+units in the last place (the order of float operations in the sums over assets differs:
+sequential here, pairwise in numpy).
 
 numba is optional. When it is importable, the functions of this module are numba-compiled
-lazily on their first call (``cache=True``: compiled once per machine and then loaded from
-disk); otherwise they stay plain Python (correct but slow) and ``NUMBA_AVAILABLE`` is False, so
-callers use the numpy ``sim.step`` instead. Importing this module compiles nothing. numba's
-cache does not follow calls across files: after editing this file by hand, delete the cached
-callers (``envs/__pycache__/kernel.*.nb*``, ``backtest/__pycache__/engine_kernel.*.nb*``).
+lazily on their first call and cached on disk under a key that includes a digest of every
+source file they depend on (``tradeforge.sim.jit``): editing this file also invalidates the
+cached env and backtest kernels that call ``account_step``. Without numba they stay plain Python
+(correct but slow) and ``NUMBA_AVAILABLE`` is False, so callers use the numpy ``sim.step``
+instead. Importing this module compiles nothing.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from typing import Any, TypeVar, cast
 
 import numpy as np
 
 from tradeforge.core.types import FloatArray
-from tradeforge.sim.config import SimConfig
-from tradeforge.sim.costs import BPS
+from tradeforge.sim.config import FillPrice, SimConfig
+from tradeforge.sim.costs import BPS, per_bar_rates
+from tradeforge.sim.jit import NUMBA_AVAILABLE, jit
+from tradeforge.sim.market import MarketArrays
 
-_F = TypeVar("_F", bound=Callable[..., Any])
 _ROUND_EPS = 1e-9  # the same tolerance as sim.step's lot rounding
-
-_numba: Any
-try:  # numba is an optional accelerator
-    import numba as _numba
-except ImportError:  # pragma: no cover - exercised only without numba
-    _numba = None
-
-NUMBA_AVAILABLE: bool = _numba is not None
-
-
-def jit(fn: _F) -> _F:
-    """``numba.njit(cache=True, nogil=True)`` when numba is importable, else ``fn`` unchanged.
-
-    Compilation happens on the first call, never at decoration (import) time.
-    """
-    if _numba is None:  # pragma: no cover - exercised only without numba
-        return fn
-    compiled: Any = _numba.njit(cache=True, nogil=True)(fn)
-    return cast(_F, compiled)
-
 
 # Layout of the parameter vector ``pack_sim_params`` builds (indices into ``params``).
 P_ALLOW_SHORT, P_MAX_POSITION, P_MAX_LEVERAGE, P_FRACTIONAL, P_LOT = 0, 1, 2, 3, 4
 P_MIN_TRADE, P_COMM_BPS, P_COMM_SHARE, P_MIN_COMM, P_HALF_SPREAD = 5, 6, 7, 8, 9
 P_SLIP_BPS, P_SLIP_VOL, P_IMPACT, P_CAP, P_BORROW, P_CASH_RATE = 10, 11, 12, 13, 14, 15
-N_SIM_PARAMS = 16
+P_MARGIN_RATE, P_REBATE_RATE = 16, 17
+N_SIM_PARAMS = 18
 
 # Rows of the ``out`` array ``account_step`` writes (each of length N).
 OUT_TRADED, OUT_FILL, OUT_COMMISSION, OUT_SPREAD, OUT_SLIPPAGE, OUT_IMPACT, OUT_WEIGHTS = range(7)
 N_OUT_ROWS = 7
 
-# Rows of the stacked market array (``stack_market``): each (T, N).
-M_MARK, M_FILL, M_VOLUME, M_SIGMA = 0, 1, 2, 3
+# Rows of the stacked market array (``stack_market``): each (T, N). ``M_ADV`` row t is the
+# trailing average volume known at bar t (``MarketArrays.adv``).
+M_MARK, M_FILL, M_ADV, M_SIGMA = 0, 1, 2, 3
 
 
-def pack_sim_params(config: SimConfig) -> FloatArray:
-    """``config`` as the float vector ``account_step`` reads (layout: the ``P_*`` constants)."""
+def pack_sim_params(config: SimConfig, frequency: str = "1d") -> FloatArray:
+    """``config`` as the float vector ``account_step`` reads (layout: the ``P_*`` constants).
+
+    Per-bar carry rates use ``config.periods_for(frequency)`` (``frequency``: the data's, e.g.
+    ``MarketArrays.frequency``; ignored when ``config.periods_per_year`` is set).
+    """
     c = config.costs
     params = np.empty(N_SIM_PARAMS, dtype=np.float64)
     params[P_ALLOW_SHORT] = 1.0 if config.allow_short else 0.0
@@ -84,21 +69,30 @@ def pack_sim_params(config: SimConfig) -> FloatArray:
     params[P_SLIP_VOL] = c.slippage_vol_mult
     params[P_IMPACT] = c.impact_coef
     params[P_CAP] = c.participation_cap
-    # the same expressions as sim.costs.carry_costs (bit-identical per-bar rates)
-    params[P_BORROW] = c.borrow_bps_annual * BPS / config.periods_per_year
-    params[P_CASH_RATE] = c.cash_rate_annual / config.periods_per_year
+    # the per-bar rates of sim.costs.carry_costs (the same numbers)
+    borrow, margin, cash_rate, rebate = per_bar_rates(c, config.periods_for(frequency))
+    params[P_BORROW] = borrow
+    params[P_CASH_RATE] = cash_rate
+    params[P_MARGIN_RATE] = margin
+    params[P_REBATE_RATE] = rebate
     return params
 
 
 def stack_market(
-    mark: FloatArray, fill: FloatArray, volume: FloatArray, sigma: FloatArray
+    mark: FloatArray, fill: FloatArray, adv: FloatArray, sigma: FloatArray
 ) -> FloatArray:
-    """The (4, T, N) contiguous array ``account_step`` reads: mark, fill price, volume, sigma.
+    """The (4, T, N) contiguous array ``account_step`` reads: mark, fill price, ADV, sigma.
 
-    ``fill`` is ``MarketArrays.fill_prices(config.fill_price)``; ``sigma`` the volatility.
+    ``fill`` is ``MarketArrays.fill_prices(config.fill_price)``; ``adv`` the trailing average
+    volume (``MarketArrays.adv``); ``sigma`` the volatility.
     """
-    out: FloatArray = np.ascontiguousarray(np.stack([mark, fill, volume, sigma]), dtype=np.float64)
+    out: FloatArray = np.ascontiguousarray(np.stack([mark, fill, adv, sigma]), dtype=np.float64)
     return out
+
+
+def stack_for(market: MarketArrays, fill_price: FillPrice) -> FloatArray:
+    """``stack_market`` of ``market`` for ``SimConfig.fill_price``."""
+    return stack_market(market.mark, market.fill_prices(fill_price), market.adv, market.volatility)
 
 
 @jit
@@ -110,15 +104,15 @@ def account_step(
     t: int,
     params: FloatArray,
     out: FloatArray,
-) -> tuple[float, float, float, float, float]:
+) -> tuple[float, float, float, float, float, float]:
     """Move one account from close[t] to close[t+1] given target ``weights`` (N,) (NaN = hold).
 
     ``shares`` (N,) is updated in place; ``market`` is ``stack_market(...)``; ``params`` is
     ``pack_sim_params(config)``. ``out`` (7, N) (any writable view, e.g. one bar of a
     (7, L, N) path array) receives, per asset, the rows ``OUT_*``:
     traded shares, fill price (NaN where untradable), commission, spread, slippage, impact and
-    the held weights after the fill. Returns ``(cash, prev_equity, equity, borrow, interest)``
-    after the step. The caller guarantees ``0 <= t <= T - 2`` and finite (or NaN) weights.
+    the held weights after the fill. Returns ``(cash, prev_equity, equity, borrow, margin,
+    interest)`` after the step. The caller guarantees ``0 <= t <= T - 2`` and finite (or NaN) weights.
     """
     allow_short = params[P_ALLOW_SHORT] > 0.0
     max_pos = params[P_MAX_POSITION]
@@ -140,7 +134,7 @@ def account_step(
     mark0 = market[M_MARK, t]
     mark1 = market[M_MARK, t + 1]
     price1 = market[M_FILL, t + 1]
-    volume1 = market[M_VOLUME, t + 1]
+    adv0 = market[M_ADV, t]
     sigma0 = market[M_SIGMA, t]
 
     # 1. equity at close[t]
@@ -183,7 +177,7 @@ def account_step(
                     if abs(desired) * m0 < min_trade:
                         desired = 0.0
                 if tradable:
-                    v = volume1[j]
+                    v = adv0[j]
                     limit = cap * v if (math.isfinite(v) and v > 0.0) else no_volume_limit
                     if not fractional:
                         limit = np.floor(limit / lot) * lot
@@ -204,7 +198,7 @@ def account_step(
             spread = notional * (half_spread * BPS)
             slippage = notional * (slip_bps * BPS + slip_vol * sig)
             if impact_coef > 0.0:
-                v = volume1[j]
+                v = adv0[j]
                 if math.isfinite(v) and v > 0.0:
                     impact = notional * (impact_coef * math.sqrt(abs(traded) / v) * sig)
             fee_total += fee + spread + slippage + impact
@@ -226,13 +220,15 @@ def account_step(
             if shares[j] < 0.0:
                 short_value -= value
         out[OUT_WEIGHTS, j] = value
+    free = cash - short_value
     borrow = short_value * params[P_BORROW]
-    interest = max(cash, 0.0) * params[P_CASH_RATE]
-    cash = cash - borrow + interest
+    margin = max(-free, 0.0) * params[P_MARGIN_RATE]
+    interest = max(free, 0.0) * params[P_CASH_RATE] + short_value * params[P_REBATE_RATE]
+    cash = cash - borrow - margin + interest
     equity = cash + held
     for j in range(n):
         out[OUT_WEIGHTS, j] = out[OUT_WEIGHTS, j] / equity if equity != 0.0 else 0.0
-    return cash, prev_equity, equity, borrow, interest
+    return cash, prev_equity, equity, borrow, margin, interest
 
 
 __all__ = [
@@ -249,5 +245,6 @@ __all__ = [
     "account_step",
     "jit",
     "pack_sim_params",
+    "stack_for",
     "stack_market",
 ]

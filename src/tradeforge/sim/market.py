@@ -8,7 +8,13 @@ OHLCV fields it holds:
 * ``mark``: the close carried forward from the PAST only (the last known close at or before t;
   NaN before an asset's first close). Positions are valued at ``mark``;
 * ``volatility``: per-bar standard deviation of simple close-to-close returns over the last
-  ``vol_window`` returns ending at t (uses closes up to and including t, never after).
+  ``vol_window`` returns ending at t (uses closes up to and including t, never after);
+* ``adv``: the trailing average bar volume (ADV for daily bars) over the last ``adv_window``
+  bars ending at t (volumes up to and including t, never after). The participation cap and the
+  square-root impact of an order decided at t read ``adv[t]``, never the fill bar's volume.
+
+It also records the panel's ``frequency`` (for bars per year when ``SimConfig.periods_per_year``
+is None) and the two windows it was built with.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ import numpy as np
 
 from tradeforge.core.errors import SimulationError
 from tradeforge.core.types import FloatArray
-from tradeforge.sim.config import FillPrice
+from tradeforge.sim.config import FillPrice, SimConfig
 
 
 class PanelLike(Protocol):
@@ -38,6 +44,12 @@ class PanelLike(Protocol):
     def volume(self) -> FloatArray: ...
     @property
     def extra(self) -> dict[str, FloatArray]: ...
+
+
+def _frequency_of(panel: PanelLike) -> str:
+    """The panel's ``frequency`` (``BarPanel.frequency``), "1d" when it has none."""
+    freq = getattr(panel, "frequency", "1d")
+    return freq if isinstance(freq, str) else "1d"
 
 
 def forward_fill(values: FloatArray) -> FloatArray:
@@ -89,6 +101,27 @@ def rolling_volatility(close: FloatArray, window: int) -> FloatArray:
     return vol
 
 
+def rolling_mean_volume(volume: FloatArray, window: int) -> FloatArray:
+    """Mean of the known volumes (finite, >= 0) among the last ``window`` bars ending at each bar.
+
+    NaN where none of those bars has a known volume. Uses bars up to and including t only.
+    """
+    if window < 1:
+        raise SimulationError(f"adv_window = {window}; expected an integer >= 1")
+    vol = np.asarray(volume, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        ok = np.isfinite(vol) & (vol >= 0.0)
+    c1 = np.cumsum(np.where(ok, vol, 0.0), axis=0)
+    cn = np.cumsum(ok.astype(np.float64), axis=0)
+    s1 = c1.copy()
+    n = cn.copy()
+    s1[window:] -= c1[:-window]
+    n[window:] -= cn[:-window]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out: FloatArray = np.where(n > 0.5, s1 / n, np.nan)
+    return out
+
+
 @dataclass(frozen=True, eq=False)
 class MarketArrays:
     """Read-only (T, N) float64 market arrays for the simulator (see the module docstring)."""
@@ -101,12 +134,16 @@ class MarketArrays:
     vwap: FloatArray
     volatility: FloatArray
     mark: FloatArray
+    adv: FloatArray
+    frequency: str = "1d"
+    vol_window: int = 20
+    adv_window: int = 20
 
     def __post_init__(self) -> None:
         shape = self.close.shape
         if len(shape) != 2:
             raise SimulationError(f"MarketArrays close has shape {shape}; expected (T, N)")
-        for name in ("open", "high", "low", "volume", "vwap", "volatility", "mark"):
+        for name in ("open", "high", "low", "volume", "vwap", "volatility", "mark", "adv"):
             arr = getattr(self, name)
             if arr.shape != shape:
                 raise SimulationError(
@@ -147,6 +184,9 @@ class MarketArrays:
         volume: FloatArray,
         vol_window: int = 20,
         vwap: FloatArray | None = None,
+        *,
+        adv_window: int = 20,
+        frequency: str = "1d",
     ) -> MarketArrays:
         """Build from raw (T, N) arrays (copied to contiguous float64, then made read-only)."""
 
@@ -184,13 +224,19 @@ class MarketArrays:
             vwap=vw,
             volatility=rolling_volatility(c, vol_window),
             mark=forward_fill(c),
+            adv=rolling_mean_volume(v, adv_window),
+            frequency=frequency,
+            vol_window=vol_window,
+            adv_window=adv_window,
         )
-        for name in ("open", "high", "low", "close", "volume", "vwap", "volatility", "mark"):
+        for name in _ARRAYS:
             getattr(market, name).setflags(write=False)
         return market
 
     @classmethod
-    def from_panel(cls, panel: PanelLike, vol_window: int = 20) -> MarketArrays:
+    def from_panel(
+        cls, panel: PanelLike, vol_window: int = 20, adv_window: int = 20
+    ) -> MarketArrays:
         """Build from a ``BarPanel`` (or anything with its OHLCV fields and ``extra``)."""
         return cls.from_arrays(
             panel.open,
@@ -200,7 +246,22 @@ class MarketArrays:
             panel.volume,
             vol_window=vol_window,
             vwap=panel.extra.get("vwap"),
+            adv_window=adv_window,
+            frequency=_frequency_of(panel),
         )
 
+    @classmethod
+    def for_config(cls, panel: PanelLike, config: SimConfig) -> MarketArrays:
+        """``from_panel`` with the windows of ``config`` (``vol_window``, ``adv_window``)."""
+        return cls.from_panel(panel, config.vol_window, config.adv_window)
 
-__all__ = ["MarketArrays", "PanelLike", "forward_fill", "rolling_volatility"]
+
+_ARRAYS = ("open", "high", "low", "close", "volume", "vwap", "volatility", "mark", "adv")
+
+__all__ = [
+    "MarketArrays",
+    "PanelLike",
+    "forward_fill",
+    "rolling_mean_volume",
+    "rolling_volatility",
+]

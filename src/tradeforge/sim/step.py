@@ -10,20 +10,26 @@ Order of events for each batch row with decision bar ``t`` (``t`` may differ per
 3. Target shares = w * max(prev_equity, 0) / mark[t] (sized with prices known at t); rounded
    toward zero to multiples of ``lot_size`` when ``fractional`` is False.
 4. Orders below ``min_trade_value`` (at mark[t]) are dropped. An asset whose fill price at t+1
-   is NaN or <= 0 does not trade. Traded shares are capped at ``participation_cap * volume[t+1]``
-   (rounded down to lots); where that volume is NaN or <= 0 there is no cap if
-   ``participation_cap >= 1`` and no trade otherwise.
+   is NaN or <= 0 does not trade. Traded shares are capped at ``participation_cap * adv[t]``
+   (the trailing average volume known at the decision bar, ``MarketArrays.adv``; rounded down
+   to lots); where that ADV is NaN or <= 0 there is no cap if ``participation_cap >= 1`` and no
+   trade otherwise.
 5. Fills at ``fill_prices[t+1]`` (open, close or vwap of bar t+1). Cash pays
-   ``traded * fill_price`` plus commission, spread, slippage and impact (see ``sim.costs``).
-6. Carry for the bar: borrow on short notional at mark[t+1], interest on positive cash.
+   ``traded * fill_price`` plus commission, spread, slippage and impact (``sim.costs``; impact
+   also reads ``adv[t]``, never the fill bar's volume).
+6. Carry for the bar (``sim.costs.carry_costs``), with S the short value at mark[t+1] and
+   F = cash - S the free cash: borrow fee on S, margin interest on a negative F (leverage pays
+   ``margin_rate_annual``), interest on a positive F and the short rebate on S. Rates are per
+   bar: annual / ``config.periods_for(market.frequency)``.
 7. ``equity`` = cash + shares * mark[t+1]; ``weights`` = shares * mark[t+1] / equity.
 
 Hence exactly: equity = prev_equity + shares_before * (mark[t+1] - mark[t])
-+ traded * (mark[t+1] - fill_price) - trade costs - borrow + interest.
++ traded * (mark[t+1] - fill_price) - trade costs - borrow - margin + interest.
 
-Cash may go slightly negative (price gap between sizing and fill, costs, leverage > 1); negative
-cash earns and pays no interest. A position in an asset that stops trading is held at its last
-known close until the asset trades again.
+Cash may go negative (price gap between sizing and fill, costs, leverage > 1): that loan pays
+margin interest. A position in an asset that stops trading is held at its last known close until
+the asset trades again. Latency (``SimConfig.delay_bars``) is applied in front of this step by
+the callers (``sim.latency``): the step always fills what it is given at the next bar.
 """
 
 from __future__ import annotations
@@ -55,7 +61,8 @@ class StepResult:
     slippage: FloatArray  # (B, N)
     impact: FloatArray  # (B, N)
     borrow: FloatArray  # (B,)
-    interest: FloatArray  # (B,)
+    margin: FloatArray  # (B,) interest paid on negative free cash
+    interest: FloatArray  # (B,) income: on positive free cash, plus the short rebate
     weights: FloatArray  # (B, N) held after the fill, at close[t+1]
 
     @property
@@ -66,8 +73,8 @@ class StepResult:
 
     @property
     def total_costs(self) -> FloatArray:
-        """(B,) trade costs + borrow (interest is income, not netted here)."""
-        out: FloatArray = self.trade_costs + self.borrow
+        """(B,) trade costs + borrow + margin (interest is income, not netted here)."""
+        out: FloatArray = self.trade_costs + self.borrow + self.margin
         return out
 
 
@@ -167,7 +174,7 @@ def _step(
     mark0 = market.mark[tt]
     mark1 = market.mark[t1]
     price = market.fill_prices(config.fill_price)[t1]
-    volume = market.volume[t1]
+    adv = market.adv[tt]
     sigma = market.volatility[tt]
 
     held0 = _held(shares, mark0)
@@ -186,23 +193,21 @@ def _step(
         desired = np.where(small < config.min_trade_value, 0.0, desired)
 
     tradable = np.isfinite(price) & (price > 0.0)
-    vol_ok = np.isfinite(volume) & (volume > 0.0)
+    adv_ok = np.isfinite(adv) & (adv > 0.0)
     no_volume_limit = np.inf if costs.participation_cap >= 1.0 else 0.0
-    limit = np.where(
-        vol_ok, costs.participation_cap * np.where(vol_ok, volume, 0.0), no_volume_limit
-    )
+    limit = np.where(adv_ok, costs.participation_cap * np.where(adv_ok, adv, 0.0), no_volume_limit)
     if not config.fractional:
         limit = np.floor(limit / config.lot_size) * config.lot_size
     traded = np.sign(desired) * np.minimum(np.abs(desired), limit)
     traded = np.where(tradable, traded, 0.0)
 
     paid_price = np.where(traded != 0.0, price, 0.0)
-    fees = trade_costs(traded, paid_price, sigma, volume, costs)
+    fees = trade_costs(traded, paid_price, sigma, adv, costs)
     fee_total = (fees.commission + fees.spread + fees.slippage + fees.impact).sum(axis=1)
     new_shares = shares + traded
     new_cash = cash - (traded * paid_price).sum(axis=1) - fee_total
-    borrow, interest = carry_costs(new_shares, mark1, new_cash, costs, config.periods_per_year)
-    new_cash = new_cash - borrow + interest
+    carry = carry_costs(new_shares, mark1, new_cash, costs, config.periods_for(market.frequency))
+    new_cash = new_cash - carry.borrow - carry.margin + carry.interest
 
     held_value = _held(new_shares, mark1)
     new_equity = new_cash + held_value.sum(axis=1)
@@ -217,8 +222,9 @@ def _step(
         spread=fees.spread,
         slippage=fees.slippage,
         impact=fees.impact,
-        borrow=borrow,
-        interest=interest,
+        borrow=carry.borrow,
+        margin=carry.margin,
+        interest=carry.interest,
         weights=weights,
     )
     return AccountState(cash=new_cash, shares=new_shares), result

@@ -136,7 +136,10 @@ def test_trades_turnover_exposure_and_costs() -> None:
     idx = pd.date_range("2020-01-01", periods=4, tz="UTC")
     r = pd.Series([0.01, -0.02, 0.0, 0.03], index=idx)
     weights = pd.DataFrame({"A": [0.5, 0.5, 0.0, -0.2], "B": [0.5, 0.0, 0.0, 0.3]}, index=idx)
-    costs = pd.DataFrame({"commission": [1.0, 2.0, 0, 0], "slippage": [0.5, 0, 0, 0.5]}, index=idx)
+    costs = pd.DataFrame(
+        {"commission": [1.0, 2.0, 0, 0], "slippage": [0.5, 0, 0, 0.5], "margin": [0, 0, 0.5, 0.5]},
+        index=idx,
+    )
     m = compute_metrics(
         r, trades=trades, turnover=pd.Series([1.0, 0.5, 0.5, 0.0], index=idx),
         exposure=weights, costs=costs, initial_equity=10_000.0,
@@ -149,9 +152,10 @@ def test_trades_turnover_exposure_and_costs() -> None:
     assert m["turnover_total"] == pytest.approx(2.0)
     assert m["turnover_annual"] == pytest.approx(0.5 * 252)
     assert m["exposure"] == pytest.approx((1.0 + 0.5 + 0.0 + 0.5) / 4)
-    assert m["costs_paid"] == pytest.approx(3.0)
+    assert m["costs_paid"] == pytest.approx(4.0)  # commission 3 + margin interest 1
+    assert m["cost_margin"] == pytest.approx(1.0)
     assert m["slippage_paid"] == pytest.approx(1.0)
-    assert m["costs_bps"] == pytest.approx(4.0)
+    assert m["costs_bps"] == pytest.approx(5.0)
     with pytest.raises(BacktestError, match="unknown columns"):
         compute_metrics(r, costs=pd.DataFrame({"fees": [1.0]}))
 
@@ -217,7 +221,12 @@ def test_metrics_of_a_real_backtest_match_empyrical(equities_panel) -> None:
     assert m["beta"] == pytest.approx(beta)
     assert m["total_return"] == pytest.approx(res.equity.iloc[-1] / res.equity.iloc[0] - 1)
     costs = res.costs
-    assert m["costs_paid"] == pytest.approx(costs["commission"].sum() + costs["spread"].sum())
+    # fully invested: an opening gap leaves cash a little negative, and that loan pays margin
+    assert costs["margin"].sum() > 0
+    assert m["cost_margin"] == pytest.approx(costs["margin"].sum())
+    assert m["costs_paid"] == pytest.approx(
+        costs["commission"].sum() + costs["spread"].sum() + costs["margin"].sum()
+    )
     assert m["slippage_paid"] == pytest.approx(costs["slippage"].sum())
     assert m["costs_paid"] > 0
     assert m["slippage_paid"] > 0

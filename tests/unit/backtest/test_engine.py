@@ -7,7 +7,14 @@ import pandas as pd
 import pytest
 
 from tradeforge.backtest.engine import decision_window, run_backtest
-from tradeforge.backtest.engine_kernel import compiled_kernel, numba_available, simulate_path
+from tradeforge.backtest.engine_kernel import (
+    N_SCALARS,
+    SC_BORROW,
+    SC_MARGIN,
+    compiled_kernel,
+    numba_available,
+    simulate_path,
+)
 from tradeforge.core.errors import BacktestError
 from tradeforge.data.panel import BarPanel
 from tradeforge.sim import CostConfig, MarketArrays, SimConfig
@@ -26,6 +33,7 @@ RICH_COSTS = CostConfig(
     participation_cap=0.05,
     borrow_bps_annual=40,
     cash_rate_annual=0.02,
+    short_rebate_annual=0.005,
 )
 
 
@@ -67,8 +75,10 @@ def test_compiled_kernel_equals_the_sim_step_loop(
     )
     np.testing.assert_allclose(b.fills["costs"], a.fills["costs"], rtol=1e-12)
     assert a.costs["impact"].sum() > 0
+    if config.max_leverage > 1.0:
+        assert a.costs["margin"].sum() > 0  # the levered run borrowed and paid for it
     # the held weights are the simulator's: positions marked at close over equity
-    mark = MarketArrays.from_panel(equities_panel, config.vol_window).mark[50:1500]
+    mark = MarketArrays.for_config(equities_panel, config).mark[50:1500]
     expected = b.positions.to_numpy() * mark / b.equity.to_numpy()[:, None]
     np.testing.assert_allclose(b.weights, np.nan_to_num(expected), rtol=1e-12, atol=1e-15)
 
@@ -80,31 +90,32 @@ def test_compiled_path_is_a_loop_over_account_step(equities_panel: BarPanel) -> 
     config = SimConfig(
         costs=RICH_COSTS, allow_short=True, max_leverage=1.5, fractional=False, lot_size=5
     )
-    market = MarketArrays.from_panel(equities_panel, config.vol_window)
-    stacked = sim_kernel.stack_market(
-        market.mark, market.fill_prices(config.fill_price), market.volume, market.volatility
-    )
-    params = sim_kernel.pack_sim_params(config)
+    market = MarketArrays.for_config(equities_panel, config)
+    stacked = sim_kernel.stack_for(market, config.fill_price)
+    params = sim_kernel.pack_sim_params(config, market.frequency)
     w = random_weights(equities_panel, 5, allow_short=True)
     start, stop, n = 40, 700, equities_panel.n_symbols
     n_dec = stop - start
     out = np.full((sim_kernel.N_OUT_ROWS, n_dec, n), -1.0)
     out_shares = np.full((n_dec, n), -1.0)
-    out_scalars = np.full((5, n_dec), -1.0)
+    out_scalars = np.full((N_SCALARS, n_dec), -1.0)
     compiled_kernel()(w, stacked, start, stop, 1e6, params, out, out_shares, out_scalars)
 
     shares, cash = np.zeros(n), 1e6
     row = np.zeros((sim_kernel.N_OUT_ROWS, n))
     for i, t in enumerate(range(start, stop)):
-        cash, prev_eq, eq, borrow, interest = sim_kernel.account_step(
+        cash, prev_eq, eq, borrow, margin, interest = sim_kernel.account_step(
             shares, cash, w[t], stacked, t, params, row
         )
         np.testing.assert_array_equal(out[:, i], row)
         np.testing.assert_array_equal(out_shares[i], shares)
-        np.testing.assert_array_equal(out_scalars[:, i], [prev_eq, eq, cash, borrow, interest])
+        np.testing.assert_array_equal(
+            out_scalars[:, i], [prev_eq, eq, cash, borrow, margin, interest]
+        )
     assert np.count_nonzero(out[sim_kernel.OUT_TRADED]) > 500
     assert out[sim_kernel.OUT_IMPACT].sum() > 0
-    assert out_scalars[3].sum() > 0  # borrow paid on the shorts
+    assert out_scalars[SC_BORROW].sum() > 0  # borrow paid on the shorts
+    assert out_scalars[SC_MARGIN].sum() > 0  # margin paid on the loans
 
 
 def test_cost_rows_of_the_sim_kernel_are_the_engine_fee_order() -> None:
@@ -121,13 +132,11 @@ def test_plain_python_path_matches_the_step_loop(equities_panel: BarPanel) -> No
     config = SimConfig(costs=RICH_COSTS, allow_short=True, fill_price="vwap")
     w = random_weights(equities_panel, 9, allow_short=True)
     ref = run_backtest(equities_panel, w, config, start=100, end=161, kernel="step")
-    market = MarketArrays.from_panel(equities_panel, config.vol_window)
-    stacked = sim_kernel.stack_market(
-        market.mark, market.fill_prices("vwap"), market.volume, market.volatility
-    )
+    market = MarketArrays.for_config(equities_panel, config)
+    stacked = sim_kernel.stack_for(market, "vwap")
     n = equities_panel.n_symbols
-    out, shares, scalars = np.zeros((7, 60, n)), np.zeros((60, n)), np.zeros((5, 60))
-    params = sim_kernel.pack_sim_params(config)
+    out, shares, scalars = np.zeros((7, 60, n)), np.zeros((60, n)), np.zeros((N_SCALARS, 60))
+    params = sim_kernel.pack_sim_params(config, market.frequency)
     fn(w, stacked, 100, 160, config.initial_cash, params, out, shares, scalars)
     np.testing.assert_allclose(scalars[1], ref.equity.to_numpy()[1:], rtol=1e-12)
     np.testing.assert_allclose(shares, ref.positions.to_numpy()[1:], rtol=1e-12, atol=1e-9)
@@ -312,3 +321,93 @@ def test_backtest_and_env_share_the_numba_switch(
         run_backtest(sp500_panel, w, config, end=40, kernel="numba")
     with pytest.raises(BacktestError, match="numba is not installed"):
         compiled_kernel()
+
+
+@pytest.mark.parametrize("kernel", ["step", pytest.param("numba", marks=needs_numba)])
+def test_latency_releases_each_target_delay_bars_later(
+    equities_panel: BarPanel, kernel: str
+) -> None:
+    """delay_bars = 2 is the same run as the targets shifted down by two rows: a decision at
+    close[t] is sized at close[t+2] and filled at bar t+3."""
+    w = random_weights(equities_panel, 3, allow_short=False)
+    config = SimConfig(costs=RICH_COSTS, delay_bars=2)
+    late = run_backtest(equities_panel, w, config, start=100, end=400, kernel=kernel)  # type: ignore[arg-type]
+    shifted = np.full_like(w, np.nan)
+    shifted[102:] = w[100:-2]
+    now = config.model_copy(update={"delay_bars": 0})
+    ref = run_backtest(equities_panel, shifted, now, start=100, end=400, kernel=kernel)  # type: ignore[arg-type]
+    np.testing.assert_array_equal(late.equity, ref.equity)
+    np.testing.assert_array_equal(late.positions, ref.positions)
+    assert (late.positions.iloc[:3] == 0).all().all()  # bars 100..102 hold nothing yet
+    fills = late.fills
+    assert len(fills) > 100
+    index = equities_panel.index
+    gap = fills["timestamp"].map(index.get_loc) - fills["decision_timestamp"].map(index.get_loc)
+    assert (gap == 3).all()
+    np.testing.assert_array_equal(fills["price"], ref.fills["price"])
+    # the same targets without latency trade differently (they are not a relabelled copy)
+    assert not np.allclose(run_backtest(equities_panel, w, now, 100, 400).equity, late.equity)
+
+
+@pytest.mark.parametrize("kernel", ["step", pytest.param("numba", marks=needs_numba)])
+def test_fills_up_to_a_bar_never_read_later_volume(equities_panel: BarPanel, kernel: str) -> None:
+    """Participation caps and impact use the trailing volume known at the decision: changing
+    the volume of bars after t changes nothing up to the fill at t+1."""
+    costs = RICH_COSTS.model_copy(update={"participation_cap": 0.0002, "impact_coef": 1.0})
+    config = SimConfig(costs=costs, adv_window=10)
+    w = random_weights(equities_panel, 4, allow_short=False)
+    base = run_backtest(equities_panel, w, config, start=200, end=600, kernel=kernel)  # type: ignore[arg-type]
+    t = 400
+    volume = equities_panel.volume.copy()
+    volume[t + 1 :] *= np.random.default_rng(0).uniform(0.01, 100.0, volume[t + 1 :].shape)
+    changed = BarPanel(
+        equities_panel.index,
+        equities_panel.symbols,
+        equities_panel.open,
+        equities_panel.high,
+        equities_panel.low,
+        equities_panel.close,
+        volume,
+        equities_panel.frequency,
+    )
+    other = run_backtest(changed, w, config, start=200, end=600, kernel=kernel)  # type: ignore[arg-type]
+    upto = t + 1 - 200 + 1  # rows of bars 200..t+1
+    np.testing.assert_array_equal(other.equity.iloc[:upto], base.equity.iloc[:upto])
+    np.testing.assert_array_equal(other.costs.iloc[:upto], base.costs.iloc[:upto])
+    np.testing.assert_array_equal(other.positions.iloc[:upto], base.positions.iloc[:upto])
+    assert not np.array_equal(other.positions.iloc[upto:], base.positions.iloc[upto:])
+    capped = base.fills["shares"].abs().to_numpy()
+    adv = MarketArrays.for_config(equities_panel, config).adv
+    rows = base.fills["decision_timestamp"].map(equities_panel.index.get_loc).to_numpy()
+    cols = base.fills["symbol"].map(list(equities_panel.symbols).index).to_numpy()
+    limit = 0.0002 * adv[rows, cols]
+    assert np.all(capped <= limit * (1 + 1e-12))
+    assert np.mean(np.isclose(capped, limit, rtol=1e-12)) > 0.3  # the cap often binds
+
+
+def test_periods_per_year_follow_the_data_frequency() -> None:
+    """An hourly FX panel (bundled EUR/USD 2017: 6,225 bars in the year) annualises with
+    260 x 24 = 6,240 bars on the fx calendar; an explicit periods_per_year wins."""
+    from tradeforge.backtest.metrics import compute_metrics
+    from tradeforge.data.bundled import load_bundled_panel
+
+    panel = load_bundled_panel(["EURUSD"], frequency="1h")
+    assert abs(panel.n_bars - 6240) / 6240 < 0.01
+    w = np.full((panel.n_bars, 1), 0.5)
+    costs = CostConfig(cash_rate_annual=0.0624)
+    fx = run_backtest(panel, w, SimConfig(costs=costs, calendar="fx"), end=500)
+    assert fx.config.periods_per_year == 6240
+    assert fx.metrics()["sharpe"] == pytest.approx(
+        compute_metrics(fx.returns, periods_per_year=6240)["sharpe"]
+    )
+    # per-bar cash interest: 6.24 %/yr over 6,240 bars = 1 bp of the free cash per bar
+    free = fx.cash.iloc[1] - fx.costs["interest"].iloc[1]
+    assert fx.costs["interest"].iloc[1] == pytest.approx(free * 1e-5, rel=1e-9)
+    equity_cal = run_backtest(panel, w, SimConfig(costs=costs), end=500)
+    assert equity_cal.config.periods_per_year == 252 * 7
+    fixed = run_backtest(panel, w, SimConfig(costs=costs, periods_per_year=1000), end=500)
+    assert fixed.config.periods_per_year == 1000
+    daily = run_backtest(panel.iloc(slice(0, 50)), w[:50], SimConfig(periods_per_year=None))
+    assert daily.summary()["volatility"] == pytest.approx(
+        float(np.std(daily.returns, ddof=1)) * np.sqrt(1764)
+    )

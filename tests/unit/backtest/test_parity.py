@@ -88,6 +88,30 @@ def test_portfolio_discrete_whole_lots(equities_panel: BarPanel, kernel: Any) ->
     check_parity(env, kernel, n_steps=400)
 
 
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_levered_portfolio_with_latency(equities_panel: BarPanel, kernel: Any) -> None:
+    """Margin interest and delayed fills are the same in the env and the backtester."""
+    sim = SimConfig(
+        costs=COSTS.model_copy(update={"short_rebate_annual": 0.003}),
+        allow_short=True,
+        max_leverage=2.0,
+        max_position=1.0,
+        delay_bars=2,
+    )
+    config = EnvConfig(action="continuous", window=5, sim=sim)
+    env = TradingEnv(equities_panel, simple_features(equities_panel), config, start=0, end=700)
+    check_parity(env, kernel, n_steps=2000)
+    weights, _, first = run_env(env, 300, seed=5)
+    res = run_backtest(env.panel, weights, sim, start=first, end=first + 301, kernel=kernel)
+    assert res.costs["margin"].sum() > 0  # the levered account paid for its loans
+    assert (res.positions.iloc[:3] == 0).all().all()  # two bars of latency: first fill at +3
+    assert (res.fills["timestamp"] > res.fills["decision_timestamp"]).all()
+    gap = res.fills["timestamp"].map(env.panel.index.get_loc) - res.fills["decision_timestamp"].map(
+        env.panel.index.get_loc
+    )
+    assert (gap == 3).all()
+
+
 class AlternatingPolicy:
     """A Policy (``act(observation) -> action``): long the first half of the assets on even
     calls, the second half on odd calls (a deterministic, trading-heavy policy)."""

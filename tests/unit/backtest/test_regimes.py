@@ -140,9 +140,12 @@ def test_cost_sensitivity_reruns_the_engine_with_scaled_costs(sp500_panel: Any) 
     start = sp500_panel.n_bars - 1000
     w = baseline_weights("ma_crossover", sp500_panel, start)
     table = cost_sensitivity(sp500_panel, w, cfg, start)
-    assert table["cost_multiplier"].tolist() == [0.0, 1.0, 2.0, 5.0]
+    # the cost multiples at the configured delay (0), then 1 and 2 extra bars at x1
+    assert table["cost_multiplier"].tolist() == [0.0, 1.0, 2.0, 5.0, 1.0, 1.0]
+    assert table["delay_bars"].tolist() == [0, 0, 0, 0, 1, 2]
+    costs_rows = table.iloc[:4]
     assert table.loc[0, "total_costs"] == 0.0
-    assert table["total_return"].is_monotonic_decreasing
+    assert costs_rows["total_return"].is_monotonic_decreasing
     assert table.loc[3, "total_return"] < table.loc[1, "total_return"] - 0.01
     # x1 is exactly the configured run, x2 exactly a run with CostConfig.scaled(2)
     base = run_backtest(sp500_panel, w, cfg, start)
@@ -151,11 +154,27 @@ def test_cost_sensitivity_reruns_the_engine_with_scaled_costs(sp500_panel: Any) 
     )
     doubled = run_backtest(sp500_panel, w, cfg.model_copy(update={"costs": costs.scaled(2)}), start)
     assert table.loc[2, "sharpe"] == pytest.approx(compute_metrics(doubled.returns)["sharpe"])
-    assert table.loc[2, "total_costs"] == pytest.approx(
-        float(doubled.costs[["commission", "spread", "slippage", "impact", "borrow"]].sum().sum())
-    )
+    charges = ["commission", "spread", "slippage", "impact", "borrow", "margin"]
+    assert table.loc[2, "total_costs"] == pytest.approx(float(doubled.costs[charges].sum().sum()))
+    # the delay rows are runs with SimConfig.delay_bars = 1 and 2 at the configured costs
+    for row, delay in ((4, 1), (5, 2)):
+        late = run_backtest(sp500_panel, w, cfg.model_copy(update={"delay_bars": delay}), start)
+        assert table.loc[row, "sharpe"] == pytest.approx(compute_metrics(late.returns)["sharpe"])
+        assert table.loc[row, "total_return"] != table.loc[1, "total_return"]
     with pytest.raises(BacktestError, match="multiplier"):
         cost_sensitivity(sp500_panel, w, cfg, start, multipliers=(-1.0,))
+    with pytest.raises(BacktestError, match="delay"):
+        cost_sensitivity(sp500_panel, w, cfg, start, delays=(-1,))
+    # a configured delay is the delay of the cost rows; no row is repeated
+    late_cfg = cfg.model_copy(update={"delay_bars": 1})
+    late_table = cost_sensitivity(sp500_panel, w, late_cfg, start, multipliers=(1.0,))
+    assert late_table[["cost_multiplier", "delay_bars"]].values.tolist() == [
+        [1.0, 1],
+        [1.0, 0],
+        [1.0, 2],
+    ]
+    assert late_table.loc[0, "sharpe"] == pytest.approx(table.loc[4, "sharpe"])
+    assert cost_sensitivity(sp500_panel, w, cfg, start, delays=()).shape[0] == 4
 
 
 def test_cost_sensitivity_over_walk_forward_windows(sp500_panel: Any) -> None:
@@ -163,9 +182,11 @@ def test_cost_sensitivity_over_walk_forward_windows(sp500_panel: Any) -> None:
     folds = make_folds(sp500_panel.index, WalkForwardConfig(train=3000, test=500))
     w = baseline_weights("ma_crossover", sp500_panel, folds[0].test.start)
     windows = [fold_test_window(f, sp500_panel.n_bars) for f in folds]
-    table = cost_sensitivity(sp500_panel, w, cfg, multipliers=(0.0, 1.0), windows=windows)
+    table = cost_sensitivity(
+        sp500_panel, w, cfg, multipliers=(0.0, 1.0), windows=windows, delays=(0,)
+    )
     assert table.loc[0, "total_return"] > table.loc[1, "total_return"]
-    single = cost_sensitivity(sp500_panel, w, cfg, *windows[0], multipliers=(1.0,))
+    single = cost_sensitivity(sp500_panel, w, cfg, *windows[0], multipliers=(1.0,), delays=(0,))
     assert single.loc[0, "total_costs"] < table.loc[1, "total_costs"]
 
     calls: list[float] = []

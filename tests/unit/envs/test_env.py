@@ -160,6 +160,43 @@ def test_reward_is_log_equity_change_net_of_costs(one_asset):
     assert total == pytest.approx(np.log(env.equity / 1_000_000), abs=1e-10)
 
 
+@pytest.mark.parametrize("kernel", ["numba", "numpy"])
+def test_carry_rates_use_the_bars_per_year_of_the_data(kernel):
+    """On hourly FX bars (bundled EUR/USD) a flat account earns 6.24 %/yr over 260 x 24 bars:
+    1 bp of its cash per bar (daily-bar arithmetic, 252 a year, would pay 24.8 bp)."""
+    from tradeforge.data.bundled import load_bundled_panel
+    from tradeforge.sim.kernel import NUMBA_AVAILABLE
+    from tradeforge.testing.envs import simple_features
+
+    if kernel == "numba" and not NUMBA_AVAILABLE:
+        pytest.skip("numba is not installed")
+    panel = load_bundled_panel(["EURUSD"], frequency="1h").iloc(slice(0, 300))
+    sim = {"calendar": "fx", "costs": {"cash_rate_annual": 0.0624}}
+    env = TradingEnv(panel, simple_features(panel), {"window": 5, "sim": sim}, kernel=kernel)
+    env.reset(seed=0)
+    equity = [env.equity]
+    for _ in range(3):
+        equity.append(env.step(np.zeros(1, dtype=np.float32))[4]["equity"])
+    np.testing.assert_allclose(np.diff(equity) / equity[:-1], 1e-5, rtol=1e-9)
+
+
+def test_levered_env_pays_margin_interest(one_asset):
+    """A 2x long borrows its equity and pays the default margin rate (1.5 %/yr) on the loan."""
+    panel, feats = one_asset
+    levered = {"max_leverage": 2.0, "max_position": 2.0}
+    for kernel in ("numba", "numpy"):
+        runs = {}
+        for name, spread in (("paid", 0.015), ("free", 0.0)):
+            sim = {**levered, "costs": {"margin_spread_annual": spread}}
+            env = TradingEnv(panel, feats, {"window": 5, "sim": sim}, kernel=kernel)
+            env.reset(seed=0)
+            runs[name] = [env.step(np.ones(1, dtype=np.float32))[4] for _ in range(20)]
+        assert runs["paid"][0]["position"][0] == pytest.approx(2.0, abs=0.05)
+        loss = runs["free"][-1]["equity"] - runs["paid"][-1]["equity"]
+        # about 20 bars of 1.5 %/yr on a loan of about the equity
+        assert loss == pytest.approx(20 * 0.015 / 252 * 1e6, rel=0.1)
+
+
 def test_render_modes(three_assets):
     panel, feats = three_assets
     env = TradingEnv(panel, feats, EnvConfig(action="weights", window=5), render_mode="ansi")

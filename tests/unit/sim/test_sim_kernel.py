@@ -1,8 +1,9 @@
 """The compiled one-account step (``sim.kernel.account_step``) equals ``sim.step`` on real data.
 
 Paths of seeded random targets (NaN holds, shorts, leverage above the limit) are run through
-both on bundled real prices with every cost switched on: bit-identical for one asset, equal to
-float rounding of the sums over assets (1e-12 relative) for a portfolio.
+both on bundled real prices with every cost switched on: bit-identical for one asset (the same
+IEEE additions, products, divisions and square roots in the same order, so on every CPU),
+equal to float rounding of the sums over assets (1e-12 relative) for a portfolio.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from tradeforge.sim.kernel import (
     NUMBA_AVAILABLE,
     account_step,
     pack_sim_params,
-    stack_market,
+    stack_for,
 )
 from tradeforge.testing.sim import EVERY_COST
 
@@ -28,7 +29,11 @@ COSTS = EVERY_COST
 SIMS = {
     "long_open": SimConfig(costs=COSTS),
     "short_levered_close": SimConfig(
-        costs=COSTS, allow_short=True, max_leverage=1.5, max_position=0.8, fill_price="close"
+        costs=COSTS.model_copy(update={"short_rebate_annual": 0.004}),
+        allow_short=True,
+        max_leverage=1.5,
+        max_position=1.2,
+        fill_price="close",
     ),
     "lots_capped_vwap": SimConfig(
         costs=COSTS.model_copy(update={"participation_cap": 0.0005}),
@@ -44,11 +49,9 @@ SIMS = {
 
 def run_both(panel: BarPanel, sim: SimConfig, fn: Any, n_steps: int, seed: int) -> int:
     """Step ``sim.step`` and ``fn`` (an ``account_step``) side by side; returns trades seen."""
-    market = MarketArrays.from_panel(panel, sim.vol_window)
-    stack = stack_market(
-        market.mark, market.fill_prices(sim.fill_price), market.volume, market.volatility
-    )
-    params = pack_sim_params(sim)
+    market = MarketArrays.for_config(panel, sim)
+    stack = stack_for(market, sim.fill_price)
+    params = pack_sim_params(sim, market.frequency)
     n = panel.n_symbols
     rng = np.random.default_rng(seed)
     state = initial_state(sim, 1, n)
@@ -64,12 +67,13 @@ def run_both(panel: BarPanel, sim: SimConfig, fn: Any, n_steps: int, seed: int) 
         w = rng.uniform(-1.2, 1.2, size=n)
         w[rng.random(n) < 0.2] = np.nan  # hold
         state, res = step(state, w[None, :], market, t, sim)
-        cash, prev_eq, eq, borrow, interest = fn(shares, cash, w, stack, t, params, out)
+        cash, prev_eq, eq, borrow, margin, interest = fn(shares, cash, w, stack, t, params, out)
         got = {
             "prev_equity": prev_eq,
             "equity": eq,
             "cash": cash,
             "borrow": borrow,
+            "margin": margin,
             "interest": interest,
             "shares": shares,
             "traded_shares": out[0],
@@ -89,6 +93,8 @@ def run_both(panel: BarPanel, sim: SimConfig, fn: Any, n_steps: int, seed: int) 
             shares[:] = state.shares[0]
             cash = float(state.cash[0])
         trades += int(np.count_nonzero(out[0]))
+    if sim.max_leverage > 1.0:  # the levered paths really borrowed (and paid margin on it)
+        assert sum(float(x) for x in want_all["margin"]) > 0.0
     for name, values in got_all.items():
         a, b = np.array(values), np.array(want_all[name])
         if exact:
@@ -119,11 +125,20 @@ def test_plain_python_kernel_matches_too(equities_panel: BarPanel) -> None:
 
 
 def test_pack_sim_params_layout() -> None:
-    sim = SIMS["lots_capped_vwap"]
+    sim = SIMS["lots_capped_vwap"].model_copy(
+        update={"costs": COSTS.model_copy(update={"short_rebate_annual": 0.003})}
+    )
     params = pack_sim_params(sim)
-    assert params.shape == (16,)
+    assert params.shape == (18,)
     assert params[0] == 1.0  # allow_short
     assert params[3] == 0.0  # fractional
     assert params[4] == 10.0  # lot
-    assert params[13] == 0.0005
+    assert params[13] == 1.0  # participation cap
     assert params[14] == 50 * 1e-4 / 252
+    assert params[15] == 0.01 / 252  # cash rate
+    assert params[16] == (0.01 + 0.015) / 252  # margin: cash rate + the default spread
+    assert params[17] == 0.003 / 252  # short rebate
+    # per-bar rates follow the data frequency unless periods_per_year is set
+    assert pack_sim_params(sim, "1h")[14] == 50 * 1e-4 / (252 * 7)
+    fixed = sim.model_copy(update={"periods_per_year": 100})
+    assert pack_sim_params(fixed, "1h")[14] == 50 * 1e-4 / 100

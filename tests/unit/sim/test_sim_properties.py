@@ -42,6 +42,8 @@ costs_st = st.builds(
     participation_cap=st.sampled_from([0.01, 0.1, 1.0]),
     borrow_bps_annual=st.sampled_from([0.0, 50.0]),
     cash_rate_annual=st.sampled_from([0.0, 0.03]),
+    margin_spread_annual=st.sampled_from([0.0, 0.015, 0.05]),
+    short_rebate_annual=st.sampled_from([0.0, 0.02]),
 )
 
 configs = st.builds(
@@ -110,7 +112,29 @@ def test_costs_never_negative_and_only_where_traded(case: tuple) -> None:
         assert np.all(arr >= 0.0), name
         assert np.all(arr[res.traded_shares == 0] == 0.0), name
     assert np.all(res.borrow >= 0.0)
+    assert np.all(res.margin >= 0.0)
     assert np.all(res.interest >= 0.0)
+
+
+@settings(max_examples=150, deadline=None)
+@given(cases())
+def test_carry_splits_cash_into_short_collateral_and_free_cash(case: tuple) -> None:
+    """Margin is paid only on negative free cash, cash interest only on positive free cash, and
+    the short collateral earns the rebate rate, never the cash rate."""
+    state, w, market, t, config = case
+    new, res = step(state, w, market, t, config)
+    c = config.costs
+    mark1 = market.mark[t + 1]
+    short = np.where(new.shares < 0, -new.shares * mark1, 0.0).sum(axis=1)
+    cash_before_carry = new.cash + res.borrow + res.margin - res.interest
+    free = cash_before_carry - short
+    ppy = 252
+    np.testing.assert_allclose(
+        res.margin, np.maximum(-free, 0.0) * c.margin_rate_annual / ppy, rtol=1e-9, atol=1e-12
+    )
+    expected_interest = np.maximum(free, 0.0) * c.cash_rate_annual / ppy
+    expected_interest += short * c.short_rebate_annual / ppy
+    np.testing.assert_allclose(res.interest, expected_interest, rtol=1e-9, atol=1e-12)
 
 
 @settings(max_examples=150, deadline=None)
@@ -118,7 +142,7 @@ def test_costs_never_negative_and_only_where_traded(case: tuple) -> None:
 def test_fills_respect_volume_cap_and_tradability(case: tuple) -> None:
     state, w, market, t, config = case
     _, res = step(state, w, market, t, config)
-    volume = market.volume[t + 1]
+    volume = market.adv[t]  # trailing average volume known at the decision bar
     cap = config.costs.participation_cap
     traded = np.abs(res.traded_shares)
     known = np.isfinite(volume) & (volume > 0)
@@ -192,4 +216,26 @@ def test_no_lookahead_past_the_fill_bar(case: tuple, seed: int) -> None:
     perturbed = MarketArrays.from_arrays(vol_window=3, **fields)
     _, other = step(state, w, perturbed, t_row, config)
     for name in ("equity", "traded_shares", "commission", "impact", "slippage", "weights"):
+        np.testing.assert_array_equal(getattr(base, name), getattr(other, name))
+
+
+@settings(max_examples=100, deadline=None)
+@given(cases(), st.integers(0, 2**16))
+def test_caps_and_impact_never_read_volume_after_the_decision_bar(case: tuple, seed: int) -> None:
+    """Volume from the fill bar t+1 on is not known at t: changing it changes no fill or cost."""
+    state, w, market, t, config = case
+    config = config.model_copy(
+        update={"costs": config.costs.model_copy(update={"impact_coef": 0.3})}
+    )
+    t_row = np.full_like(t, int(t.min()))
+    _, base = step(state, w, market, t_row, config)
+    rng = np.random.default_rng(seed)
+    volume = market.volume.copy()
+    cut = int(t_row[0]) + 1
+    volume[cut:] = rng.choice([0.0, 1.0, 1e9, np.nan], size=volume[cut:].shape)
+    perturbed = MarketArrays.from_arrays(
+        market.open, market.high, market.low, market.close, volume, vol_window=3
+    )
+    _, other = step(state, w, perturbed, t_row, config)
+    for name in ("equity", "traded_shares", "impact", "commission", "weights"):
         np.testing.assert_array_equal(getattr(base, name), getattr(other, name))

@@ -75,7 +75,7 @@ def test_volatility_slippage_and_sqrt_impact() -> None:
 
 
 def test_participation_cap_limits_shares() -> None:
-    market = flat_market([[10.0], [10.0]], volume=1000.0)
+    market = flat_market([[10.0], [10.0]], volume=1000.0)  # ADV 1,000 at the decision bar
     config = SimConfig(costs=CostConfig(participation_cap=0.1))
     _, res = step(initial_state(config, 1, 1), np.array([1.0]), market, 0, config)
     assert res.traded_shares[0, 0] == pytest.approx(100.0)
@@ -126,9 +126,12 @@ def test_nan_prices_mean_no_trade_and_last_close_marking() -> None:
     assert res.equity[0] == pytest.approx(expected)
 
 
+FREE_LOANS = CostConfig(margin_spread_annual=0.0)  # cash borrowed at the cash rate (0 here)
+
+
 def test_nan_target_holds_and_per_row_time() -> None:
     market = flat_market([[10.0], [12.0], [15.0]])
-    config = SimConfig(initial_cash=100.0)
+    config = SimConfig(initial_cash=100.0, costs=FREE_LOANS)
     state = AccountState(cash=np.array([0.0, 100.0]), shares=np.array([[10.0], [0.0]]))
     new, res = step(state, np.array([[np.nan], [1.0]]), market, np.array([1, 0]), config)
     np.testing.assert_array_equal(new.shares[:, 0], [10.0, 10.0])
@@ -144,8 +147,84 @@ def test_borrow_and_interest_by_hand() -> None:
     config = SimConfig(costs=costs, allow_short=True, initial_cash=1000.0)
     _, res = step(initial_state(config, 1, 1), np.array([-0.5]), market, 0, config)
     assert res.borrow[0] == pytest.approx(500.0 * 1e-4)  # 252 bps/yr over 252 bars
-    assert res.interest[0] == pytest.approx(1500.0 * 0.001)
-    assert res.equity[0] == pytest.approx(1000.0 - 0.05 + 1.5)
+    # cash 1,500 = 500 short collateral (no rebate by default) + 1,000 free cash: only the free
+    # cash earns the cash rate (it used to earn on all 1,500: the short paid interest twice)
+    assert res.interest[0] == pytest.approx(1000.0 * 0.001)
+    assert res.margin[0] == 0.0
+    assert res.equity[0] == pytest.approx(1000.0 - 0.05 + 1.0)
+
+
+def test_short_collateral_earns_the_rebate_rate_only() -> None:
+    market = flat_market([[100.0], [100.0]])
+    costs = CostConfig(cash_rate_annual=0.252, short_rebate_annual=0.0252)
+    config = SimConfig(costs=costs, allow_short=True, initial_cash=1000.0)
+    _, res = step(initial_state(config, 1, 1), np.array([-1.0]), market, 0, config)
+    # cash 2,000 = 1,000 collateral at 1 bp a bar + 1,000 free at 10 bp a bar
+    assert res.interest[0] == pytest.approx(1000.0 * 1e-4 + 1000.0 * 1e-3)
+    assert res.margin[0] == 0.0
+
+
+def test_two_times_leverage_pays_margin_interest() -> None:
+    """A 2x long borrows its equity: the loan pays cash rate + margin spread, every bar."""
+    market = flat_market([[100.0], [100.0], [100.0]])
+    config = SimConfig(costs=CostConfig(), max_leverage=2.0, max_position=2.0, initial_cash=1000.0)
+    assert config.costs.margin_rate_annual == 0.015  # the default: 0 cash rate + 1.5 % spread
+    state, res = step(initial_state(config, 1, 1), np.array([2.0]), market, 0, config)
+    assert state.shares[0, 0] == pytest.approx(20.0)
+    assert res.margin[0] == pytest.approx(1000.0 * 0.015 / 252)
+    assert res.interest[0] == 0.0
+    assert res.equity[0] == pytest.approx(1000.0 - 1000.0 * 0.015 / 252)
+    # with a cash rate the loan costs the cash rate plus the spread
+    paid = CostConfig(cash_rate_annual=0.0252, margin_spread_annual=0.0252)
+    cfg = config.model_copy(update={"costs": paid})
+    _, res = step(initial_state(cfg, 1, 1), np.array([2.0]), market, 0, cfg)
+    assert res.margin[0] == pytest.approx(1000.0 * 0.0504 / 252)
+    # longs bought with the proceeds of shorts are a loan too: long 1,500 and short 500 leave
+    # cash 0 = the short's collateral 500 + free cash -500
+    pair = SimConfig(
+        costs=paid, allow_short=True, max_leverage=2.0, max_position=1.5, initial_cash=1000.0
+    )
+    two = flat_market([[100.0, 100.0], [100.0, 100.0]])
+    new, res = step(initial_state(pair, 1, 2), np.array([1.5, -0.5]), two, 0, pair)
+    assert new.cash[0] + res.margin[0] == pytest.approx(0.0)
+    assert res.margin[0] == pytest.approx(500.0 * 0.0504 / 252)
+    assert res.interest[0] == 0.0
+
+
+def test_carry_rates_follow_the_data_frequency() -> None:
+    """Per-bar rates divide by the bars per year of the data unless periods_per_year is set."""
+    c = np.array([[100.0], [100.0]])
+    hourly = MarketArrays.from_arrays(c, c, c, c, np.full_like(c, 1e9), frequency="1h")
+    costs = CostConfig(cash_rate_annual=0.1764)
+    config = SimConfig(costs=costs, initial_cash=1000.0)
+    _, res = step(initial_state(config, 1, 1), np.array([0.0]), hourly, 0, config)
+    assert res.interest[0] == pytest.approx(1000.0 * 0.1764 / 1764)  # 252 days x 7 bars
+    crypto = config.model_copy(update={"calendar": "crypto"})
+    _, res = step(initial_state(crypto, 1, 1), np.array([0.0]), hourly, 0, crypto)
+    assert res.interest[0] == pytest.approx(1000.0 * 0.1764 / 8760)
+    fixed = config.model_copy(update={"periods_per_year": 252})
+    _, res = step(initial_state(fixed, 1, 1), np.array([0.0]), hourly, 0, fixed)
+    assert res.interest[0] == pytest.approx(1000.0 * 0.1764 / 252)
+
+
+def test_participation_cap_and_impact_use_trailing_volume() -> None:
+    """The cap and the impact of an order decided at t read the mean volume of bars t-1..t
+    (adv_window = 2), not the fill bar's volume."""
+    c = np.full((4, 1), 10.0)
+    volume = np.array([[1000.0], [3000.0], [5.0], [1e9]])
+    market = MarketArrays.from_arrays(c, c, c, c, volume, vol_window=2, adv_window=2)
+    np.testing.assert_allclose(market.adv[:, 0], [1000.0, 2000.0, 1502.5, 5e8 + 2.5])
+    config = SimConfig(costs=CostConfig(participation_cap=0.1), adv_window=2)
+    _, res = step(initial_state(config, 1, 1), np.array([1.0]), market, 1, config)
+    assert res.traded_shares[0, 0] == pytest.approx(200.0)  # 0.1 x 2,000 (fill bar: 5 shares)
+    rough = np.array([[100.0], [101.0], [99.0], [100.0]])
+    market = MarketArrays.from_arrays(rough, rough, rough, rough, volume, 2, adv_window=2)
+    config = SimConfig(costs=CostConfig(impact_coef=0.5), adv_window=2, initial_cash=9_900.0)
+    _, res = step(initial_state(config, 1, 1), np.array([1.0]), market, 2, config)
+    shares = 100.0  # 9,900 / 99
+    sigma = market.volatility[2, 0]
+    expected = shares * 100.0 * 0.5 * sigma * math.sqrt(shares / 1502.5)
+    assert res.impact[0, 0] == pytest.approx(expected)
 
 
 def test_equity_helper_and_reset_rows() -> None:
@@ -224,7 +303,7 @@ def test_fills_at_the_chosen_price_of_the_next_bar(fill: str) -> None:
     c = np.array([[10.0], [12.0], [12.2]])
     v = np.full_like(c, 1e9)
     market = MarketArrays.from_arrays(o, h, lo, c, v, vol_window=2)
-    config = SimConfig(fill_price=fill, initial_cash=1000.0)  # type: ignore[arg-type]
+    config = SimConfig(fill_price=fill, initial_cash=1000.0, costs=FREE_LOANS)  # type: ignore[arg-type]
     _, res = step(initial_state(config, 1, 1), np.array([1.0]), market, 0, config)
     expected = {"open": 11.0, "close": 12.0, "vwap": (11.0 + 13.0 + 10.0 + 12.0) / 4}[fill]
     assert res.fill_price[0, 0] == expected
