@@ -9,6 +9,7 @@ once the interval has ended (see ``tradeforge.data.resample`` for the labelling 
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -37,10 +38,13 @@ def canonical_bars(frame: pd.DataFrame, origin: str, timezone: str = "UTC") -> p
         )
     if frame.empty:
         raise SourceError(f"{origin}: no bars (empty data); check the symbol and date range")
-    out = pd.DataFrame({"timestamp": to_utc(frame["timestamp"], timezone)})
+    columns: dict[str, Any] = {"timestamp": to_utc(frame["timestamp"], timezone)}
     extras = [c for c in frame.columns if c not in ("timestamp", "symbol", *OHLCV)]
     for name in (*OHLCV, *extras):
         column = frame[name]
+        if column.dtype == np.float64:  # already numbers: the common case, kept cheap
+            columns[name] = column.to_numpy()
+            continue
         converted = pd.to_numeric(column, errors="coerce")
         bad = converted.isna() & column.notna()
         if bool(bad.any()):
@@ -51,8 +55,8 @@ def canonical_bars(frame: pd.DataFrame, origin: str, timezone: str = "UTC") -> p
                     "expected numbers"
                 )
             continue
-        out[name] = converted.to_numpy(dtype=np.float64)
-    return out.reset_index(drop=True)
+        columns[name] = converted.to_numpy(dtype=np.float64)
+    return pd.DataFrame(columns).reset_index(drop=True)
 
 
 def sort_dedupe(frame: pd.DataFrame) -> pd.DataFrame:

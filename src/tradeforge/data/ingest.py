@@ -135,23 +135,7 @@ def ingest(
     for i, (symbol, key) in enumerate(zip(symbols, keys, strict=True)):
         if progress is not None:
             progress(f"fetch {key}", i, total)
-        entry = stored.get(key)
-        if config.source in FILE_SOURCES and isinstance(src, LocalSource):
-            update = _local_update(config, src, symbol, entry)
-        elif config.source == "bundled" or entry is None:
-            update = (
-                None if entry is not None and not config.refresh else _first(config, src, symbol)
-            )
-        else:
-            try:
-                have = store.read_bars(dataset, freq, key)
-            except UnknownSymbolError:  # a catalog row without its file: fetch it afresh
-                have = None
-            update = (
-                _first(config, src, symbol)
-                if have is None or have.empty
-                else _vendor_update(config, src, symbol, have)
-            )
+        update = _plan(config, src, store, symbol, key, stored.get(key))
         if update is None:
             result.skipped.append(key)
             continue
@@ -221,6 +205,30 @@ def _check_owner(
         f"dataset {config.dataset_name!r} ({config.frequency}) already holds {len(clashes)} of "
         f"these symbols ({names}) read from {others[0]}{more}; this ingest reads {this}; {fix}"
     )
+
+
+def _plan(
+    config: DataConfig,
+    src: BarSource,
+    store: Store,
+    symbol: str,
+    key: str,
+    entry: CatalogEntry | None,
+) -> _Update | None:
+    """The whole series to store for one symbol, or None when the stored one stands."""
+    if config.source in FILE_SOURCES and isinstance(src, LocalSource):
+        return _local_update(config, src, symbol, entry)
+    if entry is not None and config.source == "bundled":
+        return _first(config, src, symbol) if config.refresh else None
+    have = None
+    if entry is not None:
+        try:
+            have = store.read_bars(config.dataset_name, config.frequency, key)
+        except UnknownSymbolError:  # a catalog row without its file: fetch it afresh
+            have = None
+    if have is None or have.empty:
+        return _first(config, src, symbol)
+    return _vendor_update(config, src, symbol, have)
 
 
 def _first(config: DataConfig, src: BarSource, symbol: str) -> _Update:

@@ -61,10 +61,11 @@ _KEEP_TABLES = 4  # parsed files kept per source (a long file is read once per i
 
 @dataclass(frozen=True)
 class _Table:
-    """One parsed file: mapped columns (row index = row in the file), its timestamp column
-    parsed once, and the row positions of each symbol (upper-cased) when it has a ticker column."""
+    """One parsed file, columns as float64 arrays, its timestamp column parsed once, and the
+    row positions of each symbol (upper-cased) when it has a ticker column."""
 
-    frame: pd.DataFrame
+    values: dict[str, np.ndarray]
+    rows: np.ndarray  # row numbers in the file (0 = first row after the header)
     stamps: ParsedStamps
     raw_time: np.ndarray
     time_column: str
@@ -152,8 +153,6 @@ class FileSource:
         path = self._file_for(symbol)
         origin = str(path)
         table = self._table(path)
-        frame = table.frame
-        positions = np.arange(len(frame))
         if table.groups is not None:
             hit = table.groups.get(symbol.upper())
             if hit is None:
@@ -162,7 +161,9 @@ class FileSource:
                     f"symbol {symbol!r} is not in {origin}; available: {', '.join(known)}"
                 )
             positions = hit
-        elif not self.path.is_dir() and _stem(self.path).upper() != symbol.upper():
+        elif self.path.is_dir() or _stem(self.path).upper() == symbol.upper():
+            positions = np.arange(len(table.rows))
+        else:
             raise UnknownSymbolError(
                 f"{origin} has no ticker column and is named for {_stem(self.path)!r}, not "
                 f"{symbol!r}; add a ticker column (DataConfig.symbol_column) or use a directory"
@@ -171,28 +172,24 @@ class FileSource:
             table.stamps.utc[positions], table.stamps.wall[positions], table.stamps.how
         )
         label = RowLabels(
-            origin, frame.index.to_numpy()[positions], table.raw_time[positions], table.time_column
+            origin, table.rows[positions], table.raw_time[positions], table.time_column
         )
         who = symbol if table.groups is not None else None
         check_frequency(parsed, frequency, label, who)
         stamps = stored_stamps(parsed, frequency)
         newest_first = check_order(stamps, label, who, self.unsorted, self.duplicate)
-        out = frame.iloc[positions].drop(columns=["symbol"], errors="ignore")
-        out = out.assign(timestamp=stamps)
         if newest_first:
-            out = out.iloc[::-1]
-        out = out.reset_index(drop=True)
-        if "adj_close" in out.columns:
-            adj = pd.to_numeric(out.pop("adj_close"), errors="coerce").to_numpy(np.float64)
-            if self.adjusted:
-                close = pd.to_numeric(out["close"], errors="coerce").to_numpy(np.float64)
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    factor = adj / close
-                for name in ("open", "high", "low"):
-                    out[name] = pd.to_numeric(out[name], errors="coerce") * factor
-                out["close"] = adj
-                out["volume"] = pd.to_numeric(out["volume"], errors="coerce") / factor
-        return canonical_bars(out, origin, timezone="UTC")
+            positions, stamps = positions[::-1], stamps[::-1]
+        columns = {name: values[positions] for name, values in table.values.items()}
+        adj = columns.pop("adj_close", None)
+        if adj is not None and self.adjusted:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                factor = adj / columns["close"]
+            for name in ("open", "high", "low"):
+                columns[name] = columns[name] * factor
+            columns["close"] = adj
+            columns["volume"] = columns["volume"] / factor
+        return canonical_bars(pd.DataFrame({"timestamp": stamps, **columns}), origin, "UTC")
 
     # internals ---------------------------------------------------------------------------------
     def _files(self) -> list[Path]:
@@ -248,7 +245,20 @@ class FileSource:
                 .indices.items()
             }
             spellings = tuple(sorted(text.unique()))
-        return _Table(frame, stamps, frame["timestamp"].to_numpy(), time_column, groups, spellings)
+        values = {
+            name: _numbers(frame[name], name, path)
+            for name in frame.columns
+            if name not in ("timestamp", "symbol")
+        }
+        return _Table(
+            values,
+            frame.index.to_numpy(),
+            stamps,
+            frame["timestamp"].to_numpy(),
+            time_column,
+            groups,
+            spellings,
+        )
 
     def _mapped(self, path: Path) -> tuple[pd.DataFrame, str]:
         header = _read_file(path, self.kind, header_only=True)
@@ -311,6 +321,21 @@ def _read_file(
     if not header_only and frame.empty:
         raise SourceError(f"{path}: the file has no rows; expected bars")
     return frame.reset_index(drop=True)
+
+
+def _numbers(column: pd.Series, name: str, path: Path) -> np.ndarray:
+    """A price or volume column as float64; a non-numeric entry is an error naming its row."""
+    if pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(column.dtype):
+        return column.to_numpy(np.float64)
+    converted = pd.to_numeric(column, errors="coerce")
+    bad = (converted.isna() & column.notna()).to_numpy()
+    if bad.any():
+        pos = int(np.argmax(bad))
+        raise SourceError(
+            f"{path}: column {name!r} has non-numeric value {str(column.iloc[pos])[:40]!r} "
+            f"(row {int(column.index[pos]) + 1}); expected numbers"
+        )
+    return converted.to_numpy(np.float64)
 
 
 @lru_cache(maxsize=1024)
