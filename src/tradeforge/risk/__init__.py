@@ -1,10 +1,32 @@
-"""tradeforge.risk: hard limits on target weights, shared by training, backtests and trading.
+"""tradeforge.risk: the one risk engine of training, backtests, paper and live trading.
 
-Pure numpy (imports only ``tradeforge.core``): :class:`RiskLimits` and its exact projection,
-for one decision (:func:`project_weights`) or a whole ``(T, N)`` weights path
-(:func:`project_path`), and :func:`violations` to count what a raw target breaks.
+* Target weights (pure numpy): :class:`RiskLimits` and its exact projection, for one decision
+  (:func:`project_weights`) or a whole ``(T, N)`` weights path (:func:`project_path`), and
+  :func:`violations` to count what a raw target breaks.
+* Orders: :class:`RiskConfig` (the experiment's ``risk:`` section, tightenable at run time),
+  :class:`RiskEngine` with ``validate(order, view) -> Denied | None`` (reasons from the closed
+  enum :class:`DenyReason`), stops and breakers (:class:`ExitIntent`, :class:`Trip`), the trading
+  state ACTIVE/REDUCING/HALTED (:class:`TradingState`) persisted with the audit log
+  (:class:`RiskStateStore`), and the kill switch (:func:`kill_state_dir`,
+  :func:`resume_state_dir`, :class:`KillTarget`). See ``docs/risk.md``.
 """
 
+from tradeforge.risk.checks import (
+    Denied,
+    DenyReason,
+    PortfolioView,
+    check_order,
+    is_risk_reducing,
+)
+from tradeforge.risk.config import RiskConfig
+from tradeforge.risk.controls import Breaker, ControlMemory, ExitIntent, ExitReason, Trip
+from tradeforge.risk.engine import ControlReport, KillReport, RiskEngine, RiskStats
+from tradeforge.risk.killswitch import (
+    KillTarget,
+    kill_state_dir,
+    read_state_dir,
+    resume_state_dir,
+)
 from tradeforge.risk.limits import (
     RiskError,
     RiskLimits,
@@ -12,5 +34,35 @@ from tradeforge.risk.limits import (
     project_weights,
     violations,
 )
+from tradeforge.risk.state import RiskStateStore, StatePaths, StateRecord, TradingState
 
-__all__ = ["RiskError", "RiskLimits", "project_path", "project_weights", "violations"]
+__all__ = [
+    "Breaker",
+    "ControlMemory",
+    "ControlReport",
+    "Denied",
+    "DenyReason",
+    "ExitIntent",
+    "ExitReason",
+    "KillReport",
+    "KillTarget",
+    "PortfolioView",
+    "RiskConfig",
+    "RiskEngine",
+    "RiskError",
+    "RiskLimits",
+    "RiskStateStore",
+    "RiskStats",
+    "StatePaths",
+    "StateRecord",
+    "TradingState",
+    "Trip",
+    "check_order",
+    "is_risk_reducing",
+    "kill_state_dir",
+    "project_path",
+    "project_weights",
+    "read_state_dir",
+    "resume_state_dir",
+    "violations",
+]
