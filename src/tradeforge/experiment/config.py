@@ -191,7 +191,10 @@ class ExperimentConfig(FrozenConfig):
         return "ensemble" if self.ensemble is not None else self.agent.algo
 
     def market(self) -> str:
-        """``equity``, ``crypto`` or ``fx``: the calendar that annualises per-bar numbers."""
+        """``equity``, ``crypto`` or ``fx``: the calendar that annualises per-bar numbers
+        (``env.sim.calendar`` when set, else inferred from the data's asset class)."""
+        if "calendar" in self.env.sim.model_fields_set:
+            return str(self.env.sim.calendar)
         asset = self.data.asset_class
         if asset is None and self.data.source == "bundled" and self.data.symbols:
             from tradeforge.data.sources.bundled_source import BundledSource
@@ -215,7 +218,9 @@ class ExperimentConfig(FrozenConfig):
     def resolved_for(self, panel: BarPanel) -> ExperimentConfig:
         """This config with ``env.sim.periods_per_year`` filled in for ``panel`` (see
         :meth:`periods_per_year`), so envs, backtests, metrics and carry rates share one value."""
-        sim = self.env.sim.model_copy(update={"periods_per_year": self.periods_per_year(panel)})
+        sim = self.env.sim.model_copy(
+            update={"calendar": self.market(), "periods_per_year": self.periods_per_year(panel)}
+        )
         return self.model_copy(update={"env": self.env.model_copy(update={"sim": sim})})
 
 

@@ -191,12 +191,12 @@ def run_experiment(
     tick = progress or _noop
     run_dir = Path(out_dir) if out_dir is not None else default_run_dir(config)
     run_dir.mkdir(parents=True, exist_ok=True)
+    tick("data", 0, 1)
+    panel = load_panel(config.data)
+    config = config.resolved_for(panel)  # the config.yaml below shows the values actually used
     (run_dir / "config.yaml").write_text(
         yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False), encoding="utf-8"
     )
-    tick("data", 0, 1)
-    panel = load_panel(config.data)
-    config = config.resolved_for(panel)
     tick("data", 1, 1)
     folds = make_folds(panel.index, config.walkforward)
     outcomes = _walk_forward(config, panel, folds, run_dir, tick)

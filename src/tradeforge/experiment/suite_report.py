@@ -98,13 +98,13 @@ class PooledDifference:
     n_boot: int
     confidence: float
 
-    def as_dict(self) -> dict[str, float]:
+    def as_dict(self) -> dict[str, float | int]:
         return {
             "sharpe_diff": self.diff,
             "ci_low": self.ci_low,
             "ci_high": self.ci_high,
             "p_value": self.p_value,
-            "windows": float(self.n_windows),
+            "windows": self.n_windows,
             "test_years": self.years,
             "share_won": self.share_won,
         }

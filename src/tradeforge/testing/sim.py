@@ -16,6 +16,7 @@ EVERY_COST = CostConfig(
     impact_coef=0.2,
     borrow_bps_annual=50,
     cash_rate_annual=0.01,
+    short_rebate_annual=0.002,
 )
 
 __all__ = ["EVERY_COST"]

@@ -148,6 +148,7 @@ HEADER_LABELS: dict[str, str] = {
     "n_obs": "bars",
     "sharpe_diff": "Sharpe diff",
     "cost_multiplier": "costs",
+    "delay_bars": "fill delay (bars)",
     "annual_return": "ann. return",
     "expected_max_sharpe": "E[max Sharpe] of trials",
     "n_trials": "configurations tried",

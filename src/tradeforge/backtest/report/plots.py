@@ -155,7 +155,11 @@ def weights_plot(weights: pd.DataFrame, max_columns: int = 600) -> bytes:
 def cost_plot(table: pd.DataFrame) -> bytes:
     """Sharpe and total return against the cost multiplier."""
     fig, ax = _figure(10.0, 3.2)
-    labels = [f"x{k:g}" for k in table["cost_multiplier"]]
+    delays = table["delay_bars"] if "delay_bars" in table else [0] * len(table)
+    labels = [
+        f"x{k:g}" + (f" +{int(d)}b" if d else "")
+        for k, d in zip(table["cost_multiplier"], delays, strict=True)
+    ]
     x = np.arange(len(labels))
     ax.bar(x - 0.2, table["sharpe"], width=0.4, color="#2563eb", label="Sharpe")
     ax2 = ax.twinx()
