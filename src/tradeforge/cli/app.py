@@ -31,6 +31,11 @@ _COMMAND_MODULES = (
     "tradeforge.cli.backtest_cmd",
     "tradeforge.cli.run_cmd",
     "tradeforge.cli.models_cmd",
+    "tradeforge.cli.evaluate_cmd",
+    "tradeforge.cli.risk_cmd",
+    "tradeforge.cli.audit_cmd",
+    "tradeforge.cli.drift_cmd",
+    "tradeforge.cli.venue_cmd",
 )
 
 
