@@ -98,8 +98,10 @@ class FaultMiddleware:
         before = not isinstance(fault, MalformedFault) and fault.phase == "before"
         if before:
             if isinstance(fault, DelayFault):
+                # read the whole request first: it is carried out even if the client gives up
+                buffered = await self._buffer(receive)
                 await asyncio.sleep(fault.seconds)
-                await self.app(scope, receive, self._recording(send, entry))
+                await self.app(scope, buffered, self._recording(send, entry))
             else:
                 await self._error(send, fault, entry)
             return
@@ -118,6 +120,23 @@ class FaultMiddleware:
             await self._error(send, fault, entry)
         else:
             await self._malformed(send, fault, captured, entry)
+
+    @staticmethod
+    async def _buffer(receive: Receive) -> Receive:
+        """The request body read now, handed to the app later (then: a disconnect)."""
+        messages: list[AsgiMessage] = []
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                break
+
+        async def replay() -> AsgiMessage:
+            if messages:
+                return messages.pop(0)
+            return {"type": "http.disconnect"}
+
+        return replay
 
     @staticmethod
     def _recording(send: Send, entry: dict[str, Any]) -> Send:

@@ -68,6 +68,7 @@ from tradeforge.execution.venue.wire import (
     trade_update,
     venue_uuid,
 )
+from tradeforge.sim import MarketArrays
 
 logger = logging.getLogger(__name__)
 
@@ -169,6 +170,11 @@ class VenueEngine:
     @property
     def symbols(self) -> tuple[Symbol, ...]:
         return self._broker.symbols
+
+    @property
+    def market(self) -> MarketArrays:
+        """The simulator's market arrays (prices, trailing volatility and ADV per bar)."""
+        return self._broker.market
 
     def clock(self) -> Json:
         with self._lock:

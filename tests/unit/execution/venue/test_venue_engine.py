@@ -215,7 +215,7 @@ def test_partial_fill_fault_caps_fills_at_participation_times_adv(
     eng, updates = make_engine(equities_panel)
     try:
         j = eng.panel.column("AAPL")
-        adv = float(eng._broker.market.adv[eng.bar, j])
+        adv = float(eng.market.adv[eng.bar, j])
         eng.faults.add(PartialFillFault(participation_cap=40 / adv))
         eng.submit(market("AAPL", "100", time_in_force="gtc", client_order_id="p"))
         eng.advance()
