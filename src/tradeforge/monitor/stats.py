@@ -147,14 +147,15 @@ def ks_statistic(values: FloatArray, levels: FloatArray, quantiles: FloatArray) 
 
 
 def effective_size(n: int, n_reference: int, rho: float) -> float:
-    """Sample size for the KS p-value: live size discounted by ``rho``, combined with the reference."""
+    """Sample size for the KS p-value: live size discounted by ``rho``, combined with the
+    reference (at least 1 when there is any live value)."""
     if n <= 0:
         return 0.0
     r = min(max(rho, 0.0), 0.99) if math.isfinite(rho) else 0.0
     n_live = max(1.0, n * (1.0 - r) / (1.0 + r))
     if n_reference <= 0:
         return n_live
-    return n_live * n_reference / (n_live + n_reference)
+    return max(1.0, n_live * n_reference / (n_live + n_reference))
 
 
 def ks_pvalue(statistic: float, n_effective: float) -> float:

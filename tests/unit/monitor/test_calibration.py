@@ -83,11 +83,14 @@ def test_a_one_sigma_shift_of_one_feature_is_flagged_within_500_bars(profiles) -
         alarms = [a for a in monitor.alarms if a.detector == "features"]
         assert alarms, f"seed {seed}: no alarm"
         first = alarms[0]
-        assert 500 <= first.bar < 1000 and first.channels == ("f3",)
+        assert 500 <= first.bar < 1000
+        assert first.channels == ("f3",)
         # the batch view of the 500 shifted bars: PSI > 0.25 and KS p < 0.01 on f3 only
         report = drift_report(profiles[seed], x[500:])
         f3 = report.features[3]
-        assert f3.status == "drift" and f3.psi > 0.25 and f3.ks_pvalue < 0.01
+        assert f3.status == "drift"
+        assert f3.psi > 0.25
+        assert f3.ks_pvalue < 0.01
         assert report.drifted_features == ("f3",)
 
 
@@ -95,7 +98,8 @@ def test_every_stream_detector_flags_a_one_sigma_shift_within_500_bars(profiles)
     for seed in SEEDS:
         rng = np.random.default_rng(300 + seed)
         prof = profiles[seed]
-        assert prof.action_stream is not None and prof.return_stream is not None
+        assert prof.action_stream is not None
+        assert prof.return_stream is not None
         a = rng.uniform(-1, 1, (1500, 2))
         a[1000:] += prof.action_stream.std  # the per-bar action mean moves by 1 sigma
         r = 0.0005 + 0.01 * rng.standard_normal(1500)
@@ -106,7 +110,8 @@ def test_every_stream_detector_flags_a_one_sigma_shift_within_500_bars(profiles)
         feed(monitor, None, a, r, v)
         for name in (*STREAM_DETECTORS, "actions", "values"):
             bars = _alarms(monitor, name, after=1000)
-            assert bars and bars[0] - 1000 < 500, (seed, name, bars)
+            assert bars, (seed, name)
+            assert bars[0] - 1000 < 500, (seed, name, bars)
 
 
 def _ar1(rng: np.random.Generator, n: int, rho: float) -> np.ndarray:
@@ -133,7 +138,8 @@ def test_a_persistent_action_stream_does_not_alarm_thanks_to_the_long_run_scale(
             max(len(_alarms(monitor, n)) for n in ("page_hinkley:actions", "adwin:actions"))
         )
         stats = prof.action_stream
-        assert stats is not None and stats.scale > 3 * stats.std
+        assert stats is not None
+        assert stats.scale > 3 * stats.std
         plain = prof.model_copy(
             update={"action_stream": StreamStats(**{**stats.model_dump(), "scale": stats.std})}
         )

@@ -34,7 +34,9 @@ def test_profile_records_quantiles_bins_and_moments(profile: ReferenceProfile) -
     rng = np.random.default_rng(0)
     feats = rng.standard_normal((2000, 3)) * [1.0, 2.0, 0.5] + [0.0, 1.0, -1.0]
     rsi = profile.features[1]
-    assert rsi.name == "rsi_14" and rsi.n == 1980 and rsi.nan_fraction == pytest.approx(0.01)
+    assert rsi.name == "rsi_14"
+    assert rsi.n == 1980
+    assert rsi.nan_fraction == pytest.approx(0.01)
     np.testing.assert_allclose(
         rsi.quantiles, np.quantile(feats[20:, 1], DEFAULT_QUANTILES), rtol=0, atol=0
     )
@@ -42,19 +44,23 @@ def test_profile_records_quantiles_bins_and_moments(profile: ReferenceProfile) -
     assert len(rsi.psi_edges) == 9
     np.testing.assert_allclose(rsi.psi_fractions, 0.1, atol=1e-3)
     np.testing.assert_allclose(profile.feature_means, feats[20:].mean(axis=0), atol=0.1)
-    assert profile.action_kind == "continuous" and len(profile.actions) == 2
+    assert profile.action_kind == "continuous"
+    assert len(profile.actions) == 2
     assert profile.metadata == {"feature_hash": "abc123", "n_trials": "4"}
 
 
 def test_profile_calibrates_the_cusum_on_the_oos_returns(profile: ReferenceProfile) -> None:
     cal = profile.cusum
-    assert cal is not None and profile.return_stream is not None
+    assert cal is not None
+    assert profile.return_stream is not None
     rng = np.random.default_rng(0)
     rng.standard_normal((2000, 3)), rng.uniform(0, 1, (2000, 2)), rng.standard_normal(2000)
     returns = 0.0004 + 0.01 * rng.standard_normal(500)
     assert cal.mean == pytest.approx(returns.mean(), rel=1e-12)
     assert cal.std == pytest.approx(returns.std(ddof=1), rel=1e-12)
-    assert cal.k == 0.5 and 3.0 < cal.h < 8.0 and cal.arl0_bootstrap >= 250
+    assert cal.k == 0.5
+    assert 3.0 < cal.h < 8.0
+    assert cal.arl0_bootstrap >= 250
     assert profile.return_stream.mean == pytest.approx(returns.mean(), rel=1e-12)
 
 
@@ -72,7 +78,8 @@ def test_a_panel_is_pooled_over_symbols_time_major() -> None:
     rng = np.random.default_rng(1)
     panel = rng.standard_normal((300, 4, 2))
     prof = build_reference_profile(panel, ["a", "b"])
-    assert prof.n_symbols == 4 and prof.features[0].n == 1200
+    assert prof.n_symbols == 4
+    assert prof.features[0].n == 1200
     np.testing.assert_array_equal(pool(panel)[4], panel[1, 0])
     flat = build_reference_profile(panel.reshape(-1, 2), ["a", "b"])
     assert prof.features[0].quantiles == flat.features[0].quantiles
@@ -83,7 +90,8 @@ def test_integer_actions_are_categories() -> None:
     prof = build_reference_profile(np.zeros((400, 1)), ["x"], actions=actions)
     assert prof.action_kind == "discrete"
     act = prof.actions[0]
-    assert act.discrete and act.psi_edges == (0.5, 1.5)
+    assert act.discrete
+    assert act.psi_edges == (0.5, 1.5)
     np.testing.assert_allclose(act.psi_fractions, [0.25, 0.25, 0.5])
 
 
@@ -92,8 +100,11 @@ def test_a_constant_or_empty_feature_still_builds() -> None:
     prof = build_reference_profile(x, ["one", "none"])
     one = prof.features[0]
     # one edge at the value: anything below it lands in a bin the reference never used
-    assert one.std == 0.0 and one.psi_edges == (1.0,) and one.psi_fractions == (0.0, 1.0)
-    assert prof.features[1].n == 0 and prof.features[1].mean is None
+    assert one.std == 0.0
+    assert one.psi_edges == (1.0,)
+    assert one.psi_fractions == (0.0, 1.0)
+    assert prof.features[1].n == 0
+    assert prof.features[1].mean is None
     assert ReferenceProfile.from_json(prof.to_json()) == prof
 
 

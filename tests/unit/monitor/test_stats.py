@@ -56,13 +56,14 @@ def test_vectorised_psi_equals_the_per_column_psi_with_padded_bins_and_nans() ->
         np.array([]),
     ]
     fractions = [np.full(10, 0.1), np.array([0.4, 0.6]), np.array([1.0])]
-    data = rng.standard_normal((300, 3)) + [0.3, 0.0, 0.0]
+    data = rng.standard_normal((300, 3)) + np.array([0.3, 0.0, 0.0])
     data[5, 0] = np.nan
     e, f = padded_bins(edges, fractions)
     got = psi_columns(data, e, f)
     want = [psi_of(data[:, j], edges[j], fractions[j], 1e-4) for j in range(3)]
     np.testing.assert_allclose(got, want, rtol=1e-12)
-    assert got[0] > 0.05 and got[2] == 0.0
+    assert got[0] > 0.05
+    assert got[2] == 0.0
     assert np.isnan(psi_columns(np.full((4, 3), np.nan), e, f)).all()
 
 
