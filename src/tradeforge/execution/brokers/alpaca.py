@@ -376,14 +376,14 @@ class AlpacaBroker:
 
         broker = self
 
-        class _ObservedStream(TradingStream):  # type: ignore[misc]
+        class _ObservedStream(TradingStream):
             async def _start_ws(self) -> None:
-                await super()._start_ws()
+                await super()._start_ws()  # type: ignore[no-untyped-call]
                 broker._on_connect()
 
             async def _auth(self) -> None:
                 try:
-                    await super()._auth()
+                    await super()._auth()  # type: ignore[no-untyped-call]
                 except ValueError:
                     broker.auth_failures += 1
                     logger.error("trade-updates stream: authentication refused")
@@ -708,10 +708,12 @@ class AlpacaBroker:
         while True:
             request = GetOrdersRequest(status=QueryOrderStatus.OPEN, limit=500,
                                        direction=Sort.ASC, after=after)  # fmt: skip
+
+            def fetch(r: Any = request) -> Any:
+                return self._client.get_orders(r)
+
             try:
-                page = self._idempotent(
-                    "list open orders", lambda r=request: self._client.get_orders(r)
-                )
+                page = self._idempotent("list open orders", fetch)
             except _Refused as exc:
                 raise BrokerError(f"list open orders: {exc}") from None
             if not isinstance(page, list):

@@ -95,15 +95,14 @@ class FaultMiddleware:
             await self.app(scope, receive, self._recording(send, entry))
             return
         logger.info("venue fault %s on %s %s", fault.kind, method, path)
-        before = not isinstance(fault, MalformedFault) and fault.phase == "before"
-        if before:
-            if isinstance(fault, DelayFault):
-                # read the whole request first: it is carried out even if the client gives up
-                buffered = await self._buffer(receive)
-                await asyncio.sleep(fault.seconds)
-                await self.app(scope, buffered, self._recording(send, entry))
-            else:
-                await self._error(send, fault, entry)
+        if isinstance(fault, DelayFault) and fault.phase == "before":
+            # read the whole request first: it is carried out even if the client gives up
+            buffered = await self._buffer(receive)
+            await asyncio.sleep(fault.seconds)
+            await self.app(scope, buffered, self._recording(send, entry))
+            return
+        if isinstance(fault, HttpErrorFault) and fault.phase == "before":
+            await self._error(send, fault, entry)
             return
         captured: list[AsgiMessage] = []
 
