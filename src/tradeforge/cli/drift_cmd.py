@@ -49,8 +49,8 @@ def _from_policy(policy: Path, start: str | None, end: str | None) -> dict[str, 
             f"from the artifact's pipeline features {list(pipeline.names)}"
         )
     panel = replay.panel
-    first = int(panel.index.get_loc(replay.start))
-    last = int(panel.index.get_loc(replay.end))
+    first = int(panel.index.searchsorted(replay.start))
+    last = int(panel.index.searchsorted(replay.end))
     rows = slice(first, last + 1)
     features = pipeline.transform(panel).values[rows]
     index = panel.index[rows]

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import math
 from statistics import NormalDist
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict
 
 from tradeforge.core.errors import ConfigError, DataValidationError
@@ -87,7 +89,7 @@ def average_run_length(z: FloatArray, k: float, h: float) -> float:
     return float(run_lengths(z, k, h).mean())
 
 
-def _passage_sorted(maxima: FloatArray, h: float) -> float:
+def _passage_sorted(maxima: npt.NDArray[np.floating[Any]], h: float) -> float:
     """Mean first passage above ``h`` from per-path running maxima (each row non-decreasing)."""
     counts = (maxima <= h).sum(axis=1) + 1
     return float(np.minimum(counts, maxima.shape[1]).mean())

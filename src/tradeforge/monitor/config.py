@@ -3,7 +3,7 @@
 Every detector sees a stream standardised with the reference profile: ``z = (x - mean) / scale``
 where ``scale`` is the reference long-run standard deviation, so thresholds are in units of the
 reference spread and do not depend on the instrument. The defaults keep each detector at no more
-than one false alarm in 5,000 stationary bars (``tests/unit/monitor/test_calibration.py``;
+than one false alarm in 5,000 stationary bars (``tests/unit/monitor/test_drift_calibration.py``;
 numbers in ``docs/monitor.md``).
 """
 
