@@ -530,6 +530,25 @@ def test_case18_stream_auth_failure_is_surfaced_without_a_tight_loop(
     assert 1 <= attempts <= 3  # exponential backoff from 0.5-1 s: no reconnect storm
 
 
+def test_case18_a_second_stream_connection_is_refused(equities_panel: BarPanel) -> None:
+    server = start_venue(equities_panel, max_stream_connections=1)
+    first = AlpacaBroker(support.broker_config(server, stream=True)).start()
+    second = AlpacaBroker(support.broker_config(server, stream=True, stream_ready_timeout_s=1.5))
+    try:
+        with pytest.raises(BrokerUnavailableError, match="authentication failure"):
+            second.start()
+        assert server.engine.hub.stats()["auth_refused"] >= 1
+        first.submit(cmd("c18"))
+        server.engine.advance()
+        seen: list[str] = []
+        wait_for(lambda: seen.extend(e.kind for e in first.drain_events()) or "filled" in seen)
+        assert seen == ["accepted", "filled"]  # the first connection is unaffected
+    finally:
+        second.close()
+        first.close()
+        server.stop()
+
+
 # -- broken answers --------------------------------------------------------------------------------
 @pytest.mark.parametrize("variant", ["missing_status", "unknown_status", "empty", "html"])
 def test_case24_malformed_2xx_submit_is_unknown_then_found(

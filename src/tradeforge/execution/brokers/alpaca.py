@@ -320,7 +320,13 @@ class AlpacaBroker:
 
     # -- SDK set-up ------------------------------------------------------------------------
     def _make_client(self) -> Any:
-        from alpaca.trading.client import TradingClient
+        try:
+            from alpaca.trading.client import TradingClient
+        except ImportError:
+            raise BrokerError(
+                "AlpacaBroker needs alpaca-py, which is not installed; expected "
+                "`pip install 'tradeforge[vendors]'` (or `pip install alpaca-py`)"
+            ) from None
 
         return TradingClient(
             self.config.api_key, self.config.secret_key.get_secret_value(),
@@ -861,7 +867,13 @@ class AlpacaBroker:
                 OrderAccepted(client_order_id=cid, ts=ts, venue_order_id=VenueOrderId(venue_id))
             ]
         if event in ("fill", "partial_fill"):
-            return self._fill_event(cid, track, data, update, ts)
+            try:
+                return self._fill_event(cid, track, data, update, ts)
+            except (DomainError, InvalidOperation, ValueError) as exc:
+                logger.warning("unusable fill update for %s (%s); resyncing over REST", cid, exc)
+                with self._lock:
+                    self._resync_pending = True
+                return []
         if event in ("canceled", "expired", "done_for_day", "rejected"):
             if event == "done_for_day" and update.order.time_in_force.value != "day":
                 return []
@@ -887,20 +899,19 @@ class AlpacaBroker:
         if fill_id in track.fill_ids or (track.covered and cumulative <= track.covered):
             return []  # already reported (a duplicate, or covered by a resync's inferred fill)
         qty, price = Decimal(str(data["qty"])), Decimal(str(data["price"]))
-        self._count_fill(track, fill_id, qty, price)
         side = OrderSide(update.order.side.value) if update.order.side else OrderSide.BUY
-        return [
-            OrderFilled(
-                client_order_id=cid,
-                ts=ts,
-                fill_id=FillId(fill_id),
-                symbol=update.order.symbol,
-                side=side,
-                quantity=qty,
-                price=price,
-                fee=Decimal(str(data.get("tf_fee") or 0)),
-            )
-        ]
+        fill = OrderFilled(
+            client_order_id=cid,
+            ts=ts,
+            fill_id=FillId(fill_id),
+            symbol=update.order.symbol,
+            side=side,
+            quantity=qty,
+            price=price,
+            fee=Decimal(str(data.get("tf_fee") or 0)),
+        )
+        self._count_fill(track, fill_id, qty, price)
+        return [fill]
 
 
 __all__ = ["ALPACA_STATUS_MAP", "AlpacaBroker", "AlpacaBrokerConfig", "map_status"]

@@ -368,9 +368,11 @@ async def _receive_json(ws: WebSocket) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else {}
 
 
-def _authorization(status: str) -> bytes:
-    return _json_bytes({"stream": "authorization",
-                        "data": {"action": "authenticate", "status": status}})  # fmt: skip
+def _authorization(status: str, message: str = "") -> bytes:
+    data = {"action": "authenticate", "status": status}
+    if message and message != status:
+        data["message"] = message
+    return _json_bytes({"stream": "authorization", "data": data})
 
 
 async def _stream(ws: WebSocket, engine: VenueEngine) -> None:
@@ -386,17 +388,34 @@ async def _stream(ws: WebSocket, engine: VenueEngine) -> None:
         return
     data = first.get("data") or {}
     hub.auth_attempts += 1
+    limit = engine.config.max_stream_connections
+    refusal = ""
     if (
         first.get("action") != "authenticate"
         or engine.faults.take_stream_auth()
         or not engine_accepts(engine, data.get("key_id"), data.get("secret_key"))
     ):
+        refusal = "unauthorized"
+    elif limit is not None and hub.connected >= limit:
+        refusal = "connection limit exceeded"
+    if refusal:
         hub.auth_refused += 1
         with contextlib.suppress(Exception):
-            await ws.send_bytes(_authorization("unauthorized"))
+            await ws.send_bytes(_authorization("unauthorized", refusal))
             await ws.close(code=1008)
         return
     await ws.send_bytes(_authorization("authorized"))
+    hub.connected += 1
+    try:
+        await _serve_listener(ws, engine)
+    finally:
+        hub.connected -= 1
+
+
+async def _serve_listener(ws: WebSocket, engine: VenueEngine) -> None:
+    """After authorization: wait for ``listen``, then send trade updates until either side
+    closes (or the hub says disconnect)."""
+    hub = engine.hub
     sub: Subscription | None = None
     listening = asyncio.Event()
 

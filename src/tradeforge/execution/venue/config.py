@@ -42,6 +42,9 @@ class VenueConfig(FrozenConfig):
       carry them (else 401 ``{"message": "unauthorized"}``); None accepts any key.
     * ``account_number``, ``exchange``: what ``/v2/account`` and ``/v2/assets`` report.
     * ``untradable``: symbols reported ``tradable: false``; orders for them answer 422.
+    * ``max_stream_connections``: refuse (``unauthorized``, "connection limit exceeded") a
+      trade-updates connection beyond this many open ones (Alpaca allows one per account);
+      None: no limit.
     * ``check_buying_power``: refuse (403 ``insufficient buying power``) a buy whose cost at
       the last close, plus the open buys, exceeds the cash. Off by default: a backtest sizes
       buys with the proceeds of same-bar sells, which have not settled when the buy is sent.
@@ -56,6 +59,7 @@ class VenueConfig(FrozenConfig):
     exchange: ExchangeName = "NASDAQ"
     untradable: tuple[str, ...] = ()
     check_buying_power: bool = False
+    max_stream_connections: int | None = Field(default=None, ge=1)
 
     @field_validator("untradable")
     @classmethod

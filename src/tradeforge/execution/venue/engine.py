@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
@@ -73,6 +74,7 @@ from tradeforge.sim import MarketArrays
 logger = logging.getLogger(__name__)
 
 STRATEGY = "venue"
+LOG_LIMIT = 10_000
 _SHARE_STEP = Decimal("0.000000001")  # Alpaca accepts up to 9 decimals of a share
 Json = dict[str, Any]
 
@@ -122,8 +124,9 @@ class VenueEngine:
         self._lock = threading.RLock()
         self.faults = FaultPlan()
         self.hub = StreamHub(self.faults)
-        self.order_log: list[Json] = []
-        self.http_log: list[Json] = []
+        #: the last requests (for tests and `GET /admin/requests`); bounded for long replays
+        self.order_log: deque[Json] = deque(maxlen=LOG_LIMIT)
+        self.http_log: deque[Json] = deque(maxlen=LOG_LIMIT)
         self.listeners: list[Callable[[Json], None]] = [self.hub.publish]
         self.journal = VenueJournal(state_dir, self.config.replay_key())
         try:

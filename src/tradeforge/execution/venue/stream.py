@@ -40,6 +40,7 @@ class StreamHub:
         self.dropped = 0
         self.auth_attempts = 0
         self.auth_refused = 0
+        self.connected = 0  # authorized connections now open (changed on the server's loop)
 
     def subscribe(self) -> Subscription:
         """Register the calling connection (call from its event loop)."""
@@ -100,6 +101,7 @@ class StreamHub:
                 "listeners": len(self._subs), "published": self.published,
                 "delivered": self.delivered, "dropped": self.dropped, "held": len(self._held),
                 "auth_attempts": self.auth_attempts, "auth_refused": self.auth_refused,
+                "connected": self.connected,
             }  # fmt: skip
 
 
