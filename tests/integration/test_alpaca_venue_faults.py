@@ -199,9 +199,11 @@ def test_case04_05_crash_at_each_step_then_restart(
         if p == point and cid == "k2":
             raise Crash(f"{p} ({cid})")
 
+    stores: list[OrderStore] = []
+
     def run(hooked: bool) -> OrderManager:
-        oms = OrderManager(OrderStore.open_sqlite(tmp_path / "oms.db"), make_broker(stream=True),
-                           hook=hook if hooked else None)  # fmt: skip
+        stores.append(OrderStore.open_sqlite(tmp_path / "oms.db"))
+        oms = OrderManager(stores[-1], make_broker(stream=True), hook=hook if hooked else None)
         assert oms.start().ok, oms.last_report.summary()  # type: ignore[union-attr]
         for command in commands:
             oms.submit(command)  # the node re-derives the same ids after a restart
@@ -212,6 +214,7 @@ def test_case04_05_crash_at_each_step_then_restart(
 
     with pytest.raises(Crash):
         run(hooked=True)
+    stores[0].close()  # what the killed process held
     oms = run(hooked=False)
     try:
         assert created(admin) == ["k1", "k2"]

@@ -15,6 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+pytest.importorskip("alpaca")  # alpaca-py (the "vendors" extra) brings requests too
+
 import requests
 
 from tradeforge.data.panel import BarPanel

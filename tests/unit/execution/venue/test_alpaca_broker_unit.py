@@ -16,8 +16,10 @@ from tradeforge.data.panel import BarPanel
 from tradeforge.domain import OrderSide, OrderStatus, SubmitOrder
 from tradeforge.execution import BrokerError
 
-alpaca = pytest.importorskip("tradeforge.execution.brokers.alpaca")
-AlpacaBroker, AlpacaBrokerConfig = alpaca.AlpacaBroker, alpaca.AlpacaBrokerConfig
+pytest.importorskip("alpaca")  # alpaca-py: the "vendors" extra
+
+from tradeforge.execution.brokers import alpaca
+from tradeforge.execution.brokers.alpaca import AlpacaBroker, AlpacaBrokerConfig
 
 LOCAL = "http://127.0.0.1:9"  # never contacted: these tests make no request
 
