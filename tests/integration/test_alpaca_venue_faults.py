@@ -552,6 +552,22 @@ def test_case18_a_second_stream_connection_is_refused(equities_panel: BarPanel) 
         server.stop()
 
 
+def test_case23_the_clock_is_the_venues_replay_clock(equities_panel: BarPanel) -> None:
+    short = equities_panel.slice_time(None, "2010-01-08")
+    server = start_venue(short)
+    broker = AlpacaBroker(support.broker_config(server)).start()
+    try:
+        clock = broker.clock()
+        assert (clock.timestamp.isoformat(), clock.is_open) == ("2010-01-04T00:00:00+00:00", True)
+        assert clock.next_open.isoformat() == "2010-01-05T00:00:00+00:00"
+        server.engine.advance(4)  # the last stored bar: nothing left to trade on
+        clock = broker.clock()
+        assert (clock.timestamp.isoformat(), clock.is_open) == ("2010-01-08T00:00:00+00:00", False)
+    finally:
+        broker.close()
+        server.stop()
+
+
 # -- broken answers --------------------------------------------------------------------------------
 @pytest.mark.parametrize("variant", ["missing_status", "unknown_status", "empty", "html"])
 def test_case24_malformed_2xx_submit_is_unknown_then_found(

@@ -271,6 +271,16 @@ def _wire_float(value: Decimal, name: str) -> float:
     return number
 
 
+@dataclass(frozen=True)
+class MarketClock:
+    """What ``/v2/clock`` says (UTC)."""
+
+    timestamp: datetime
+    is_open: bool
+    next_open: datetime
+    next_close: datetime
+
+
 @dataclass
 class _Track:
     """What this broker has reported about one order (to fill in what the stream missed)."""
@@ -767,6 +777,23 @@ class AlpacaBroker:
         except (_Unknown, KeyError, TypeError) as exc:
             raise BrokerUnavailableError(f"account: unreadable reply ({exc})") from None
 
+    def clock(self) -> MarketClock:
+        """The venue's clock (``/v2/clock``): its time, whether the market is open, and the next
+        session (not part of the Broker protocol; the trading node checks skew and hours)."""
+        from alpaca.trading.models import Clock
+
+        try:
+            raw = self._idempotent("clock", self._client.get_clock)
+            model = Clock(**raw)
+        except _Refused as exc:
+            raise BrokerError(f"clock: {exc}") from None
+        except (ValidationError, TypeError) as exc:
+            raise BrokerUnavailableError(f"clock: unreadable reply ({exc})") from None
+        return MarketClock(
+            timestamp=model.timestamp.astimezone(UTC), is_open=model.is_open,
+            next_open=model.next_open.astimezone(UTC), next_close=model.next_close.astimezone(UTC),
+        )  # fmt: skip
+
     # -- events ----------------------------------------------------------------------------
     def drain_events(self) -> list[OrderEvent]:
         """Events from the stream since the last call, then (after a reconnect) from a REST
@@ -914,4 +941,4 @@ class AlpacaBroker:
         return [fill]
 
 
-__all__ = ["ALPACA_STATUS_MAP", "AlpacaBroker", "AlpacaBrokerConfig", "map_status"]
+__all__ = ["ALPACA_STATUS_MAP", "AlpacaBroker", "AlpacaBrokerConfig", "MarketClock", "map_status"]
