@@ -38,6 +38,14 @@ def test_run_experiment_equals_the_cli_run(tmp_path: Path, write_experiment, tin
     assert len(result.weights) == len(result.returns)
     assert set(result.baselines) == {"buy_and_hold", "momentum", "cash"}
     assert result.summary["configurations_tried"] == 1
+    # each fold's artifact carries its drift reference and still verifies
+    from tradeforge.agents.policy import load_policy
+    from tradeforge.monitor import ReferenceProfile
+
+    for outcome in result.folds:
+        profile = ReferenceProfile.load(outcome.artifact)
+        assert profile.metadata["fold"] == str(outcome.fold.number)
+        assert load_policy(outcome.artifact) is not None
 
 
 def test_nested_tuning_scores_each_fold_on_its_own_validation_window(

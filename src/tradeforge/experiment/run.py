@@ -150,7 +150,27 @@ def _test_fold(
     result = compose.backtest_fold(panel, weights, config.env.sim, inputs.fold)
     costs = float(result.costs.drop(columns=["interest"], errors="ignore").to_numpy().sum())
     members = {str(k): float(v) for k, v in summary.get("weights", {}).items()}
+    _save_reference_profile(inputs, weights, result.returns, Path(artifact))
     return FoldOutcome(inputs.fold, weights, result.returns, costs, summary, artifact, members)
+
+
+def _save_reference_profile(
+    inputs: compose.FoldInputs, weights: Any, returns: pd.Series, artifact: Path
+) -> None:
+    """Store the drift reference in the policy artifact: the training window's feature
+    distribution, the test window's actions and out-of-sample returns (re-hashed manifest)."""
+    from tradeforge.agents.artifact import write_manifest
+    from tradeforge.monitor import build_reference_profile
+
+    fold = inputs.fold
+    build_reference_profile(
+        inputs.features.values[fold.train.start : fold.train.stop],
+        inputs.pipeline.names,
+        actions=weights[fold.test.start : fold.test.stop],
+        oos_returns=returns.to_numpy(),
+        metadata={"feature_hash": inputs.pipeline.content_hash, "fold": fold.number},
+    ).save(artifact)
+    write_manifest(artifact)
 
 
 def _walk_forward(
