@@ -46,7 +46,7 @@ import numpy as np
 import pandas as pd
 
 from tradeforge.backtest.baselines import BASELINES, baseline_weights
-from tradeforge.backtest.engine_kernel import compiled_kernel, numba_available
+from tradeforge.backtest.engine_kernel import compiled_kernel, numba_available, traded_values
 from tradeforge.backtest.metrics import (
     CHARGE_COLUMNS,
     COST_COLUMNS,
@@ -64,11 +64,13 @@ from tradeforge.core.types import FloatArray
 from tradeforge.data.panel import BarPanel
 from tradeforge.sim import AccountState, MarketArrays, SimConfig, initial_state, step
 from tradeforge.sim.kernel import (
+    M_FILL,
     N_OUT_ROWS,
     OUT_COMMISSION,
     OUT_IMPACT,
     OUT_TRADED,
     OUT_WEIGHTS,
+    market_stack,
     pack_sim_params,
     stack_for,
 )
@@ -195,13 +197,28 @@ class BacktestResult:
 
 @dataclass(frozen=True)
 class _Path:
-    """Raw arrays of one run: row i is decision bar start+i, filled at start+i+1."""
+    """Raw arrays of one run over L = stop - 1 - start decision bars.
 
-    shares: FloatArray  # (L, N) after the fill
+    The per-bar state arrays have L + 1 rows: row 0 is the first decision bar before anything
+    trades (no shares, no weights, initial cash), row i > 0 the state after the fill of decision
+    bar start+i-1 (at bar start+i). The per-fill arrays have L rows: row i is decision bar
+    start+i, filled at start+i+1.
+    """
+
+    shares: FloatArray  # (L + 1, N) after the fill
+    weights: FloatArray  # (L + 1, N) held after the fill, at close (the simulator's weights)
+    scalars: FloatArray  # (6, L + 1) prev_equity, equity, cash, borrow, margin, interest
     traded: FloatArray  # (L, N)
     fees: FloatArray  # (4, L, N) commission, spread, slippage, impact
-    scalars: FloatArray  # (6, L) prev_equity, equity, cash, borrow, margin, interest
-    weights: FloatArray  # (L, N) held after the fill, at close[t+1] (the simulator's weights)
+
+
+def _empty_path_state(n_dec: int, n: int, cash0: float) -> tuple[FloatArray, FloatArray]:
+    """(L + 1, N) shares and (6, L + 1) scalars with row/column 0 set to the starting state."""
+    shares = np.empty((n_dec + 1, n))
+    shares[0] = 0.0
+    scalars = np.empty((6, n_dec + 1))
+    scalars[:, 0] = (cash0, cash0, cash0, 0.0, 0.0, 0.0)
+    return shares, scalars
 
 
 def _check_inputs(
@@ -222,7 +239,8 @@ def _check_inputs(
             f"backtest window start = {start}, end = {end}; expected 0 <= start, start + 2 <= "
             f"end <= {panel.n_bars} (a decision bar and a fill bar)"
         )
-    bad = np.argwhere(np.isinf(w[start:stop]))
+    inf = np.isinf(w[start:stop])
+    bad = np.argwhere(inf) if inf.any() else np.empty((0, 2), dtype=np.intp)
     if bad.size:
         row, col = int(bad[0][0]) + start, int(bad[0][1])
         raise BacktestError(
@@ -238,20 +256,19 @@ def _run_step_loop(
     """The straightforward path: one ``sim.step`` call (B=1) per decision bar."""
     n_dec = stop - 1 - start
     n = market.n_assets
-    shares = np.zeros((n_dec, n))
+    shares, scalars = _empty_path_state(n_dec, n, float(config.initial_cash))
     traded = np.zeros((n_dec, n))
     fees = np.zeros((4, n_dec, n))
-    scalars = np.zeros((6, n_dec))
-    held = np.zeros((n_dec, n))
+    held = np.zeros((n_dec + 1, n))
     state: AccountState = initial_state(config, 1, n)
     for i, t in enumerate(range(start, stop - 1)):
         state, res = step(state, w[t][None, :], market, t, config)
-        shares[i] = state.shares[0]
+        shares[i + 1] = state.shares[0]
         traded[i] = res.traded_shares[0]
-        held[i] = res.weights[0]
+        held[i + 1] = res.weights[0]
         fees[0, i], fees[1, i] = res.commission[0], res.spread[0]
         fees[2, i], fees[3, i] = res.slippage[0], res.impact[0]
-        scalars[:, i] = (
+        scalars[:, i + 1] = (
             res.prev_equity[0],
             res.equity[0],
             state.cash[0],
@@ -259,34 +276,36 @@ def _run_step_loop(
             res.margin[0],
             res.interest[0],
         )
-    return _Path(shares, traded, fees, scalars, held)
+    return _Path(shares, held, scalars, traded, fees)
 
 
 def _run_compiled(
-    w: FloatArray, market: MarketArrays, config: SimConfig, start: int, stop: int
+    w: FloatArray, stacked: FloatArray, config: SimConfig, start: int, stop: int, frequency: str
 ) -> _Path:
-    """One call of ``engine_kernel.simulate_path`` (``sim.kernel.account_step`` per bar)."""
+    """One call of ``engine_kernel.simulate_path`` (``sim.kernel.account_step`` per bar) on the
+    stacked market (``sim.kernel.stack_for`` or ``sim.kernel.market_stack``). The kernel writes
+    rows 1.. of the state arrays in place (no copies to prepend the starting row)."""
     n_dec = stop - 1 - start
-    n = market.n_assets
-    out = np.empty((N_OUT_ROWS, n_dec, n))  # the kernel writes every element
-    shares = np.empty((n_dec, n))
-    scalars = np.empty((6, n_dec))
-    stacked = stack_for(market, config.fill_price)
+    n = stacked.shape[2]
+    cash0 = float(config.initial_cash)
+    out = np.empty((N_OUT_ROWS, n_dec + 1, n))  # the kernel writes every element of rows 1..
+    out[OUT_WEIGHTS, 0] = 0.0
+    shares, scalars = _empty_path_state(n_dec, n, cash0)
     kernel = compiled_kernel()
     kernel(
         np.ascontiguousarray(w),
         stacked,
         start,
         stop - 1,
-        float(config.initial_cash),
-        pack_sim_params(config, market.frequency),
-        out,
-        shares,
-        scalars,
+        cash0,
+        pack_sim_params(config, frequency),
+        out[:, 1:],
+        shares[1:],
+        scalars[:, 1:],
     )
     # rows commission, spread, slippage, impact: consecutive in sim.kernel's layout (tested)
-    fees = out[OUT_COMMISSION : OUT_IMPACT + 1]
-    return _Path(shares, out[OUT_TRADED], fees, scalars, out[OUT_WEIGHTS])
+    fees = out[OUT_COMMISSION : OUT_IMPACT + 1, 1:]
+    return _Path(shares, out[OUT_WEIGHTS], scalars, out[OUT_TRADED, 1:], fees)
 
 
 def _choose_kernel(kernel: Kernel) -> Literal["numba", "step"]:
@@ -322,21 +341,39 @@ def run_backtest(
     """
     w, start, stop = _check_inputs(panel, weights, start, end)
     config = config.resolved_for(panel.frequency)
-    if market is None:
-        market = MarketArrays.for_config(panel, config)
-    elif market.close.shape != (panel.n_bars, panel.n_symbols):
-        raise BacktestError(
-            f"market arrays have shape {market.close.shape}; expected "
-            f"{(panel.n_bars, panel.n_symbols)} from the panel"
-        )
-    else:
+    if market is not None:
+        if market.close.shape != (panel.n_bars, panel.n_symbols):
+            raise BacktestError(
+                f"market arrays have shape {market.close.shape}; expected "
+                f"{(panel.n_bars, panel.n_symbols)} from the panel"
+            )
         _check_market_windows(market, config)
     if config.delay_bars:
         w = delay_targets(w, config.delay_bars, start)
     chosen = _choose_kernel(kernel)
-    runner = _run_compiled if chosen == "numba" else _run_step_loop
-    path = runner(w, market, config, start, stop)
-    return _assemble(panel, market, config, start, stop, path)
+    if chosen == "step":
+        if market is None:
+            market = MarketArrays.for_config(panel, config)
+        path = _run_step_loop(w, market, config, start, stop)
+        fill_prices = market.fill_prices(config.fill_price)
+    else:
+        if market is None:  # the stacked arrays the kernel reads, in one compiled pass
+            stacked = market_stack(
+                panel.open,
+                panel.high,
+                panel.low,
+                panel.close,
+                panel.volume,
+                panel.extra.get("vwap"),
+                config.fill_price,
+                config.vol_window,
+                config.adv_window,
+            )
+        else:
+            stacked = stack_for(market, config.fill_price)
+        path = _run_compiled(w, stacked, config, start, stop, panel.frequency)
+        fill_prices = stacked[M_FILL]
+    return _assemble(panel, fill_prices, config, start, stop, path, chosen == "numba")
 
 
 def _check_market_windows(market: MarketArrays, config: SimConfig) -> None:
@@ -416,54 +453,58 @@ def run_baselines(
     return out
 
 
-def _prepend(first: float | FloatArray, rows: FloatArray) -> FloatArray:
-    head = np.broadcast_to(np.asarray(first, dtype=np.float64), (1, *rows.shape[1:]))
-    out: FloatArray = np.concatenate([head, rows], axis=0)
+def _prepend(first: float, rows: FloatArray) -> FloatArray:
+    out = np.empty(len(rows) + 1)
+    out[0] = first
+    out[1:] = rows
     return out
 
 
 def _assemble(
     panel: BarPanel,
-    market: MarketArrays,
+    fill_prices: FloatArray,
     config: SimConfig,
     start: int,
     stop: int,
     path: _Path,
+    compiled: bool = False,
 ) -> BacktestResult:
     index = panel.index[start:stop]
-    symbols = list(panel.symbols)
-    prev_eq, eq, cash, borrow, margin, interest = path.scalars
-    equity_arr = _prepend(float(config.initial_cash), eq)
-    cash_arr = _prepend(float(config.initial_cash), cash)
-    shares = _prepend(0.0, path.shares)
-    held_w = _prepend(0.0, path.weights)
-    fill_px = market.fill_prices(config.fill_price)[start + 1 : stop]
-    traded_value = np.abs(np.where(path.traded != 0.0, path.traded * fill_px, 0.0))
+    symbols = pd.Index(panel.symbols)
+    prev_eq = path.scalars[0, 1:]
+    equity_arr, cash_arr = path.scalars[1], path.scalars[2]
+    fill_px = fill_prices[start + 1 : stop]
+    if compiled:
+        traded_value = np.empty_like(path.traded)
+        traded_values(path.traded, fill_px, traded_value)
+    else:
+        traded_value = np.abs(np.where(path.traded != 0.0, path.traded * fill_px, 0.0))
     with np.errstate(invalid="ignore", divide="ignore"):
         turnover = np.where(prev_eq > 0.0, traded_value.sum(axis=1) / prev_eq, 0.0)
+    fee_sums = path.fees.sum(axis=2)  # (4, L): per bar, each row summed as before
     costs = pd.DataFrame(
         {
-            "commission": _prepend(0.0, path.fees[0].sum(axis=1)),
-            "spread": _prepend(0.0, path.fees[1].sum(axis=1)),
-            "slippage": _prepend(0.0, path.fees[2].sum(axis=1)),
-            "impact": _prepend(0.0, path.fees[3].sum(axis=1)),
-            "borrow": _prepend(0.0, borrow),
-            "margin": _prepend(0.0, margin),
-            "interest": _prepend(0.0, interest),
+            "commission": _prepend(0.0, fee_sums[0]),
+            "spread": _prepend(0.0, fee_sums[1]),
+            "slippage": _prepend(0.0, fee_sums[2]),
+            "impact": _prepend(0.0, fee_sums[3]),
+            "borrow": path.scalars[3],
+            "margin": path.scalars[4],
+            "interest": path.scalars[5],
         },
         index=index,
     )
-    equity = pd.Series(equity_arr, index=index, name="equity")
+    equity = pd.Series(equity_arr, index=index, name="equity", copy=False)
     with np.errstate(invalid="ignore", divide="ignore"):
         rets = equity_arr[1:] / equity_arr[:-1] - 1.0
     return BacktestResult(
         equity=equity,
-        returns=pd.Series(rets, index=index[1:], name="returns"),
-        weights=pd.DataFrame(held_w, index=index, columns=symbols),
-        positions=pd.DataFrame(shares, index=index, columns=symbols),
+        returns=pd.Series(rets, index=index[1:], name="returns", copy=False),
+        weights=pd.DataFrame(path.weights, index=index, columns=symbols, copy=False),
+        positions=pd.DataFrame(path.shares, index=index, columns=symbols, copy=False),
         costs=costs,
-        turnover=pd.Series(_prepend(0.0, turnover), index=index, name="turnover"),
-        cash=pd.Series(cash_arr, index=index, name="cash"),
+        turnover=pd.Series(_prepend(0.0, turnover), index=index, name="turnover", copy=False),
+        cash=pd.Series(cash_arr, index=index, name="cash", copy=False),
         config=config,
         records=FillRecords(
             index=panel.index,

@@ -71,6 +71,17 @@ def simulate_path(
         out_scalars[SC_INTEREST, i] = interest
 
 
+@jit
+def traded_values(traded: FloatArray, fill_price: FloatArray, out: FloatArray) -> None:
+    """``out = abs(where(traded != 0, traded * fill_price, 0))`` elementwise, in one pass over the
+    (L, N) arrays (the traded notional per fill; 0 where nothing traded, whatever the price)."""
+    n_rows, n = traded.shape
+    for i in range(n_rows):
+        for j in range(n):
+            x = traded[i, j]
+            out[i, j] = abs(x * fill_price[i, j]) if x != 0.0 else 0.0
+
+
 def numba_available() -> bool:
     """True when numba can be imported (the compiled kernel is then used by default)."""
     return bool(_sim_kernel.NUMBA_AVAILABLE)
@@ -97,4 +108,5 @@ __all__ = [
     "compiled_kernel",
     "numba_available",
     "simulate_path",
+    "traded_values",
 ]

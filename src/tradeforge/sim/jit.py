@@ -105,9 +105,10 @@ def module_digest(module: str) -> str:
     return sources_digest(kernel_sources(module))
 
 
-def _source_keyed_cache(py_func: Callable[..., Any]) -> Any:
+def _source_keyed_cache(py_func: Callable[..., Any], options: tuple[Any, ...] = ()) -> Any:
     """A numba ``FunctionCache`` whose index key also holds ``module_digest`` of the function's
-    module, created on first use (numba's own cache locator touches the disk)."""
+    module and the compile ``options`` (e.g. the error model: the same source compiled two ways
+    is two entries), created on first use (numba's own cache locator touches the disk)."""
     from numba.core import caching
 
     function_cache: Any = caching.FunctionCache
@@ -116,7 +117,7 @@ def _source_keyed_cache(py_func: Callable[..., Any]) -> Any:
         def _index_key(self, sig: Any, codegen: Any) -> Any:
             parent: Any = super()
             base = parent._index_key(sig, codegen)
-            return (*base, ("kernel-sources", module_digest(py_func.__module__)))
+            return (*base, ("kernel-sources", module_digest(py_func.__module__)), options)
 
     make_cache: Any = SourceKeyedCache
 
@@ -153,14 +154,25 @@ def _source_keyed_cache(py_func: Callable[..., Any]) -> Any:
     return LazyCache()
 
 
-def jit(fn: _F) -> _F:
+def jit(fn: _F | None = None, *, error_model: str = "python") -> Any:
     """``numba.njit(nogil=True)`` with the source-keyed disk cache (module docstring) when numba
-    is importable, else ``fn`` unchanged. Compilation happens on the first call."""
-    if _numba is None:  # pragma: no cover - exercised only without numba
-        return fn
-    compiled: Any = _numba.njit(nogil=True)(fn)
-    compiled._cache = _source_keyed_cache(fn)
-    return cast(_F, compiled)
+    is importable, else ``fn`` unchanged. Compilation happens on the first call.
+
+    Use as ``@jit`` or ``@jit(error_model="numpy")``: with numpy's error model a float division
+    by zero gives inf/NaN as in numpy (no Python exception check), which also lets LLVM
+    vectorize loops that divide; kernels that must equal numpy code bit for bit use it.
+    """
+
+    def wrap(func: _F) -> _F:
+        if _numba is None:  # pragma: no cover - exercised only without numba
+            return func
+        compiled: Any = _numba.njit(nogil=True, error_model=error_model)(func)
+        compiled._cache = _source_keyed_cache(func, (("error_model", error_model),))
+        return cast(_F, compiled)
+
+    if fn is None:
+        return wrap
+    return wrap(fn)
 
 
 __all__ = ["NUMBA_AVAILABLE", "jit", "kernel_sources", "module_digest", "sources_digest"]

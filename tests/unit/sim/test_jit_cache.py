@@ -94,3 +94,16 @@ def test_an_edited_callee_recompiles_its_cached_caller(
     finally:
         for name in [m for m in sys.modules if m == pkg or m.startswith(pkg + ".")]:
             del sys.modules[name]
+
+
+@pytest.mark.skipif(not NUMBA_AVAILABLE, reason="numba is not installed")
+def test_jit_takes_numpys_error_model() -> None:
+    """``@jit(error_model="numpy")`` divides by zero as numpy does; plain ``@jit`` raises."""
+    from tradeforge.sim.jit import jit
+
+    def ratio(a: float, b: float) -> float:
+        return a / b
+
+    assert jit(error_model="numpy")(ratio)(1.0, 0.0) == float("inf")
+    with pytest.raises(ZeroDivisionError):
+        jit(ratio)(1.0, 0.0)

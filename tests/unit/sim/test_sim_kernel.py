@@ -13,12 +13,14 @@ from typing import Any
 import numpy as np
 import pytest
 
+from tradeforge.core.errors import SimulationError
 from tradeforge.data.panel import BarPanel
 from tradeforge.sim import MarketArrays, SimConfig, initial_state, step
 from tradeforge.sim.kernel import (
     N_OUT_ROWS,
     NUMBA_AVAILABLE,
     account_step,
+    market_stack,
     pack_sim_params,
     stack_for,
 )
@@ -142,3 +144,61 @@ def test_pack_sim_params_layout() -> None:
     assert pack_sim_params(sim, "1h")[14] == 50 * 1e-4 / (252 * 7)
     fixed = sim.model_copy(update={"periods_per_year": 100})
     assert pack_sim_params(fixed, "1h")[14] == 50 * 1e-4 / 100
+
+
+@pytest.mark.skipif(not NUMBA_AVAILABLE, reason="numba is not installed")
+@pytest.mark.parametrize("fill_price", ["open", "close", "vwap"])
+@pytest.mark.parametrize("windows", [(20, 20), (7, 3), (2, 1)])
+def test_market_stack_is_the_stack_of_market_arrays_bit_for_bit(
+    fill_price: Any, windows: tuple[int, int]
+) -> None:
+    """The one-pass compiled stack (the backtester's fast path) repeats ``sim.market``'s numpy
+    arithmetic: the same bits, on real data with holes (WTI has no volume, the stocks start late)
+    and with a VWAP field that is missing on some bars."""
+    from tradeforge.data.bundled import load_bundled_panel
+
+    panel = load_bundled_panel(["AAPL", "IBM", "MSFT", "WTI", "SP500"])
+    assert np.isnan(panel.close).sum() > 1000
+    assert np.isnan(panel.volume).sum() > 1000
+    vwap = (panel.high + panel.low) / 2.0
+    vwap[::7] = np.nan
+    for given in (None, vwap):
+        vol_window, adv_window = windows
+        sim = SimConfig(fill_price=fill_price, vol_window=vol_window, adv_window=adv_window)
+        market = MarketArrays.from_arrays(
+            panel.open,
+            panel.high,
+            panel.low,
+            panel.close,
+            panel.volume,
+            vol_window=vol_window,
+            vwap=given,
+            adv_window=adv_window,
+        )
+        want = stack_for(market, sim.fill_price)
+        got = market_stack(
+            panel.open,
+            panel.high,
+            panel.low,
+            panel.close,
+            panel.volume,
+            given,
+            fill_price,
+            vol_window,
+            adv_window,
+        )
+        assert got.shape == want.shape
+        np.testing.assert_array_equal(got, want)  # NaN where NaN, every other value exact
+        assert np.isfinite(got).sum() > 0.5 * got.size
+
+
+def test_market_stack_names_bad_arguments() -> None:
+    x = np.ones((10, 2))
+    with pytest.raises(SimulationError, match="vol_window = 1"):
+        market_stack(x, x, x, x, x, None, "open", 1, 5)
+    with pytest.raises(SimulationError, match="adv_window = 0"):
+        market_stack(x, x, x, x, x, None, "open", 5, 0)
+    with pytest.raises(SimulationError, match="fill_price = 'mid'"):
+        market_stack(x, x, x, x, x, None, "mid", 5, 5)  # type: ignore[arg-type]
+    with pytest.raises(SimulationError, match="'volume' has shape"):
+        market_stack(x, x, x, x, np.ones((10, 3)), None, "open", 5, 5)
