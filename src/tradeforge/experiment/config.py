@@ -26,7 +26,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator
 
 from tradeforge.agents.config import AgentConfig
 from tradeforge.backtest.baselines import BASELINES
@@ -60,18 +60,11 @@ class ReportOptions(FrozenConfig):
             raise ValueError(f"unknown baselines {unknown}; expected names in {sorted(BASELINES)}")
         return value
 
-    @field_validator("fill_delays")
+    @field_validator("cost_multipliers", "fill_delays")
     @classmethod
-    def _delays(cls, value: list[int]) -> list[int]:
-        if any(d < 0 for d in value):
-            raise ValueError(f"fill_delays {value} must all be >= 0 extra bars")
-        return value
-
-    @field_validator("cost_multipliers")
-    @classmethod
-    def _non_negative(cls, value: list[float]) -> list[float]:
+    def _non_negative(cls, value: list[Any], info: ValidationInfo) -> list[Any]:
         if any(k < 0 for k in value):
-            raise ValueError(f"cost_multipliers {value} must all be >= 0")
+            raise ValueError(f"{info.field_name} {value} must all be >= 0")
         return value
 
 
