@@ -39,8 +39,10 @@ def _experiment() -> dict[str, Any]:
         "seed": 3,
         "data": {"symbols": ["SP500"], "start": "2009-01-01", "end": "2013-12-31"},
         "features": {"indicators": ["logret_1", "logret_5", "rsi_14", "vol_20"]},
-        "env": {
-            "action": "continuous",
+        "env": {  # target weights over (asset, cash): a tiny agent never sits in cash all fold
+            "action": "weights",
+            "weights_transform": "softmax",
+            "weights_cash": True,
             "window": 5,
             "random_start": True,
             "episode_length": 50,
@@ -131,10 +133,14 @@ def test_evaluate_writes_one_report_and_resumes_without_training(
     assert summary["test_years"] == pytest.approx(2 * 60 / 52 + 2 * 60 / 252)
 
     # the fold numbers agree with the runs' own files: agent and baselines re-read from disk
+    cost_rows = []  # (test years, agent Sharpe at costs x2) of each run, from its own report
     for market in ("sp500_weekly", "googl"):
         run_dir = out / "runs" / "tiny" / market / "seed_0"
         run_summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
         ppy = run_summary["periods_per_year"]
+        run_costs = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
+        x2 = [r for r in run_costs["cost_sensitivity"] if r["cost_multiplier"] == 2.0]
+        cost_rows.append((120 / ppy, x2[0]["sharpe"]))
         agent = pd.read_csv(run_dir / "oos_returns.csv", index_col=0)["returns"].to_numpy()
         record = pd.read_parquet(run_dir / RECORD_FILE)
         np.testing.assert_array_equal(record["agent"].to_numpy(), agent)
@@ -165,10 +171,13 @@ def test_evaluate_writes_one_report_and_resumes_without_training(
     expected = float((weights * folds["diff_vs_best_of"]).sum() / weights.sum())
     assert best["sharpe_diff"] == pytest.approx(expected)
     assert best["share_won"] == pytest.approx(float((folds["diff_vs_best_of"] > 0).mean()))
-    # cost sensitivity: each run's x0, x1, x2, x5 table averaged over the 2 runs
+    # cost sensitivity: each run's x0, x1, x2, x5 table averaged over the 2 runs by test years
     costs = pd.DataFrame(summary["costs"])
     assert set(costs["cost_multiplier"]) == {0.0, 1.0, 2.0, 5.0}
     assert (costs["runs"] == 2).all()
+    got = costs[(costs["cost_multiplier"] == 2.0) & (costs["delay_bars"] == 0)]["sharpe"]
+    years, sharpes = zip(*cost_rows, strict=True)
+    assert float(got.iloc[0]) == pytest.approx(float(np.average(sharpes, weights=years)))
 
     # second invocation: nothing is trained, the numbers are the same
     calls.clear()
@@ -180,6 +189,19 @@ def test_evaluate_writes_one_report_and_resumes_without_training(
     assert resumed["runs_trained"] == 0
     assert resumed["pooled"] == summary["pooled"]
     assert resumed["folds"] == summary["folds"]
+
+    # the table for people: one row per market, the verdict, where the report is
+    text = CliRunner().invoke(_app(), ["evaluate", str(suite_file), "--out", str(out)])
+    assert text.exit_code == 0, text.output
+    assert calls == []
+    for word in (
+        "sp500_weekly",
+        "googl",
+        "tiny: pooled Sharpe difference",
+        "2 resumed",
+        "report.html",
+    ):
+        assert word in text.stdout
 
     # a finished run without its record (stopped in between) is rebuilt without training
     record_path = out / "runs" / "tiny" / "googl" / "seed_0" / RECORD_FILE

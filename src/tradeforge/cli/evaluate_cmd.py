@@ -57,30 +57,24 @@ def evaluate(
 
 def _print_summary(summary: dict[str, Any]) -> None:
     cells: list[str] = []
-    table = Table(title=f"suite {summary['suite']}: agent minus {summary['benchmark']}")
-    for col in (
-        "experiment",
-        "market",
-        "folds",
-        "test years",
-        "agent",
-        "best of",
-        "diff",
-        "95% CI",
-    ):
-        table.add_column(col, justify="left" if col in ("experiment", "market") else "right")
-    for m in summary["markets"]:
-        row = [
-            str(m["folds"]),
-            num(m["test_years"], ".1f"),
-            num(m["agent_sharpe"], ".2f"),
-            num(m["sharpe_best_of"], ".2f"),
-            num(m["sharpe_diff"], "+.2f"),
-            f"{num(m['ci_low'], '+.2f')} .. {num(m['ci_high'], '+.2f')}",
-        ]
-        cells.extend(row)
-        table.add_row(m["experiment"], m["market"], *row)
-    console.print(table)
+    for experiment in dict.fromkeys(m["experiment"] for m in summary["markets"]):
+        table = Table(title=f"{experiment}: agent Sharpe minus {summary['benchmark']}")
+        for col in ("market", "folds", "years", "agent", "best of", "diff", "95% CI"):
+            table.add_column(col, justify="left" if col == "market" else "right", no_wrap=True)
+        for m in summary["markets"]:
+            if m["experiment"] != experiment:
+                continue
+            row = [
+                str(m["folds"]),
+                num(m["test_years"], ".1f"),
+                num(m["agent_sharpe"], ".2f"),
+                num(m["sharpe_best_of"], ".2f"),
+                num(m["sharpe_diff"], "+.2f"),
+                f"{num(m['ci_low'], '+.2f')} .. {num(m['ci_high'], '+.2f')}",
+            ]
+            cells.extend(row)
+            table.add_row(m["market"], *row)
+        console.print(table)
     for line in summary["verdicts"]:
         console.print(escape(line))
     note = footnote(cells)
@@ -88,7 +82,8 @@ def _print_summary(summary: dict[str, Any]) -> None:
         console.print(escape(note))
     console.print(
         f"runs: {summary['runs_trained']} trained, {summary['runs_resumed']} resumed; "
-        f"report: {summary['report']}"
+        f"report: {summary['report']}",
+        soft_wrap=True,
     )
 
 

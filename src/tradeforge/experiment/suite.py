@@ -213,6 +213,7 @@ class PlannedRun:
     folds: int
     test_bars: int
     test_years: float
+    resolved: ExperimentConfig | None = None  # ``config.resolved_for(panel)``, as runs record it
 
     @property
     def label(self) -> str:
@@ -298,6 +299,7 @@ def plan_suite(suite: SuiteConfig, out_dir: str | Path) -> list[PlannedRun]:
                         folds=len(folds),
                         test_bars=bars,
                         test_years=bars / config.periods_per_year(panel),
+                        resolved=config.resolved_for(panel),
                     )
                 )
     years = sum(p.test_years for p in plan if p.seed == suite.seeds[0])
@@ -402,8 +404,12 @@ def _rebuilt_frame(run: PlannedRun) -> pd.DataFrame:
 
 
 def _check_same_config(run: PlannedRun) -> None:
+    """The finished run's ``config.yaml`` is the planned config (as given, or resolved for its
+    data: ``env.sim.periods_per_year`` and the calendar filled in)."""
     stored = yaml.safe_load((run.run_dir / "config.yaml").read_text(encoding="utf-8"))
     planned = json.loads(json.dumps(run.config.model_dump(mode="json")))
+    if run.resolved is not None and stored != planned:
+        planned = json.loads(json.dumps(run.resolved.model_dump(mode="json")))
     if stored != planned:
         changed = sorted(k for k in set(stored) | set(planned) if stored.get(k) != planned.get(k))
         raise ConfigError(

@@ -398,10 +398,32 @@ def _run_benchmark(record: RunRecord, suite: SuiteConfig) -> FloatArray:
     return np.concatenate(parts)
 
 
+_COST_COLUMNS = (
+    "sharpe",
+    "annual_return",
+    "avg_turnover",
+    "sharpe_vs_benchmark",
+    "beats_benchmark",
+)
+
+
+def _weighted(group: pd.DataFrame) -> pd.Series:
+    """Test-year-weighted means of the cost columns (NaN entries left out)."""
+    out: dict[str, float] = {"runs": float(len(group)), "test_years": float(group["years"].sum())}
+    for column in _COST_COLUMNS:
+        values = group[column].to_numpy(np.float64)
+        weights = group["years"].to_numpy(np.float64)
+        ok = np.isfinite(values)
+        out[column] = float(np.average(values[ok], weights=weights[ok])) if ok.any() else math.nan
+    return pd.Series(out)
+
+
 def cost_table(records: Sequence[RunRecord], suite: SuiteConfig) -> pd.DataFrame:
     """Each run's cost table (costs x0, x1, x2, x5 and extra fill delays, from its report),
-    averaged per experiment; ``sharpe_vs_benchmark`` is the mean of (agent Sharpe at those
-    costs - the run's benchmark Sharpe at the configured costs)."""
+    averaged per experiment with each run weighted by its test years (as the pooled difference
+    weighs folds); ``sharpe_vs_benchmark``: agent Sharpe at those costs minus the run's benchmark
+    Sharpe at the configured costs; ``share_beating_benchmark``: the test-year share of runs
+    where it is above 0."""
     frames = []
     for r in records:
         if r.costs is None or r.costs.empty:
@@ -410,20 +432,21 @@ def cost_table(records: Sequence[RunRecord], suite: SuiteConfig) -> pd.DataFrame
         frame = r.costs.copy()
         frame["sharpe_vs_benchmark"] = frame["sharpe"].astype(float) - bench
         frame["beats_benchmark"] = (frame["sharpe_vs_benchmark"] > 0).astype(float)
+        frame["years"] = len(r.returns) / r.periods_per_year
         frame.insert(0, "experiment", r.experiment)
         frames.append(frame)
     if not frames:
         return pd.DataFrame()
     joined = pd.concat(frames, ignore_index=True)
-    agg = joined.groupby(["experiment", "cost_multiplier", "delay_bars"], sort=False).agg(
-        runs=("sharpe", "size"),
-        sharpe=("sharpe", "mean"),
-        annual_return=("annual_return", "mean"),
-        avg_turnover=("avg_turnover", "mean"),
-        sharpe_vs_benchmark=("sharpe_vs_benchmark", "mean"),
-        share_beating_benchmark=("beats_benchmark", "mean"),
-    )
-    return agg.reset_index()
+    rows: list[dict[str, Any]] = []
+    keys = ["experiment", "cost_multiplier", "delay_bars"]
+    for key, group in joined.groupby(keys, sort=False):
+        row: dict[str, Any] = dict(zip(keys, tuple(key), strict=True))
+        row.update({str(k): v for k, v in _weighted(group).items()})
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    out["runs"] = out["runs"].astype(int)
+    return out.rename(columns={"beats_benchmark": "share_beating_benchmark"})
 
 
 # --------------------------------------------------------------------------------------- plots
@@ -514,7 +537,7 @@ def costs_plot(costs: pd.DataFrame) -> bytes:
         bench = (mine["sharpe"] - mine["sharpe_vs_benchmark"]).to_numpy(float)
         ax.plot(x, bench, linestyle="--", color=color, label=f"{exp}: benchmark (costs x1)")
     ax.set_xlabel("cost multiplier (every cost rate x k)")
-    ax.set_ylabel("mean Sharpe over runs")
+    ax.set_ylabel("mean Sharpe (runs weighted by test years)")
     ax.legend(frameon=False, fontsize=8)
     return _png(fig)
 
@@ -709,8 +732,8 @@ def write_suite_report(
                 + h.table_html(costs, "costs"),
                 "costs",
                 caption="Each run's same target weights re-run with every cost rate x k and with "
-                "later fills, averaged over runs; sharpe vs benchmark = agent at those costs "
-                "minus the benchmark at the configured costs.",
+                "later fills, averaged over runs weighted by test years; sharpe vs benchmark = "
+                "agent at those costs minus the benchmark at the configured costs.",
             )
         )
     sections.append(

@@ -138,3 +138,27 @@ def test_two_experiments_with_one_label_are_an_error(tmp_path: Path, tf_home: Pa
     raw["experiments"][1]["label"] = "quickstart"
     with pytest.raises(ConfigError, match="label 'quickstart' is used twice"):
         plan_suite(load_suite(_write(tmp_path, raw)), tmp_path / "out")
+
+
+def test_the_shipped_suite_plans_20_test_years_on_every_bundled_market(
+    tf_home: Path, tmp_path: Path
+):
+    suite = load_suite(CONFIGS / "suite.yaml")
+    plan = plan_suite(suite, tmp_path / "out")
+    first = [p for p in plan if p.seed == suite.seeds[0]]
+    markets = {p.experiment: set() for p in first}
+    for p in first:
+        markets[p.experiment].add(p.market)
+    assert markets == {
+        "quickstart": {"sp500", "nasdaq", "googl", "nasdaq_weekly", "eurusd_hourly"},
+        "portfolio": {"stocks", "stocks_weekly"},
+    }
+    assert len(plan) == 14
+    assert len(suite.seeds) == 2
+    assert sum(p.test_years for p in first) >= 20
+    years = {(p.experiment, p.market): p.test_years for p in first}
+    assert years[("quickstart", "sp500")] == pytest.approx(6.0)
+    # hourly EURUSD annualises on the FX calendar: 2,400 test hours of 6,240 a year
+    fx = next(p for p in first if p.market == "eurusd_hourly")
+    assert fx.config.periods_per_year() == 6240
+    assert years[("quickstart", "eurusd_hourly")] == pytest.approx(2400 / 6240)
