@@ -1,0 +1,242 @@
+"""The trading node's journal: what it decided at each bar and what each bar was worth.
+
+It makes every (strategy, bar) run at most once, also across a crash and a restart. At a bar
+the node first commits the decision (the target weights, the account state the policy saw and
+the exact ``SubmitOrder`` commands sized from them) in one transaction, then sends the commands
+through the order manager (which writes each intent ahead itself), then marks the bar
+``submitted``. A node restarted anywhere in between finds the decision and sends the SAME
+commands again: the order manager returns the orders it already has and the venue refuses a
+client order id twice, so no order is ever duplicated and none is lost. A bar already
+``submitted`` is never decided again.
+
+Tables (SQLite, WAL, ``synchronous=FULL``, like the OMS store; Decimals and floats as exact
+TEXT/JSON):
+
+* ``node_meta``: the strategy, the symbols and the program fingerprint the journal belongs to
+  (a journal written for another strategy, symbol list or program is refused);
+* ``node_bars``: one row per decided bar: status, weights, account vector, commands, denials;
+* ``node_marks``: equity and cash at each bar close, after that bar's fills.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+from tradeforge.domain import SubmitOrder
+from tradeforge.execution.errors import ExecutionError
+from tradeforge.execution.store import SqliteDialect
+
+BarStatus = Literal["decided", "submitted"]
+JOURNAL_VERSION = "1"
+
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS node_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS node_bars (
+        bar_time TEXT PRIMARY KEY,
+        status TEXT NOT NULL,
+        weights TEXT NOT NULL,
+        account TEXT NOT NULL,
+        commands TEXT NOT NULL,
+        denied TEXT NOT NULL,
+        recorded_at TEXT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS node_marks (
+        bar_time TEXT PRIMARY KEY,
+        equity TEXT NOT NULL,
+        cash TEXT NOT NULL,
+        recorded_at TEXT NOT NULL)""",
+)
+
+
+class NodeStateError(ExecutionError):
+    """The node's journal cannot be opened, belongs to another strategy, or was misused."""
+
+
+@dataclass(frozen=True)
+class BarDecision:
+    """One decided bar: weights (NaN = hold), the account vector the policy saw, the commands
+    sized from them and the commands the risk hook denied (client order id -> reason)."""
+
+    bar_time: datetime
+    status: BarStatus
+    weights: tuple[float, ...]
+    account: tuple[float, ...]
+    commands: tuple[SubmitOrder, ...]
+    denied: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BarMark:
+    """Equity and cash at a bar's close."""
+
+    bar_time: datetime
+    equity: Decimal
+    cash: Decimal
+
+
+def _ts(value: datetime) -> str:
+    if value.tzinfo is None:
+        raise NodeStateError(f"bar_time = {value!r} is naive; expected a timezone-aware time")
+    return value.astimezone(UTC).isoformat()
+
+
+def _floats(values: Sequence[float]) -> str:
+    return json.dumps([None if math.isnan(v) else float(v) for v in values])
+
+
+def _unfloats(text: str) -> tuple[float, ...]:
+    return tuple(float("nan") if v is None else float(v) for v in json.loads(text))
+
+
+class NodeJournal:
+    """The journal at ``path`` for ``strategy_id`` trading ``symbols`` (see the module docstring).
+
+    ``fingerprint`` names the program (policy, features, sizing): a journal written by another
+    program is refused, because its stored decisions would not be this program's.
+    """
+
+    def __init__(
+        self, path: str | Path, strategy_id: str, symbols: Sequence[str], fingerprint: str
+    ) -> None:
+        self.path = Path(path)
+        try:
+            self._conn = SqliteDialect(self.path).connect()
+        except ExecutionError as exc:
+            raise NodeStateError(f"node journal {self.path}: {exc}") from exc
+        expected = {
+            "version": JOURNAL_VERSION,
+            "strategy_id": strategy_id,
+            "symbols": json.dumps(list(symbols)),
+            "fingerprint": fingerprint,
+        }
+        with self._write() as cur:
+            for statement in _SCHEMA:
+                cur.execute(statement)
+            stored = dict(cur.execute("SELECT key, value FROM node_meta").fetchall())
+            if not stored:
+                cur.executemany("INSERT INTO node_meta VALUES (?, ?)", sorted(expected.items()))
+        wrong = {k: (stored[k], v) for k, v in expected.items() if stored and stored.get(k) != v}
+        if wrong:
+            self._conn.close()
+            detail = "; ".join(
+                f"{k} = {old!r}, this node has {new!r}" for k, (old, new) in wrong.items()
+            )
+            raise NodeStateError(
+                f"node journal {self.path} was written by another node ({detail}); expected the "
+                "same strategy, symbols and program, or a new --state directory"
+            )
+
+    def close(self) -> None:
+        self._conn.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Cursor]:
+        cur = self._conn.cursor()
+        try:
+            cur.execute("BEGIN IMMEDIATE")
+            yield cur
+            self._conn.commit()
+        except BaseException:
+            self._conn.rollback()
+            raise
+        finally:
+            cur.close()
+
+    # -- decisions ----------------------------------------------------------------------------
+    def record_decision(
+        self,
+        bar_time: datetime,
+        weights: Sequence[float],
+        account: Sequence[float],
+        commands: Sequence[SubmitOrder],
+    ) -> BarDecision:
+        """Commit a new decision (status ``decided``); a bar decided before raises."""
+        body = json.dumps([json.loads(c.model_dump_json()) for c in commands])
+        now = datetime.now(UTC).isoformat()
+        try:
+            with self._write() as cur:
+                cur.execute(
+                    "INSERT INTO node_bars VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (_ts(bar_time), "decided", _floats(weights), _floats(account), body, "{}", now),
+                )
+        except sqlite3.IntegrityError:
+            raise NodeStateError(
+                f"bar {_ts(bar_time)} is already decided in {self.path}; a bar is decided once"
+            ) from None
+        return BarDecision(bar_time, "decided", tuple(weights), tuple(account), tuple(commands))
+
+    def record_denial(self, bar_time: datetime, client_order_id: str, reason: str) -> None:
+        with self._write() as cur:
+            row = cur.execute(
+                "SELECT denied FROM node_bars WHERE bar_time = ?", (_ts(bar_time),)
+            ).fetchone()
+            if row is None:
+                raise NodeStateError(f"record_denial: bar {_ts(bar_time)} was never decided")
+            denied = json.loads(row[0])
+            denied[client_order_id] = reason
+            cur.execute(
+                "UPDATE node_bars SET denied = ? WHERE bar_time = ?",
+                (json.dumps(denied, sort_keys=True), _ts(bar_time)),
+            )
+
+    def mark_submitted(self, bar_time: datetime) -> None:
+        with self._write() as cur:
+            cur.execute(
+                "UPDATE node_bars SET status = 'submitted' WHERE bar_time = ?", (_ts(bar_time),)
+            )
+            if cur.rowcount != 1:
+                raise NodeStateError(f"mark_submitted: bar {_ts(bar_time)} was never decided")
+
+    def decision(self, bar_time: datetime) -> BarDecision | None:
+        rows = self._conn.execute(
+            "SELECT * FROM node_bars WHERE bar_time = ?", (_ts(bar_time),)
+        ).fetchall()
+        return _decision(rows[0]) if rows else None
+
+    def decisions(self) -> list[BarDecision]:
+        """Every decision, oldest first."""
+        rows = self._conn.execute("SELECT * FROM node_bars ORDER BY bar_time").fetchall()
+        return [_decision(r) for r in rows]
+
+    # -- marks --------------------------------------------------------------------------------
+    def record_mark(self, bar_time: datetime, equity: Decimal, cash: Decimal) -> None:
+        """Store (or replace) the equity and cash at ``bar_time``'s close."""
+        with self._write() as cur:
+            cur.execute(
+                "INSERT INTO node_marks VALUES (?, ?, ?, ?) ON CONFLICT (bar_time) DO UPDATE "
+                "SET equity = excluded.equity, cash = excluded.cash, "
+                "recorded_at = excluded.recorded_at",
+                (_ts(bar_time), str(equity), str(cash), datetime.now(UTC).isoformat()),
+            )
+
+    def marks(self) -> list[BarMark]:
+        rows = self._conn.execute(
+            "SELECT bar_time, equity, cash FROM node_marks ORDER BY bar_time"
+        ).fetchall()
+        return [BarMark(datetime.fromisoformat(t), Decimal(e), Decimal(c)) for t, e, c in rows]
+
+    def pragma(self, name: str) -> Any:
+        return self._conn.execute(f"PRAGMA {name}").fetchone()[0]
+
+
+def _decision(row: tuple[Any, ...]) -> BarDecision:
+    bar_time, status, weights, account, commands, denied, _ = row
+    return BarDecision(
+        bar_time=datetime.fromisoformat(bar_time),
+        status=status,
+        weights=_unfloats(weights),
+        account=_unfloats(account),
+        commands=tuple(SubmitOrder.model_validate(c) for c in json.loads(commands)),
+        denied=dict(json.loads(denied)),
+    )
+
+
+__all__ = ["BarDecision", "BarMark", "BarStatus", "NodeJournal", "NodeStateError"]

@@ -1,0 +1,286 @@
+"""The trading node's bar loop on the in-process simulated broker (bundled AAPL/IBM/MSFT bars).
+
+The decisive check: the node's equity at every bar equals ``run_backtest`` of the very weights
+the node decided (same sizing, costs and fills: the backtest engine is the reference). Then:
+each bar is decided once across interruptions at every OMS step, a restarted node rebuilds a
+stateful policy, warm-up and bad bars get no orders, reconciliation halts on an unexplained
+difference, and the risk engine's denials and kill latch hold.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from test_node_support import (
+    SIM,
+    START,
+    TiltPolicy,
+    TrendPolicy,
+    bar_time,
+    broker,
+    make_node,
+    pipeline,
+)
+
+from tradeforge.backtest.engine import run_backtest
+from tradeforge.core.errors import ConfigError
+from tradeforge.data.panel import BarPanel
+from tradeforge.domain import OrderSide, StrategyId, SubmitOrder, Symbol
+from tradeforge.execution.ids import client_order_id
+from tradeforge.execution.node import NodeConfig, NodeResult
+from tradeforge.execution.oms import HOOK_POINTS
+from tradeforge.risk import RiskConfig, RiskEngine
+
+N_BARS = 8
+
+
+def _window(panel: BarPanel, start: str = START, n: int = N_BARS) -> tuple[int, int]:
+    first = int(panel.index.searchsorted(pd.Timestamp(start, tz="UTC")))
+    return first, first + n - 1
+
+
+def _run(tmp: Path, panel: BarPanel, **kwargs: object) -> tuple[NodeResult, object]:
+    first, last = _window(panel)
+    venue = broker(panel)
+    node = make_node(tmp, panel, venue, **kwargs)  # type: ignore[arg-type]
+    try:
+        result = node.run(bar_time(panel, first), bar_time(panel, last))
+    finally:
+        node.close()
+    return result, venue
+
+
+def _equity(result: NodeResult) -> pd.Series:
+    return pd.Series({pd.Timestamp(m.bar_time): float(m.equity) for m in result.marks})
+
+
+def test_node_equity_is_the_backtest_of_its_own_decisions(
+    equities_panel: BarPanel, tmp_path: Path
+) -> None:
+    result, _ = _run(tmp_path, equities_panel)
+    first, last = _window(equities_panel)
+    weights = np.full((equities_panel.n_bars, equities_panel.n_symbols), np.nan)
+    rows = {ts: i for i, ts in enumerate(equities_panel.index)}
+    for decision in result.decisions:
+        weights[rows[pd.Timestamp(decision.bar_time)]] = decision.weights
+    assert len(result.decisions) == N_BARS and len(result.fills) >= 2 * N_BARS
+    backtest = run_backtest(equities_panel, weights, SIM, first, last + 2)
+    paper = _equity(result)
+    assert list(paper.index) == list(backtest.equity.index)
+    rel = ((paper - backtest.equity).abs() / backtest.equity).to_numpy()
+    assert rel.max() < 1e-9
+    assert backtest.costs["commission"].sum() > 0  # costs were charged on both sides
+
+
+@pytest.mark.parametrize("point", [p for p in HOOK_POINTS if p != "fill_received"])
+def test_an_interrupted_node_finishes_with_each_bar_and_order_once(
+    equities_panel: BarPanel, tmp_path: Path, point: str
+) -> None:
+    reference, ref_venue = _run(tmp_path / "ref", equities_panel)
+    first, last = _window(equities_panel)
+    venue = broker(equities_panel)
+    seen = Counter[str]()
+
+    def crash(reached: str, cid: str) -> None:
+        seen[reached] += 1
+        if reached == point and seen[reached] == 4:
+            raise RuntimeError(f"crash at {point}")
+
+    state = tmp_path / "crashed"
+    node = make_node(state, equities_panel, venue, hook=crash)
+    with pytest.raises(RuntimeError, match="crash at"):
+        node.run(bar_time(equities_panel, first), bar_time(equities_panel, last))
+    node.close()
+    node = make_node(state, equities_panel, venue)
+    result = node.run(bar_time(equities_panel, first), bar_time(equities_panel, last))
+    node.close()
+    cids = [o.client_order_id for o in venue.list_orders()]
+    assert len(cids) == len(set(cids)) == len(ref_venue.list_orders())  # type: ignore[attr-defined]
+    assert sorted(cids) == sorted(o.client_order_id for o in reference.orders)
+    assert [float(m.equity) for m in result.marks] == [float(m.equity) for m in reference.marks]
+    assert [d.bar_time for d in result.decisions] == [d.bar_time for d in reference.decisions]
+
+
+def test_a_restarted_node_rebuilds_a_stateful_policy(
+    equities_panel: BarPanel, tmp_path: Path
+) -> None:
+    n = equities_panel.n_symbols
+    reference, _ = _run(tmp_path / "ref", equities_panel, policy=TrendPolicy(n))
+    first, last = _window(equities_panel)
+    venue = broker(equities_panel)
+    node = make_node(tmp_path / "s", equities_panel, venue, policy=TrendPolicy(n))
+    node.run(bar_time(equities_panel, first), bar_time(equities_panel, first + 3))
+    node.close()
+    fresh = TrendPolicy(n)
+    node = make_node(tmp_path / "s", equities_panel, venue, policy=fresh)
+    result = node.run(bar_time(equities_panel, first), bar_time(equities_panel, last))
+    node.close()
+    assert result.restore_mismatches == 0
+    assert fresh.calls == N_BARS  # 4 replayed on restart + 4 new decisions
+    assert [d.weights for d in result.decisions] == [d.weights for d in reference.decisions]
+    assert [m.equity for m in result.marks] == [m.equity for m in reference.marks]
+
+
+class _Drifting(TiltPolicy):
+    """Not deterministic across processes: a counter that ``reset`` does not clear."""
+
+    count = 0
+
+    def act(self, observation: np.ndarray) -> np.ndarray:
+        _Drifting.count += 1
+        return super().act(observation) * (1.0 - 0.001 * _Drifting.count)
+
+
+def test_a_replayed_decision_that_differs_from_the_journal_is_counted(
+    equities_panel: BarPanel, tmp_path: Path
+) -> None:
+    first, _ = _window(equities_panel)
+    venue = broker(equities_panel)
+    node = make_node(tmp_path, equities_panel, venue, policy=_Drifting(3))
+    node.run(bar_time(equities_panel, first), bar_time(equities_panel, first + 2))
+    node.close()
+    node = make_node(tmp_path, equities_panel, venue, policy=_Drifting(3))
+    result = node.run(bar_time(equities_panel, first), bar_time(equities_panel, first + 3))
+    node.close()
+    assert result.restore_mismatches > 0
+    assert len(result.decisions) == 4
+
+
+def test_update_and_transform_feature_modes_decide_alike(
+    equities_panel: BarPanel, tmp_path: Path
+) -> None:
+    online, _ = _run(tmp_path / "u", equities_panel)
+    config = NodeConfig(strategy_id="unit", reconcile_every=3, features="transform")
+    batch, _ = _run(tmp_path / "t", equities_panel, config=config)
+    assert [d.weights for d in online.decisions] == [d.weights for d in batch.decisions]
+    assert [m.equity for m in online.marks] == [m.equity for m in batch.marks]
+
+
+def test_no_decision_before_the_features_warm_up(equities_panel: BarPanel, tmp_path: Path) -> None:
+    panel = equities_panel
+    venue = broker(panel, start="2000-03-02")
+    node = make_node(tmp_path, panel, venue, window=3)
+    result = node.run(bar_time(panel, 1), bar_time(panel, 20))
+    node.close()
+    feats = pipeline(panel).transform(panel).values
+    finite = np.isfinite(feats).all(axis=(1, 2))
+    ready = next(t for t in range(2, 21) if finite[t - 2 : t + 1].all())
+    assert ready > 5  # rsi_14 needs its history
+    assert [pd.Timestamp(d.bar_time) for d in result.decisions][0] == panel.index[ready]
+    assert len(result.skipped) == ready - 1
+    assert all("warm-up" in why for _, why in result.skipped)
+
+
+def test_a_bad_bar_gets_no_orders(equities_panel: BarPanel, tmp_path: Path) -> None:
+    first, last = _window(equities_panel)
+    high = equities_panel.high.copy()
+    high[first + 2, 0] = equities_panel.low[first + 2, 0] * 0.5  # AAPL high below its low
+    panel = BarPanel(equities_panel.index, equities_panel.symbols, equities_panel.open, high,
+                     equities_panel.low, equities_panel.close, equities_panel.volume)  # fmt: skip
+    result, _ = _run(tmp_path, panel)
+    assert [ts for ts, _ in result.skipped] == [bar_time(panel, first + 2)]
+    assert "AAPL" in result.skipped[0][1] and "high" in result.skipped[0][1]
+    assert len(result.decisions) == N_BARS - 1
+
+
+def test_startup_reconciliation_halts_on_an_unknown_position(
+    equities_panel: BarPanel, tmp_path: Path
+) -> None:
+    first, last = _window(equities_panel)
+    venue = broker(equities_panel)
+    outside = SubmitOrder(client_order_id="outside-1", strategy_id="manual", symbol=Symbol("IBM"),
+                          side=OrderSide.BUY, quantity=Decimal(10))  # fmt: skip
+    venue.submit(outside)
+    venue.advance()
+    venue.drain_events()
+    node = make_node(tmp_path, equities_panel, venue)
+    result = node.run(bar_time(equities_panel, first + 1), bar_time(equities_panel, last))
+    node.close()
+    assert result.halted and result.decisions == [] and result.orders == []
+    assert "position_mismatches" in result.reconciliations[0]
+    assert all("halted" in why for _, why in result.skipped)
+
+
+def test_periodic_reconciliation_halts_new_orders(equities_panel: BarPanel, tmp_path: Path) -> None:
+    first, last = _window(equities_panel, n=10)
+    venue = broker(equities_panel)
+    acks = Counter[str]()
+
+    def outsider(point: str, cid: str) -> None:  # someone trades the account by hand
+        acks[point] += 1
+        if point == "after_ack" and acks[point] == 4:
+            venue.submit(SubmitOrder(client_order_id="manual-1", strategy_id="manual",
+                                     symbol=Symbol("MSFT"), side=OrderSide.BUY,
+                                     quantity=Decimal(7)))  # fmt: skip
+
+    config = NodeConfig(strategy_id="unit", reconcile_every=3)
+    node = make_node(tmp_path, equities_panel, venue, hook=outsider, config=config)
+    result = node.run(bar_time(equities_panel, first), bar_time(equities_panel, last))
+    node.close()
+    assert result.halted
+    halted_at = next(r for r in result.reconciliations if "unknown_at_broker" in r
+                     or "position_mismatches" in r)  # fmt: skip
+    assert halted_at.startswith(bar_time(equities_panel, first + 3).isoformat())
+    assert len(result.decisions) == 3  # bars 0-2 traded; from bar 3's reconciliation on: none
+    assert [ts for ts, _ in result.skipped] == [bar_time(equities_panel, first + k)
+                                                for k in range(3, 10)]  # fmt: skip
+    assert "MSFT" in result.skipped[0][1]
+
+
+def test_risk_denials_are_journaled_and_never_sent(
+    equities_panel: BarPanel, tmp_path: Path
+) -> None:
+    config = RiskConfig(restricted_symbols=frozenset({"IBM"}))
+
+    def factory(target: object, clock: object) -> RiskEngine:
+        return RiskEngine.open(tmp_path / "risk", config, clock=clock, kill_target=target)  # type: ignore[arg-type]
+
+    result, venue = _run(tmp_path / "node", equities_panel, risk_factory=factory)
+    assert result.denied and all("restricted_symbol" in why for why in result.denied.values())
+    assert {o.symbol for o in venue.list_orders()} == {"AAPL", "MSFT"}  # type: ignore[attr-defined]
+    ibm = [c for d in result.decisions for c in d.commands if c.symbol == "IBM"]
+    assert {c.client_order_id for c in ibm} == set(result.denied)
+
+
+def test_a_latched_kill_denies_every_order(equities_panel: BarPanel, tmp_path: Path) -> None:
+    (tmp_path / "risk").mkdir()
+    (tmp_path / "risk" / "KILL").write_text("operator stop\n", encoding="utf-8")
+
+    def factory(target: object, clock: object) -> RiskEngine:
+        return RiskEngine.open(tmp_path / "risk", RiskConfig(), clock=clock, kill_target=target)  # type: ignore[arg-type]
+
+    result, venue = _run(tmp_path / "node", equities_panel, risk_factory=factory)
+    assert venue.list_orders() == []  # type: ignore[attr-defined]
+    assert result.denied and all("trading_halted" in why for why in result.denied.values())
+
+
+def test_stop_loss_exits_are_sent_with_their_own_ids(
+    equities_panel: BarPanel, tmp_path: Path
+) -> None:
+    def factory(target: object, clock: object) -> RiskEngine:
+        return RiskEngine(RiskConfig(stop_loss=0.001), clock=clock, kill_target=target)  # type: ignore[arg-type]
+
+    result, _ = _run(tmp_path, equities_panel, risk_factory=factory)
+    first, last = _window(equities_panel)
+    exit_ids = {
+        client_order_id(StrategyId("unit"), bar_time(equities_panel, t), f"exit:{symbol}")
+        for t in range(first, last + 2)
+        for symbol in equities_panel.symbols
+    }
+    exits = [o for o in result.orders if o.client_order_id in exit_ids]
+    assert exits, "a 0.1 % stop must fire on a falling position within 8 bars"
+    assert all(o.side is OrderSide.SELL and o.status.value == "filled" for o in exits)
+    assert result.denied == {}  # the policy's order for an exiting symbol is held, not denied
+
+
+def test_config_errors_name_the_field(equities_panel: BarPanel, tmp_path: Path) -> None:
+    venue = broker(equities_panel)
+    with pytest.raises(ConfigError, match="delay_bars = 1"):
+        make_node(tmp_path / "a", equities_panel, venue, sim=SIM.model_copy(update={"delay_bars": 1}))
+    with pytest.raises(ConfigError, match="strategy_id = None"):
+        make_node(tmp_path / "b", equities_panel, venue, config=NodeConfig())
