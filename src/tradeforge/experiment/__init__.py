@@ -33,6 +33,11 @@ _EXPORTS = {
     "train_fold": "tradeforge.experiment.single_fold",
     "tune_fold": "tradeforge.experiment.single_fold",
     "fold_inputs": "tradeforge.experiment.single_fold",
+    "SuiteConfig": "tradeforge.experiment.suite",
+    "SuiteResult": "tradeforge.experiment.suite",
+    "load_suite": "tradeforge.experiment.suite",
+    "plan_suite": "tradeforge.experiment.suite",
+    "run_suite": "tradeforge.experiment.suite",
 }
 
 __all__ = sorted(_EXPORTS)

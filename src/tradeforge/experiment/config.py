@@ -185,8 +185,9 @@ class ExperimentConfig(FrozenConfig):
 
     def market(self) -> str:
         """``equity``, ``crypto`` or ``fx``: the calendar that annualises per-bar numbers
-        (``env.sim.calendar`` when set, else inferred from the data's asset class)."""
-        if "calendar" in self.env.sim.model_fields_set:
+        (``env.sim.calendar`` when set to another than the default ``equity``, else inferred
+        from the data's asset class)."""
+        if self.env.sim.calendar != "equity":  # a calendar other than the default was chosen
             return str(self.env.sim.calendar)
         asset = self.data.asset_class
         if asset is None and self.data.source == "bundled" and self.data.symbols:

@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import yaml
 
@@ -56,7 +57,8 @@ class RunResult:
     """What :func:`run_experiment` produced.
 
     ``returns`` and ``weights`` are the stitched out-of-sample per-bar returns and target weights;
-    ``baselines`` each baseline's stitched returns over the same bars; ``summary`` the JSON-ready
+    ``baselines`` each baseline's stitched returns over the same bars; ``costs`` the test
+    decisions re-run at other cost multiples and fill delays; ``summary`` the JSON-ready
     summary also written to ``<run_dir>/summary.json``.
     """
 
@@ -66,6 +68,7 @@ class RunResult:
     weights: pd.DataFrame
     baselines: dict[str, pd.Series]
     folds: list[FoldOutcome]
+    costs: pd.DataFrame = field(default_factory=pd.DataFrame)
     summary: dict[str, Any] = field(default_factory=dict)
     report: Path | None = None
 
@@ -118,7 +121,8 @@ def _train_fold(
             for name, trained in result.members.items()
             if trained is not None
         }
-        policy, artifact = result.policy, result.path
+        policy: Any = result.policy
+        artifact = result.path
     else:
         from tradeforge.agents.policy import load_policy
         from tradeforge.agents.training import train_agent
@@ -161,13 +165,24 @@ def _save_reference_profile(
     distribution, the test window's actions and out-of-sample returns (re-hashed manifest)."""
     from tradeforge.agents.artifact import write_manifest
     from tradeforge.monitor import build_reference_profile
+    from tradeforge.monitor.calibration import MIN_RETURNS
 
     fold = inputs.fold
+    oos: np.ndarray | None = returns.to_numpy(dtype=np.float64)
+    finite = returns.to_numpy(dtype=np.float64)
+    finite = finite[np.isfinite(finite)]
+    if finite.size < MIN_RETURNS or not float(np.std(finite)) > 0.0:
+        logger.warning(
+            "fold %d: %d out-of-sample returns with spread %.3g: the drift profile gets no "
+            "CUSUM calibration (a policy that stayed in cash has nothing to monitor)",
+            fold.number, finite.size, float(np.std(finite)) if finite.size else 0.0,
+        )  # fmt: skip
+        oos = None
     build_reference_profile(
         inputs.features.values[fold.train.start : fold.train.stop],
         inputs.pipeline.names,
         actions=weights[fold.test.start : fold.test.stop],
-        oos_returns=returns.to_numpy(),
+        oos_returns=oos,
         metadata={"feature_hash": inputs.pipeline.content_hash, "fold": fold.number},
     ).save(artifact)
     write_manifest(artifact)
@@ -238,6 +253,7 @@ def run_experiment(
         weights=checked.weights,
         baselines=checked.baselines,
         folds=outcomes,
+        costs=checked.costs,
         summary=summary,
         report=html,
     )

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tradeforge.experiment.config import ExperimentConfig, load_experiment
 from tradeforge.core.errors import ConfigError
+from tradeforge.experiment.config import ExperimentConfig, load_experiment
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -132,7 +132,8 @@ def test_risk_lagrangian_and_tracking_register_are_reachable_from_yaml(tmp_path:
     cfg = load_experiment(_write(tmp_path, raw))
     assert cfg.risk_limits().max_position == 0.5
     assert cfg.lagrangian_config().target == 0.1
-    assert cfg.tracking is not None and cfg.tracking.register_policy is True
+    assert cfg.tracking is not None
+    assert cfg.tracking.register_policy is True
     # the dumped config (config.yaml of a run) loads again with the user's key names
     assert cfg.model_dump(mode="json")["tracking"]["register"] is True
     again = ExperimentConfig.model_validate(cfg.model_dump(mode="json"))
@@ -166,3 +167,10 @@ def test_periods_per_year_follows_frequency_and_market(
         assert 6000 < want < 6500
     pinned = _minimal() | {"data": data, "env": {"sim": {"periods_per_year": 100}}}
     assert load_experiment(_write(tmp_path, pinned)).periods_per_year() == 100
+
+
+def test_overrides_keep_the_calendar_inferred_from_the_data(tmp_path: Path) -> None:
+    # hourly EURUSD is FX (260 x 24 bars a year), also after a command-line override
+    path = _write(tmp_path, _minimal() | {"data": {"symbols": ["EURUSD"], "frequency": "1h"}})
+    assert load_experiment(path).periods_per_year() == 6240
+    assert load_experiment(path, {"seed": 4}).periods_per_year() == 6240
