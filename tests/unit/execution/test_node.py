@@ -68,7 +68,8 @@ def test_node_equity_is_the_backtest_of_its_own_decisions(
     rows = {ts: i for i, ts in enumerate(equities_panel.index)}
     for decision in result.decisions:
         weights[rows[pd.Timestamp(decision.bar_time)]] = decision.weights
-    assert len(result.decisions) == N_BARS and len(result.fills) >= 2 * N_BARS
+    assert len(result.decisions) == N_BARS
+    assert len(result.fills) >= 2 * N_BARS
     backtest = run_backtest(equities_panel, weights, SIM, first, last + 2)
     paper = _equity(result)
     assert list(paper.index) == list(backtest.equity.index)
@@ -171,20 +172,21 @@ def test_no_decision_before_the_features_warm_up(equities_panel: BarPanel, tmp_p
     finite = np.isfinite(feats).all(axis=(1, 2))
     ready = next(t for t in range(2, 21) if finite[t - 2 : t + 1].all())
     assert ready > 5  # rsi_14 needs its history
-    assert [pd.Timestamp(d.bar_time) for d in result.decisions][0] == panel.index[ready]
+    assert next(pd.Timestamp(d.bar_time) for d in result.decisions) == panel.index[ready]
     assert len(result.skipped) == ready - 1
     assert all("warm-up" in why for _, why in result.skipped)
 
 
 def test_a_bad_bar_gets_no_orders(equities_panel: BarPanel, tmp_path: Path) -> None:
-    first, last = _window(equities_panel)
+    first, _last = _window(equities_panel)
     high = equities_panel.high.copy()
     high[first + 2, 0] = equities_panel.low[first + 2, 0] * 0.5  # AAPL high below its low
     panel = BarPanel(equities_panel.index, equities_panel.symbols, equities_panel.open, high,
                      equities_panel.low, equities_panel.close, equities_panel.volume)  # fmt: skip
     result, _ = _run(tmp_path, panel)
     assert [ts for ts, _ in result.skipped] == [bar_time(panel, first + 2)]
-    assert "AAPL" in result.skipped[0][1] and "high" in result.skipped[0][1]
+    assert "AAPL" in result.skipped[0][1]
+    assert "high" in result.skipped[0][1]
     assert len(result.decisions) == N_BARS - 1
 
 
@@ -201,7 +203,9 @@ def test_startup_reconciliation_halts_on_an_unknown_position(
     node = make_node(tmp_path, equities_panel, venue)
     result = node.run(bar_time(equities_panel, first + 1), bar_time(equities_panel, last))
     node.close()
-    assert result.halted and result.decisions == [] and result.orders == []
+    assert result.halted
+    assert result.decisions == []
+    assert result.orders == []
     assert "position_mismatches" in result.reconciliations[0]
     assert all("halted" in why for _, why in result.skipped)
 
@@ -241,7 +245,8 @@ def test_risk_denials_are_journaled_and_never_sent(
         return RiskEngine.open(tmp_path / "risk", config, clock=clock, kill_target=target)  # type: ignore[arg-type]
 
     result, venue = _run(tmp_path / "node", equities_panel, risk_factory=factory)
-    assert result.denied and all("restricted_symbol" in why for why in result.denied.values())
+    assert result.denied
+    assert all("restricted_symbol" in why for why in result.denied.values())
     assert {o.symbol for o in venue.list_orders()} == {"AAPL", "MSFT"}  # type: ignore[attr-defined]
     ibm = [c for d in result.decisions for c in d.commands if c.symbol == "IBM"]
     assert {c.client_order_id for c in ibm} == set(result.denied)
@@ -256,7 +261,8 @@ def test_a_latched_kill_denies_every_order(equities_panel: BarPanel, tmp_path: P
 
     result, venue = _run(tmp_path / "node", equities_panel, risk_factory=factory)
     assert venue.list_orders() == []  # type: ignore[attr-defined]
-    assert result.denied and all("trading_halted" in why for why in result.denied.values())
+    assert result.denied
+    assert all("trading_halted" in why for why in result.denied.values())
 
 
 def test_stop_loss_exits_are_sent_with_their_own_ids(
@@ -281,6 +287,8 @@ def test_stop_loss_exits_are_sent_with_their_own_ids(
 def test_config_errors_name_the_field(equities_panel: BarPanel, tmp_path: Path) -> None:
     venue = broker(equities_panel)
     with pytest.raises(ConfigError, match="delay_bars = 1"):
-        make_node(tmp_path / "a", equities_panel, venue, sim=SIM.model_copy(update={"delay_bars": 1}))
+        make_node(
+            tmp_path / "a", equities_panel, venue, sim=SIM.model_copy(update={"delay_bars": 1})
+        )
     with pytest.raises(ConfigError, match="strategy_id = None"):
         make_node(tmp_path / "b", equities_panel, venue, config=NodeConfig())
