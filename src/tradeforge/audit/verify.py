@@ -27,18 +27,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
 import sqlite3
 import time
-from dataclasses import dataclass
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
+from typing import Any, NamedTuple
 
 from tradeforge.audit.errors import AuditError
 from tradeforge.audit.log import GENESIS_HASH, AuditLog
 
-_SEP = "\x1f"
+_SEP = b"\x1f"
 
 
 class Problem(StrEnum):
@@ -72,66 +75,151 @@ class VerifyReport:
     message: str
     seconds: float
     anchor_seq: int | None = None
+    cpu_seconds: float = 0.0
 
     @property
     def ok(self) -> bool:
         return self.problem is None
 
 
-def _scan(conn: sqlite3.Connection) -> tuple[int, int, str, int | None, Problem | None, str]:
-    """Walk the chain: (entries, last seq, last hash, first bad seq, problem, message)."""
-    prev, expected, count = GENESIS_HASH, 1, 0
+class _Scan(NamedTuple):
+    entries: int
+    last_seq: int
+    last_hash: bytes
+    bad: int | None
+    problem: Problem | None
+    message: str
+    first_prev: bytes | None
+
+
+_ROWS = (
+    "SELECT seq, ts, kind, correlation_id, payload, prev_hash, hash FROM audit_log "
+    "WHERE seq BETWEEN ? AND ? ORDER BY seq"
+)
+_PARALLEL_MIN = 200_000  # fewer entries than this: one process is faster than starting workers
+
+
+def _scan(conn: sqlite3.Connection, lo: int, hi: int, prev: bytes | None) -> _Scan:
+    """Walk the entries ``lo..hi``; ``prev`` is the hash entry ``lo`` must link to (None: take
+    its ``prev_hash`` as given, for the caller to stitch). Reads every column as raw bytes (no
+    UTF-8 decoding and re-encoding: the stored bytes are what was hashed)."""
+    expected, count, first_prev = lo, 0, None
+    last = prev if prev is not None else b""
     sha256 = hashlib.sha256
-    rows = conn.execute(
-        "SELECT seq, ts, kind, correlation_id, payload, prev_hash, hash FROM audit_log ORDER BY seq"
-    )
-    for seq, ts, kind, cid, payload, prev_hash, stored in rows:
-        if seq != expected:
-            return (
-                count,
-                expected - 1,
-                prev,
-                expected,
-                Problem.MISSING,
-                (f"seq {expected} is missing (the next entry is seq {seq})"),
-            )
-        text = _SEP.join((str(seq), str(ts), str(kind), str(cid), str(payload), str(prev_hash)))
-        if sha256(text.encode("utf-8")).hexdigest() != stored:
-            return (
-                count,
-                expected - 1,
-                prev,
-                seq,
-                Problem.EDITED,
-                (
-                    f"seq {seq}: the stored hash does not match the entry's content (edited or "
-                    "reordered)"
-                ),
-            )
-        if prev_hash != prev:
-            return (
-                count,
-                expected - 1,
-                prev,
-                seq,
-                Problem.BROKEN_LINK,
-                (
-                    f"seq {seq}: prev_hash does not match the hash of seq {seq - 1} (one of them "
-                    "was rewritten)"
-                ),
-            )
-        prev, expected, count = stored, expected + 1, count + 1
-    return count, expected - 1, prev, None, None, ""
+    factory = conn.text_factory
+    conn.text_factory = bytes
 
+    def stop(seq: int, problem: Problem, message: str) -> _Scan:
+        return _Scan(count, expected - 1, last, seq, problem, message, first_prev)
 
-def verify_chain(conn: sqlite3.Connection, anchor: Anchor | None = None) -> VerifyReport:
-    """Check every entry, ``audit_head`` and (when given) the ``anchor`` (module docstring)."""
-    start = time.perf_counter()
     try:
+        for seq, ts, kind, cid, payload, prev_hash, stored in conn.execute(_ROWS, (lo, hi)):
+            if seq != expected:
+                return stop(expected, Problem.MISSING,
+                            f"seq {expected} is missing (the next entry is seq {seq})")  # fmt: skip
+            try:
+                text = _SEP.join((b"%d" % seq, ts, kind, cid, payload, prev_hash))
+                intact = sha256(text).hexdigest().encode() == stored
+            except TypeError:  # a field rewritten with another SQL type
+                intact = False
+            if not intact:
+                return stop(seq, Problem.EDITED, f"seq {seq}: the stored hash does not match "
+                            "the entry's content (edited or reordered)")  # fmt: skip
+            if count == 0:
+                first_prev = prev_hash
+            if prev_hash != last and (count > 0 or prev is not None):
+                return stop(seq, Problem.BROKEN_LINK, f"seq {seq}: prev_hash does not match the "
+                            f"hash of seq {seq - 1} (one of them was rewritten)")  # fmt: skip
+            last, expected, count = stored, expected + 1, count + 1
+    finally:
+        conn.text_factory = factory
+    if expected <= hi:  # rows missing at the end of a bounded range
+        return stop(expected, Problem.MISSING, f"seq {expected} is missing")
+    return _Scan(count, expected - 1, last, None, None, "", first_prev)
+
+
+def _scan_file(path: str, lo: int, hi: int) -> _Scan:
+    """:func:`_scan` of ``lo..hi`` on its own read-only connection (a worker process)."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return _scan(conn, lo, hi, None)
+    finally:
+        conn.close()
+
+
+def _scan_parallel(path: str, top: int, workers: int) -> _Scan:
+    """Scan ``1..top`` in ``workers`` processes by seq range, then stitch the ranges."""
+    step = -(-top // workers)
+    ranges = [(lo, min(lo + step - 1, top)) for lo in range(1, top + 1, step)]
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=len(ranges), mp_context=context) as pool:
+        parts = list(pool.map(_scan_file, [path] * len(ranges), *zip(*ranges, strict=True)))
+    prev, count = GENESIS_HASH.encode(), 0
+    for (lo, _), part in zip(ranges, parts, strict=True):
+        if part.entries > 0 and part.first_prev != prev:
+            return _Scan(count, lo - 1, prev, lo, Problem.BROKEN_LINK, f"seq {lo}: prev_hash "
+                         f"does not match the hash of seq {lo - 1} (one of them was rewritten)",
+                         None)  # fmt: skip
+        if part.problem is not None:
+            return part._replace(entries=count + part.entries)
+        prev, count = part.last_hash, count + part.entries
+    return _Scan(count, top, prev, None, None, "", None)
+
+
+def _database_file(conn: sqlite3.Connection) -> str | None:
+    for _, name, file in conn.execute("PRAGMA database_list"):
+        if name == "main":
+            return str(file) if file else None
+    return None  # pragma: no cover - every connection has a main database
+
+
+def verify_chain(
+    conn: sqlite3.Connection,
+    anchor: Anchor | None = None,
+    *,
+    workers: int = 1,
+    parallel_min: int = _PARALLEL_MIN,
+) -> VerifyReport:
+    """Check every entry, ``audit_head`` and (when given) the ``anchor`` (module docstring).
+
+    Reads one snapshot: entries appended while it runs are not looked at. ``workers`` > 1
+    verifies seq ranges in that many processes (logs of ``parallel_min`` entries or more, in a
+    file) and stitches their links; the report is the same.
+    """
+    if not isinstance(workers, int) or workers < 1:
+        raise AuditError(f"verify workers = {workers!r}; expected an int >= 1")
+    start, cpu = time.perf_counter(), time.process_time()
+    own = not conn.in_transaction
+    try:
+        if own:
+            conn.execute("BEGIN")  # one read snapshot for the head, the entries and the anchor
         head_row = conn.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
-        count, last, last_hash, bad, problem, message = _scan(conn)
+        bottom, top = conn.execute(
+            "SELECT COALESCE(MIN(seq), 1), COALESCE(MAX(seq), 0) FROM audit_log"
+        ).fetchone()
+        path = _database_file(conn)
+        if bottom < 1:
+            scan = _Scan(0, 0, GENESIS_HASH.encode(), int(bottom), Problem.EDITED,
+                         f"seq {bottom} is not a valid seq (entries start at 1)", None)  # fmt: skip
+        elif workers > 1 and top >= parallel_min and path:
+            scan = _scan_parallel(path, top, workers)
+        else:
+            scan = _scan(conn, 1, top, GENESIS_HASH.encode())
+        report = _judge(conn, scan, head_row, anchor)
     except sqlite3.Error as exc:
         raise AuditError(f"audit log cannot be read: {exc}") from exc
+    finally:
+        if own and conn.in_transaction:
+            conn.execute("ROLLBACK")
+    return replace(report, seconds=time.perf_counter() - start,
+                   cpu_seconds=time.process_time() - cpu)  # fmt: skip
+
+
+def _judge(
+    conn: sqlite3.Connection, scan: _Scan, head_row: Any, anchor: Anchor | None
+) -> VerifyReport:
+    count, last, bad, problem, message = (scan.entries, scan.last_seq, scan.bad, scan.problem,
+                                          scan.message)  # fmt: skip
     head_seq, head_hash = (int(head_row[0]), str(head_row[1])) if head_row else (0, GENESIS_HASH)
     if problem is None and head_row is None:
         bad, problem, message = 1, Problem.HEAD_MISMATCH, "the audit_head row is missing"
@@ -141,7 +229,7 @@ def verify_chain(conn: sqlite3.Connection, anchor: Anchor | None = None) -> Veri
     elif problem is None and head_seq < last:
         bad, problem = head_seq + 1, Problem.HEAD_MISMATCH
         message = f"entries after seq {head_seq}, where audit_head says the chain ends"
-    elif problem is None and head_hash != last_hash:
+    elif problem is None and head_hash.encode() != scan.last_hash and head_seq > 0:
         bad, problem = head_seq, Problem.HEAD_MISMATCH
         message = f"audit_head hash differs from the hash of seq {head_seq}"
     if problem is None and anchor is not None:
@@ -149,17 +237,16 @@ def verify_chain(conn: sqlite3.Connection, anchor: Anchor | None = None) -> Veri
             bad, problem = last + 1, Problem.TRUNCATED
             message = f"the anchor records seq {anchor.seq} but the last entry is seq {last}"
         elif anchor.seq > 0:
-            row = conn.execute("SELECT hash FROM audit_log WHERE seq = ?", (anchor.seq,))
-            found = row.fetchone()
-            if found is None or found[0] != anchor.hash:
+            found = conn.execute("SELECT hash FROM audit_log WHERE seq = ?", (anchor.seq,))
+            row = found.fetchone()
+            if row is None or row[0] != anchor.hash:
                 bad, problem = anchor.seq, Problem.ANCHOR_MISMATCH
                 message = f"seq {anchor.seq}: hash differs from the anchor's"
     if problem is None:
         message = f"{count} entries verified; head seq {head_seq}"
     return VerifyReport(
         entries=count, last_seq=last, head_seq=head_seq, first_bad_seq=bad, problem=problem,
-        message=message, seconds=time.perf_counter() - start,
-        anchor_seq=None if anchor is None else anchor.seq,
+        message=message, seconds=0.0, anchor_seq=None if anchor is None else anchor.seq,
     )  # fmt: skip
 
 

@@ -33,12 +33,15 @@ def _open(state: Path) -> AuditLog:
 def verify_cmd(
     state: Path = STATE_OPTION,
     no_anchor: bool = typer.Option(False, "--no-anchor", help="Ignore DIR/audit.anchor."),
+    workers: int = typer.Option(
+        1, "--workers", min=1, help="Processes that verify seq ranges (logs of 200k+ entries)."
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Check the whole chain; exit 1 and name the first bad seq when it was tampered with."""
     anchor = None if no_anchor else read_anchor(StatePaths(state).anchor)
     with _open(state) as log:
-        report = verify_chain(log.connection, anchor)
+        report = verify_chain(log.connection, anchor, workers=workers)
     if as_json:
         emit_json({
             "ok": report.ok, "entries": report.entries, "last_seq": report.last_seq,
@@ -48,10 +51,12 @@ def verify_cmd(
             "message": report.message, "seconds": round(report.seconds, 6),
         })  # fmt: skip
     elif report.ok:
-        console.print(f"[green]ok[/]: {escape(report.message)} ({report.seconds:.3f} s)")
+        console.print(
+            f"[green]ok[/]: {escape(report.message)} ({report.seconds:.3f} s)", soft_wrap=True
+        )
     else:
         console.print(f"[bold red]TAMPERED[/]: first bad seq {report.first_bad_seq} "
-                      f"({report.problem}): {escape(report.message)}")  # fmt: skip
+                      f"({report.problem}): {escape(report.message)}", soft_wrap=True)  # fmt: skip
     if not report.ok:
         raise typer.Exit(1)
 
@@ -95,7 +100,7 @@ def export_cmd(
     if as_json:
         emit_json({"out": str(out), "rows": rows})
         return
-    console.print(f"wrote {rows} entries to {escape(str(out))}")
+    console.print(f"wrote {rows} entries to {escape(str(out))}", soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

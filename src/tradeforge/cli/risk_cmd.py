@@ -60,7 +60,7 @@ def kill_cmd(state: Path = STATE_OPTION, reason: str = REASON_OPTION,
         emit_json(_record_json(record, state, True))
         return
     console.print(f"[bold red]HALTED[/] (kill switch latched) in {escape(str(state))}: "
-                  f"{escape(record.kill_reason)}")  # fmt: skip
+                  f"{escape(record.kill_reason)}", soft_wrap=True)  # fmt: skip
 
 
 def resume_cmd(
@@ -77,7 +77,7 @@ def resume_cmd(
         emit_json(_record_json(record, state, False))
         return
     console.print(f"[bold green]{record.state.value.upper()}[/] in {escape(str(state))}: "
-                  f"{escape(record.reason)}")  # fmt: skip
+                  f"{escape(record.reason)}", soft_wrap=True)  # fmt: skip
 
 
 @risk_app.command("status")
@@ -91,7 +91,7 @@ def status_cmd(state: Path = STATE_OPTION, as_json: bool = JSON_OPTION) -> None:
         emit_json(payload)
         return
     for key, value in payload.items():
-        console.print(f"{key:>15}: {escape(str(value))}")
+        console.print(f"{key:>15}: {escape(str(value))}", soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -104,6 +104,7 @@ class RiskEngine:
         kill_flag: Path | None = None,
         anchor: Path | None = None,
         audit_checks: bool = True,
+        check_batch: int = 1,
     ) -> None:
         self._config = config
         self.clock: Clock = clock or (store.clock if store is not None else LiveClock())
@@ -112,6 +113,10 @@ class RiskEngine:
         self.kill_flag = kill_flag
         self.anchor = anchor
         self.audit_checks = audit_checks and store is not None
+        if not isinstance(check_batch, int) or check_batch < 1:
+            raise RiskError(f"check_batch = {check_batch!r}; expected an int >= 1")
+        self.check_batch = check_batch
+        self._pending: list[tuple[str, dict[str, Any], str]] = []
         now = self.clock.now()
         self._record = store.load() if store is not None else StateRecord(changed_at=format_ts(now))
         raw = store.load_memory() if store is not None else None
@@ -135,20 +140,36 @@ class RiskEngine:
         clock: Clock | None = None,
         kill_target: KillTarget | None = None,
         audit_checks: bool = True,
+        check_batch: int = 1,
     ) -> RiskEngine:
         """An engine persisted in ``state_dir``. A kill latched before the restart is acted
-        on at once: every open order is asked to cancel again."""
+        on at once: every open order is asked to cancel again. ``check_batch`` > 1 writes
+        the ``risk.check`` entries as group commits (see :meth:`flush_audit`)."""
         paths = StatePaths(Path(state_dir))
         store = RiskStateStore(paths.db, clock=clock)
         engine = cls(config, clock=store.clock, store=store, kill_target=kill_target,
                      kill_flag=paths.kill_flag, anchor=paths.anchor,
-                     audit_checks=audit_checks)  # fmt: skip
+                     audit_checks=audit_checks, check_batch=check_batch)  # fmt: skip
         engine.poll()
         return engine
 
     def close(self) -> None:
+        """Write pending check entries and close the store."""
         if self.store is not None:
+            self.flush_audit()
             self.store.close()
+
+    def flush_audit(self) -> int:
+        """Write the pending ``risk.check`` entries in one durable transaction (a group
+        commit); returns how many. With ``check_batch`` = 1 nothing is ever pending. Called by
+        :meth:`update`, :meth:`poll`, :meth:`kill` and :meth:`close`, and whenever
+        ``check_batch`` entries wait; a crash loses at most the entries not yet flushed
+        (each carries its ``checked_at`` time)."""
+        if not self._pending or self.store is None:
+            return 0
+        batch, self._pending = self._pending, []
+        self.store.log.append_batch(batch)
+        return len(batch)
 
     # -- state ------------------------------------------------------------------------------
     @property
@@ -227,11 +248,14 @@ class RiskEngine:
             self.stats.approved += 1
         else:
             self.stats.denied[denied.reason.value] += 1
-        if self.audit_checks and self.store is not None:
-            self.store.log.append("risk.check", {
+        if self.audit_checks:
+            self._pending.append(("risk.check", {
                 "approved": denied is None, "reason": None if denied is None else denied.reason,
                 "message": "" if denied is None else denied.message, "state": self.state,
-                "order": order.model_dump(mode="json")}, order.client_order_id)  # fmt: skip
+                "checked_at": now, "order": order.model_dump(mode="json")},
+                order.client_order_id))  # fmt: skip
+            if len(self._pending) >= self.check_batch:
+                self.flush_audit()
         return denied
 
     def _memory_denial(self, order: SubmitOrder, now: datetime) -> Denied | None:
@@ -254,6 +278,7 @@ class RiskEngine:
     # -- portfolio controls ---------------------------------------------------------------------
     def update(self, view: PortfolioView) -> ControlReport:
         """Mark ``view``: fire breakers, move trailing peaks, return stop exits."""
+        self.flush_audit()
         self._refresh()
         equity = mark_equity(view)
         memory, trips = update_breakers(self._memory, equity, self.clock.now(), self._config)
@@ -296,12 +321,15 @@ class RiskEngine:
     ) -> KillReport:
         """Latch HALTED (audited), cancel every open order, flatten when configured and a
         ``view`` is given. Runs the cancel even when already killed."""
+        self.flush_audit()
         self._move("kill", TradingState.HALTED, reason=check_reason(reason, "kill"),
                    source=source)  # fmt: skip
         return self._kill_actions(view)
 
     def poll(self, view: PortfolioView | None = None) -> KillReport | None:
-        """Pick up kills from elsewhere (flag file, ``tradeforge kill``) and act on each once."""
+        """Pick up kills from elsewhere (flag file, ``tradeforge kill``) and act on each once;
+        writes pending check entries."""
+        self.flush_audit()
         self._refresh()
         if self._record.killed and self._kill_handled != self._record.version:
             return self._kill_actions(view)

@@ -161,6 +161,59 @@ def test_edited_payload_is_caught_at_its_seq(log: AuditLog) -> None:
     assert (report.ok, report.first_bad_seq, report.problem) == (False, 5, Problem.EDITED)
 
 
+def test_a_field_rewritten_with_another_sql_type_is_an_edit(log: AuditLog) -> None:
+    raw(log.path).execute("UPDATE audit_log SET ts = 5 WHERE seq = 3")
+    report = verify_chain(log.connection)
+    assert (report.first_bad_seq, report.problem) == (3, Problem.EDITED)
+    assert log.connection.text_factory is str  # the caller's connection is left as it was
+
+
+def test_an_entry_before_seq_1_is_caught(log: AuditLog) -> None:
+    raw(log.path).execute("INSERT INTO audit_log VALUES (0, 'x', 'x.y', '', '{}', 'a', 'b')")
+    report = verify_chain(log.connection)
+    assert (report.first_bad_seq, report.problem) == (0, Problem.EDITED)
+
+
+@pytest.fixture
+def big(tmp_path: Path) -> Iterator[AuditLog]:
+    out = AuditLog(tmp_path / "big.db", clock=TestClock(T0))
+    out.append_batch([("risk.check", {"i": i}, f"c{i}") for i in range(1, 101)])
+    yield out
+    out.close()
+
+
+@pytest.mark.parametrize(
+    ("statements", "bad", "problem"),
+    [
+        ([], None, None),
+        (["UPDATE audit_log SET payload = '{}' WHERE seq = 60"], 60, Problem.EDITED),
+        # three workers check seq 1-34, 35-68 and 69-100
+        (["DELETE FROM audit_log WHERE seq = 35"], 35, Problem.MISSING),  # a range's first row
+        (["DELETE FROM audit_log WHERE seq = 34"], 34, Problem.MISSING),  # a range's last row
+        (["UPDATE audit_log SET prev_hash = 'x', hash = '{h}' WHERE seq = 69"], 69,
+         Problem.BROKEN_LINK),  # a forged first row: only the stitching sees it
+        (["DELETE FROM audit_log WHERE seq > 90"], 91, Problem.TRUNCATED),
+    ],
+)  # fmt: skip
+def test_parallel_verification_gives_the_same_report(
+    big: AuditLog, statements: list[str], bad: int | None, problem: Problem | None
+) -> None:
+    conn = raw(big.path)
+    for statement in statements:
+        if "{h}" in statement:  # recompute the hash over the forged prev_hash
+            seq, ts, kind, cid, payload, _, _ = conn.execute(
+                "SELECT * FROM audit_log WHERE seq = 69"
+            ).fetchone()
+            statement = statement.format(h=entry_hash(seq, ts, kind, cid, payload, "x"))
+        conn.execute(statement)
+    one = verify_chain(big.connection)
+    three = verify_chain(big.connection, workers=3, parallel_min=1)
+    assert (one.first_bad_seq, one.problem) == (bad, problem)
+    assert (three.first_bad_seq, three.problem, three.entries) == (bad, problem, one.entries)
+    with pytest.raises(AuditError, match="verify workers = 0"):
+        verify_chain(big.connection, workers=0)
+
+
 def test_edit_with_recomputed_hash_breaks_the_next_link(log: AuditLog) -> None:
     conn = raw(log.path)
     seq, ts, kind, cid, _, prev, _ = conn.execute(

@@ -269,3 +269,47 @@ def test_time_in_each_state() -> None:
     eng.kill("stop")
     clock.advance(timedelta(seconds=5))
     assert eng.time_in_state() == {"active": 30.0, "reducing": 20.0, "halted": 5.0}
+
+
+def test_public_api_of_the_risk_package() -> None:
+    import tradeforge.risk
+
+    assert sorted(tradeforge.risk.__all__) == sorted([
+        "Breaker", "ControlMemory", "ControlReport", "Denied", "DenyReason", "ExitIntent",
+        "ExitReason", "KillReport", "KillTarget", "PortfolioView", "RiskConfig", "RiskEngine",
+        "RiskError", "RiskLimits", "RiskStateStore", "RiskStats", "StatePaths", "StateRecord",
+        "TradingState", "Trip", "check_order", "is_risk_reducing", "kill_state_dir",
+        "project_path", "project_weights", "read_state_dir", "resume_state_dir", "violations",
+    ])  # fmt: skip
+    for name in tradeforge.risk.__all__:
+        home = getattr(tradeforge.risk, name).__module__
+        assert (
+            home == "tradeforge.core.errors"
+            if name == "RiskError"
+            else home.startswith("tradeforge.risk.")
+        )
+
+
+def test_risk_config_keeps_the_risk_limits_keys() -> None:
+    cfg = RiskConfig.model_validate(
+        {"max_position": 0.2, "max_gross": 1.0, "max_turnover": 0.5, "long_only": True,
+         "max_order_notional": 10_000, "restricted_symbols": ["GME"]}
+    )  # fmt: skip
+    assert cfg.limits().model_dump() == {
+        "max_position": 0.2, "max_gross": 1.0, "max_turnover": 0.5, "long_only": True,
+    }  # fmt: skip
+    assert cfg.max_order_notional == Decimal(10_000)
+    with pytest.raises(ValueError, match="max_postion"):
+        RiskConfig.model_validate({"max_postion": 0.2})
+    with pytest.raises(ValueError, match="restricted_symbols"):
+        RiskConfig(restricted_symbols=["bad symbol!"])
+    with pytest.raises(RiskError, match="flatten_on_kill: False -> True would loosen"):
+        RiskConfig().tighten(flatten_on_kill=True)
+    assert RiskConfig().tighten(long_only=True, daily_loss_action="halted").long_only
+    with pytest.raises(RiskError, match="daily_loss_action: 'halted' -> 'reducing'"):
+        RiskConfig().tighten(daily_loss_action="reducing")
+    with pytest.raises(RiskError, match=r"unknown field\(s\) \['nope'\]"):
+        RiskConfig().tighten(nope=1)
+    assert RiskConfig(duplicate_window_s=2).tighten(duplicate_window_s=5).duplicate_window_s == 5
+    with pytest.raises(RiskError, match=r"duplicate_window_s: 2\.0 -> 1\.0"):
+        RiskConfig(duplicate_window_s=2).tighten(duplicate_window_s=1)

@@ -197,6 +197,29 @@ def test_checks_are_audited_with_the_client_order_id(state_dir: Path,
     assert quiet.store.log.head() == head  # type: ignore[union-attr]
 
 
+def test_check_entries_as_group_commits(state_dir: Path, engines: list[RiskEngine]) -> None:
+    eng = RiskEngine.open(state_dir, RiskConfig(), clock=TestClock(T0), check_batch=3)
+    log = eng.store.log  # type: ignore[union-attr]
+    head = log.head()[0]
+    eng.validate(order(BUY, 1, cid="g-1"), view())
+    eng.validate(order(BUY, 2, cid="g-2"), view())
+    assert log.head()[0] == head  # waiting for the batch
+    eng.validate(order(BUY, 3, cid="g-3"), view())
+    assert log.head()[0] == head + 3
+    eng.validate(order(BUY, 4, cid="g-4"), view())
+    assert eng.poll() is None  # the node's poll writes what waits
+    assert [e.correlation_id for e in log.entries(kind="risk.check")] == [
+        "g-1", "g-2", "g-3", "g-4",
+    ]  # fmt: skip
+    assert log.entries(correlation_id="g-1")[0].data["checked_at"] == "2024-01-02T14:30:00+00:00"
+    eng.validate(order(BUY, 5, cid="g-5"), view())
+    eng.close()
+    with AuditLog(StatePaths(state_dir).db, create=False) as again:
+        assert [e.correlation_id for e in again.entries(kind="risk.check", last=1)] == ["g-5"]
+    with pytest.raises(RiskError, match="check_batch = 0; expected an int >= 1"):
+        RiskEngine(RiskConfig(), check_batch=0)
+
+
 def test_control_memory_survives_a_restart(state_dir: Path, engines: list[RiskEngine]) -> None:
     clock = TestClock(T0)
     cfg = RiskConfig(max_drawdown=0.1, trailing_stop=0.2)
