@@ -19,6 +19,7 @@ SCRIPTS = (
     "bench_envs.py",
     "bench_backtest.py",
     "bench_agents.py",
+    "bench_audit.py",
 )
 
 
