@@ -60,6 +60,7 @@ from tradeforge.execution.node_risk import (
     OmsKillTarget,
     PassThroughRisk,
     RiskHook,
+    crash_hook,
     exit_commands,
 )
 from tradeforge.execution.node_sizing import local_buying_power, size_orders
@@ -75,8 +76,9 @@ class TradingNode:
     """The bar loop (module docstring). ``fingerprint`` names the program (a journal written
     by another program is refused); ``sim`` is the simulator config the policy was trained
     with (its limits and share rules size the orders); ``hook`` is handed to the order manager
-    (crash tests); ``risk_factory`` builds the risk hook from the node's kill target and bar
-    clock (None: :class:`PassThroughRisk`)."""
+    (None: the crash-test hook of ``TRADEFORGE_NODE_CRASH_AT`` when that is set);
+    ``risk_factory`` builds the risk hook from the node's kill target and bar clock (None:
+    :class:`PassThroughRisk`)."""
 
     def __init__(
         self,
@@ -113,7 +115,7 @@ class TradingNode:
         self.journal = NodeJournal(self.state_dir / "node.sqlite", self.strategy_id,
                                    self.symbols, fingerprint)  # fmt: skip
         self.store = OrderStore.open_sqlite(self.state_dir / "oms.sqlite")
-        self.oms = OrderManager(self.store, broker, hook=hook)
+        self.oms = OrderManager(self.store, broker, hook=hook if hook is not None else crash_hook())
         self.window = FeatureWindow(features, observer.window, config.features)
         self.sizing = config.sizing.model_copy(
             update={"allow_short": sim.allow_short, "min_trade_value": sim.min_trade_value}
