@@ -154,23 +154,24 @@ class TradingNode:
         report = self.oms.start()
         self._result.reconciliations.append(f"start-up: {report.summary()}")
         self._warm_start()
+        every = self.config.reconcile_every
         bars = 0
         while True:
             ts = self.clock.current()
-            if bars:
-                self._ingest(ts)
-            self._settle()
-            self._mark(ts)
-            bars += 1
-            every = self.config.reconcile_every
-            if bars > 1 and every and (bars - 1) % every == 0:
+            self._settle()  # the previous bar's fills: they come before this bar's close
+            if bars and every and bars % every == 0:
                 summary = self.oms.reconcile().summary()
                 self._result.reconciliations.append(f"{ts.isoformat()}: {summary}")
+            if bars:
+                self._ingest(ts)
+            bars += 1
             if end is not None and ts > end:
+                self._mark(ts)
                 break
             if start is None or ts >= start:
                 self._controls(ts)
                 self._trade(ts)
+            self._mark(ts)  # submitting changes no position: the equity is the close's
             if not self.clock.can_advance():
                 break
             self.clock.advance()
