@@ -70,7 +70,9 @@ def test_nested_tuning_scores_each_fold_on_its_own_validation_window(
             ranges = json.loads((Path(trial["run_dir"]) / "policy" / "data.json").read_text())
             # every trial learned on the fold's training bars and was scored on its validation bars
             assert pd.Timestamp(ranges["val_end"]) < pd.Timestamp(ranges["test_start"])
-            assert Path(trial["run_dir"]).is_relative_to(tmp_path / "run" / "folds" / f"fold_{fold.number}")
+            assert Path(trial["run_dir"]).is_relative_to(
+                tmp_path / "run" / "folds" / f"fold_{fold.number}"
+            )
         assert outcome.trained["tuning"]["best_params"]
 
 
@@ -80,10 +82,13 @@ def test_tracking_register_puts_the_last_folds_policy_in_the_registry(
     from tradeforge.agents.registry import PolicyRegistry
 
     uri = f"sqlite:///{tmp_path / 'registry.db'}"
-    raw = _single(tiny_experiment, tracking={"register": True, "registry_uri": uri, "model_name": "spx"})
+    raw = _single(
+        tiny_experiment, tracking={"register": True, "registry_uri": uri, "model_name": "spx"}
+    )
     result = run_experiment(load_experiment(write_experiment(raw)), out_dir=tmp_path / "run")
     registered = result.summary["registered"]
-    assert registered["name"] == "spx" and registered["version"] == 1
+    assert registered["name"] == "spx"
+    assert registered["version"] == 1
     info = PolicyRegistry(uri).get("spx", "challenger")
     assert info.version == 1
     assert info.tags["configurations_tried"] == "1"

@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 from tradeforge.backtest.metrics import compute_metrics
 from tradeforge.backtest.walkforward import make_folds
 from tradeforge.cli.app import app
-from tradeforge.experiment.config import load_experiment
 from tradeforge.data.ingest import load_panel
+from tradeforge.experiment.config import load_experiment
 
 pytestmark = pytest.mark.usefixtures("tf_home")
 

@@ -12,10 +12,10 @@ from typer.testing import CliRunner
 from tradeforge.agents.config import AgentConfig
 from tradeforge.agents.factory import algo_class, build_model
 from tradeforge.backtest.walkforward import make_folds
-from tradeforge.experiment import compose
 from tradeforge.cli.app import app
-from tradeforge.experiment.config import load_experiment
 from tradeforge.data.ingest import load_panel
+from tradeforge.experiment import compose
+from tradeforge.experiment.config import load_experiment
 
 pytestmark = pytest.mark.usefixtures("tf_home")
 

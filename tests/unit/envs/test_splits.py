@@ -55,6 +55,7 @@ def test_a_time_split_is_the_walk_forward_fold_with_the_same_lengths() -> None:
     split = time_splits(index, train=0.6, val=0.2, test=0.2, embargo=5)
     fold = cut_fold(0, range(0, 300), 100 - 5, 100 - 5, 5)
     assert (split.train.start, split.train.end) == (fold.train.start, fold.train.stop)
-    assert split.val is not None and split.test is not None
+    assert split.val is not None
+    assert split.test is not None
     assert (split.val.start, split.val.end) == (fold.val.start, fold.val.stop)
     assert (split.test.start, split.test.end) == (fold.test.start, fold.test.stop)

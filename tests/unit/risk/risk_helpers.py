@@ -19,7 +19,7 @@ from tradeforge.domain import (
     SubmitOrder,
     Symbol,
 )
-from tradeforge.risk import PortfolioView
+from tradeforge.risk import ExitIntent, PortfolioView
 
 T0 = datetime(2024, 1, 2, 14, 30, tzinfo=UTC)
 BUY, SELL = OrderSide.BUY, OrderSide.SELL
@@ -96,3 +96,20 @@ def view(
         buying_power=None if buying_power is None else D(buying_power),
         instruments=instruments,
     )
+
+
+class FakeOMS:
+    """Records what the kill switch asks of it."""
+
+    def __init__(self, open_orders: int = 3) -> None:
+        self.open_orders = open_orders
+        self.cancels: list[str] = []
+        self.flattened: list[tuple[list[ExitIntent], str]] = []
+
+    def cancel_all_orders(self, reason: str) -> int:
+        self.cancels.append(reason)
+        n, self.open_orders = self.open_orders, 0
+        return n
+
+    def flatten(self, exits: Sequence[ExitIntent], reason: str) -> None:
+        self.flattened.append((list(exits), reason))

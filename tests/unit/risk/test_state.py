@@ -11,8 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from risk_helpers import BUY, SELL, T0, order, view
-from test_engine import FakeOMS
+from risk_helpers import BUY, SELL, T0, FakeOMS, order, view
 
 from tradeforge.audit import AuditError, AuditLog, read_anchor, verify_chain
 from tradeforge.core.clock import LiveClock, TestClock

@@ -4,12 +4,11 @@ resume, and the counts a report shows."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from risk_helpers import BUY, SELL, T0, D, open_order, order, view
+from risk_helpers import BUY, SELL, T0, D, FakeOMS, open_order, order, view
 
 from tradeforge.core.clock import TestClock
 from tradeforge.core.errors import RiskError
@@ -17,29 +16,11 @@ from tradeforge.domain import ClientOrderId, FillId, OrderFilled, Position, Symb
 from tradeforge.risk import (
     Breaker,
     DenyReason,
-    ExitIntent,
     ExitReason,
     RiskConfig,
     RiskEngine,
     TradingState,
 )
-
-
-class FakeOMS:
-    """Records what the kill switch asks of it."""
-
-    def __init__(self, open_orders: int = 3) -> None:
-        self.open_orders = open_orders
-        self.cancels: list[str] = []
-        self.flattened: list[tuple[list[ExitIntent], str]] = []
-
-    def cancel_all_orders(self, reason: str) -> int:
-        self.cancels.append(reason)
-        n, self.open_orders = self.open_orders, 0
-        return n
-
-    def flatten(self, exits: Sequence[ExitIntent], reason: str) -> None:
-        self.flattened.append((list(exits), reason))
 
 
 def engine(**limits: object) -> tuple[RiskEngine, TestClock]:
