@@ -90,10 +90,10 @@ def assemble(raw: dict[str, Any], symbols: Sequence[str], frequency: str) -> Bar
     arrays = {k: np.full(shape, np.nan) for k in ("o", "h", "l", "c", "v", "vw")}
     for i, ts in enumerate(index):
         for j, symbol in enumerate(symbols):
-            bar = rows[ts].get(symbol)
-            if bar is not None:
+            found = rows[ts].get(symbol)
+            if found is not None:
                 for k, arr in arrays.items():
-                    value = bar[k]
+                    value = found[k]
                     arr[i, j] = np.nan if value is None else float(value)
     extra = {"vwap": arrays["vw"]} if has_vwap else {}
     return BarPanel(index, tuple(symbols), arrays["o"], arrays["h"], arrays["l"], arrays["c"],
@@ -173,7 +173,7 @@ class AlpacaBarFeed:
         panel = self._bars(timestamp, timestamp)
         if panel is None or utc(timestamp) not in panel.index:
             return None
-        return MarketBar.from_panel(panel, int(panel.index.get_loc(utc(timestamp))))
+        return MarketBar.from_panel(panel, int(np.flatnonzero(panel.index == utc(timestamp))[0]))
 
     def latest(self, now: datetime, lookback: timedelta) -> pd.Timestamp | None:
         panel = self._bars(utc(now) - lookback, now)

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any, Literal, Protocol
 
 import numpy as np
+import pandas as pd
 
 from tradeforge.core.types import FloatArray
 from tradeforge.data.panel import OHLCV, BarPanel
@@ -47,7 +48,7 @@ def append_bar(panel: BarPanel, bar: MarketBar) -> BarPanel:
     def grow(arr: FloatArray, row: FloatArray) -> FloatArray:
         return np.concatenate([arr, np.asarray(row, dtype=np.float64).reshape(1, -1)])
 
-    index = panel.index.append(type(panel.index)([bar.timestamp]))
+    index = pd.DatetimeIndex(panel.index.append(pd.DatetimeIndex([bar.timestamp])))
     fields = {k: grow(panel.field(k), bar.fields[k]) for k in OHLCV}
     extra = {k: grow(v, bar.fields[k]) for k, v in panel.extra.items()}
     return BarPanel(index, panel.symbols, **fields, frequency=panel.frequency, extra=extra)

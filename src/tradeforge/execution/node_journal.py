@@ -29,8 +29,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
+from tradeforge.core.types import FloatArray
 from tradeforge.domain import SubmitOrder
 from tradeforge.execution.errors import ExecutionError
 from tradeforge.execution.store import SqliteDialect
@@ -88,7 +89,7 @@ def _ts(value: datetime) -> str:
     return value.astimezone(UTC).isoformat()
 
 
-def _floats(values: Sequence[float]) -> str:
+def _floats(values: Sequence[float] | FloatArray) -> str:
     return json.dumps([None if math.isnan(v) else float(v) for v in values])
 
 
@@ -108,7 +109,7 @@ class NodeJournal:
     ) -> None:
         self.path = Path(path)
         try:
-            self._conn = SqliteDialect(self.path).connect()
+            self._conn = cast(sqlite3.Connection, SqliteDialect(self.path).connect())
         except ExecutionError as exc:
             raise NodeStateError(f"node journal {self.path}: {exc}") from exc
         expected = {
@@ -154,7 +155,7 @@ class NodeJournal:
     def record_decision(
         self,
         bar_time: datetime,
-        weights: Sequence[float],
+        weights: Sequence[float] | FloatArray,
         account: Sequence[float],
         commands: Sequence[SubmitOrder],
     ) -> BarDecision:
@@ -171,7 +172,8 @@ class NodeJournal:
             raise NodeStateError(
                 f"bar {_ts(bar_time)} is already decided in {self.path}; a bar is decided once"
             ) from None
-        return BarDecision(bar_time, "decided", tuple(weights), tuple(account), tuple(commands))
+        return BarDecision(bar_time, "decided", tuple(float(w) for w in weights),
+                           tuple(account), tuple(commands))  # fmt: skip
 
     def record_denial(self, bar_time: datetime, client_order_id: str, reason: str) -> None:
         with self._write() as cur:

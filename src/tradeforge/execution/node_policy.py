@@ -78,17 +78,19 @@ def account_vector(
     qty = np.zeros(n)
     mark = np.full(n, np.nan)
     basis = np.zeros(n)
+    held = {p.symbol: p for p in portfolio.positions if p.quantity != 0}
     for j, symbol in enumerate(symbols):
-        pos = portfolio.position(symbol)
-        qty[j] = float(pos.quantity)
-        basis[j] = float(pos.avg_price)
+        pos = held.get(symbol)
+        if pos is not None:
+            qty[j] = float(pos.quantity)
+            basis[j] = float(pos.avg_price)
         if symbol in marks:
             mark[j] = float(marks[symbol])
     with np.errstate(invalid="ignore"):
-        held = np.where(qty != 0.0, qty * mark, 0.0)
+        value = np.where(qty != 0.0, qty * mark, 0.0)
         cash = float(portfolio.cash)
-        equity = cash + float(held.sum())
-        weights = held / equity if equity != 0.0 else np.zeros(n)
+        equity = cash + float(value.sum())
+        weights = value / equity if equity != 0.0 else np.zeros(n)
         open_pnl = float(np.where(qty != 0.0, qty * (mark - basis), 0.0).sum())
     safe = equity if equity > 0.0 else 1.0
     return AccountVector(np.asarray(weights, dtype=np.float64), cash / safe, open_pnl / safe)
@@ -109,7 +111,7 @@ def target_weights(policy: Policy, observation: Any, n_assets: int) -> FloatArra
     return raw
 
 
-def same_weights(a: Sequence[float], b: Sequence[float]) -> bool:
+def same_weights(a: Sequence[float] | FloatArray, b: Sequence[float] | FloatArray) -> bool:
     """Equal element by element, NaN equal to NaN."""
     x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     return x.shape == y.shape and bool(np.all((x == y) | (np.isnan(x) & np.isnan(y))))
@@ -117,7 +119,7 @@ def same_weights(a: Sequence[float], b: Sequence[float]) -> bool:
 
 def feed_back(
     policy: Policy,
-    previous: Sequence[float],
+    previous: Sequence[float] | FloatArray,
     timestamp: Any,
     close: FloatArray,
     previous_close: FloatArray,

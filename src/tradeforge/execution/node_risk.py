@@ -113,7 +113,7 @@ def crash_hook(environ: Mapping[str, str] | None = None) -> Hook | None:
             f"{CRASH_ENV} = {spec!r}; expected '<point>:<n>' with point one of "
             f"{', '.join(HOOK_POINTS)} and n >= 1"
         )
-    target: HookPoint = point  # type: ignore[assignment]
+    target: HookPoint = point
     remaining = [int(count)]
 
     def hook(reached: HookPoint, cid: ClientOrderId) -> None:

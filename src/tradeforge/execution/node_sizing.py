@@ -66,7 +66,8 @@ def size_orders(
     n = len(symbols)
     equity = portfolio.equity(marks)
     mark = np.array([float(marks.get(s, Decimal("NaN"))) for s in symbols])
-    qty = np.array([float(portfolio.position(s).quantity) for s in symbols])
+    quantities = portfolio.quantities()
+    qty = np.array([float(quantities.get(s, 0)) for s in symbols])
     sizing_equity = max(float(equity), 0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
         held = np.where(qty != 0.0, qty * mark, 0.0)
@@ -74,7 +75,6 @@ def size_orders(
     cleaned, kept = clip_targets(np.asarray(weights).reshape(1, n), current.reshape(1, n), sim)
     targets = {s: (float("nan") if kept[0, j] or s in hold else float(cleaned[0, j]))
                for j, s in enumerate(symbols)}  # fmt: skip
-    quantities = portfolio.quantities()
     try:
         plan = plan_orders(targets, quantities, marks, equity, instruments, buying_power, sizing)
     except InvalidOperation:

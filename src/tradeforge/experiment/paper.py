@@ -141,7 +141,7 @@ class PaperResult:
             "restore_mismatches": self.restore_mismatches,
             "state_dir": None if self.state_dir is None else str(self.state_dir),
             "equity": [{"timestamp": ts.isoformat(), "equity": float(v)}
-                       for ts, v in self.equity.items()],
+                       for ts, v in zip(self.equity.index, self.equity.to_numpy(), strict=True)],
         }  # fmt: skip
 
 
@@ -241,10 +241,10 @@ def _venue(
 
         panel = _panel(program)
         begin = 0 if first is None else int(panel.index.searchsorted(first, side="left"))
-        broker = SimulatedBroker.from_panel(
+        sim_broker = SimulatedBroker.from_panel(
             panel, program.env.sim, start=min(begin, panel.n_bars - 2)
         )
-        return {"broker": broker, "clock": SimBarClock(broker), "feed": PanelFeed(panel)}
+        return {"broker": sim_broker, "clock": SimBarClock(sim_broker), "feed": PanelFeed(panel)}
     from tradeforge.execution.brokers.alpaca import AlpacaBroker, AlpacaBrokerConfig
     from tradeforge.execution.node_alpaca import AlpacaBarFeed, VenueBarClock, WallBarClock
 
@@ -259,15 +259,15 @@ def _venue(
         if since is None:
             raise ConfigError("alpaca.history_start = None and the artifact's data.start is None; "
                               "expected the date the feature history starts")  # fmt: skip
-        broker = stack.enter_context(AlpacaBroker(AlpacaBrokerConfig(
+        live = stack.enter_context(AlpacaBroker(AlpacaBrokerConfig(
             api_key=key, secret_key=secret, paper=cfg.alpaca.paper)))  # fmt: skip
         feed = AlpacaBarFeed(symbols, freq, as_bar_time(since), api_key=key, secret_key=secret,
                              data_feed=cfg.alpaca.data_feed)  # fmt: skip
         stack.callback(feed.close)
-        clock = WallBarClock(broker, feed, settle_s=cfg.alpaca.settle_s)
+        wall = WallBarClock(live, feed, settle_s=cfg.alpaca.settle_s)
         from tradeforge.core.clock import LiveClock
 
-        return {"broker": broker, "clock": clock, "feed": feed, "wall_clock": LiveClock()}
+        return {"broker": live, "clock": wall, "feed": feed, "wall_clock": LiveClock()}
     if url is None:
         from tradeforge.execution.venue import VenueConfig, VenueEngine, VenueServer
 
