@@ -5,12 +5,14 @@ the per-row episode state, and calls ``tradeforge.sim.step`` for every piece of 
 envs and the backtester therefore share one simulator. Everything here is vectorized over the
 batch axis; there is no per-row Python loop.
 
-With one row and numba installed (``kernel="auto"``), a step instead runs through the compiled
+With numba installed (``kernel="auto"``), a step instead runs through the compiled
 ``tradeforge.envs.kernel.env_step`` (which calls ``tradeforge.sim.kernel.account_step``, the
 one-account copy of ``sim.step``): the same operations on scalars, tested equal to this numpy
-path, without its ~100 numpy calls on one-row arrays. The per-row attributes (``t``, ``state``,
-``target``, ``equity``, ``rewards.peak``...) are then views of three packed arrays the kernel
-updates in place.
+path, without its ~100 numpy calls per step. One row calls it once (``step_one``); a batch calls
+``batch_env_step``, which runs it row after row in one compiled loop and writes the next
+observations of every row (``step_batch``). The per-row attributes (``t``, ``state``,
+``target``, ``equity``, ``rewards.peak``...) are then views of three packed (B, ...) arrays the
+kernel updates in place. ``kernel="numpy"`` keeps the vectorized numpy path (the reference).
 
 Time convention: a row at decision bar ``t`` observes features up to and including bar ``t``; its
 action becomes target weights sized at close[t], filled at bar t+1 and marked at close[t+1]; the
@@ -130,25 +132,19 @@ class DecisionRange:
         return self.last - self.first + 1
 
 
-def _use_compiled(kernel: str, n_batch: int) -> bool:
-    """Whether a core of ``n_batch`` rows runs the compiled one-row kernel for ``kernel``."""
+def _use_compiled(kernel: str) -> bool:
+    """Whether a core runs the compiled kernel (``tradeforge.envs.kernel``) for ``kernel``."""
     if kernel == "numpy":
         return False
     if kernel not in ("auto", "numba"):
         raise SimulationError(f"kernel = {kernel!r}; expected one of 'auto', 'numba', 'numpy'")
     from tradeforge.sim.kernel import NUMBA_AVAILABLE
 
-    if kernel == "numba":
-        if not NUMBA_AVAILABLE:
-            raise SimulationError(
-                "kernel = 'numba' but numba is not installed; install numba or use kernel = 'auto'"
-            )
-        if n_batch != 1:
-            raise SimulationError(
-                f"kernel = 'numba' with n_envs = {n_batch}; expected n_envs = 1 (the batched "
-                "engine is vectorized numpy)"
-            )
-    return NUMBA_AVAILABLE and n_batch == 1
+    if kernel == "numba" and not NUMBA_AVAILABLE:
+        raise SimulationError(
+            "kernel = 'numba' but numba is not installed; install numba or use kernel = 'auto'"
+        )
+    return NUMBA_AVAILABLE
 
 
 class TradingCore:
@@ -203,28 +199,29 @@ class TradingCore:
         self._ruin = config.ruin_fraction * self.initial_cash
         self._max_dd = config.max_drawdown
         self._kernel: Any = None  # the compiled one-row step (``envs.kernel.env_step``)
-        if _use_compiled(kernel, n_batch):
+        if _use_compiled(kernel):
             self._setup_compiled()
 
     @property
     def compiled(self) -> bool:
-        """True when steps run through the compiled one-row kernel (``tradeforge.envs.kernel``)."""
+        """True when steps run through the compiled kernel (``tradeforge.envs.kernel``)."""
         return self._kernel is not None
 
     def _setup_compiled(self) -> None:
-        """Pack the one-row state into three arrays shared with the kernel; the attributes the
-        numpy path uses (``state``, ``target``, ``equity``, ``rewards.peak``...) become views."""
+        """Pack the state of the B rows into three arrays shared with the kernel; the attributes
+        the numpy path uses (``state``, ``target``, ``equity``, ``rewards.peak``...) become
+        views."""
         from tradeforge.envs import kernel as k
         from tradeforge.sim.kernel import pack_sim_params, stack_for
 
-        sim, market, n = self.sim_config, self.market, self.n_assets
+        sim, market, n, b = self.sim_config, self.market, self.n_assets, self.n_batch
         self._stack = stack_for(market, sim.fill_price)
-        ints = np.zeros(k.N_INTS, dtype=np.int64)
-        ints[k.I_T], ints[k.I_STOP] = self.t[0], self.t_stop[0]
-        acct = np.zeros(k.N_ACCT)
-        acct[[k.A_CASH, k.A_EQUITY, k.A_PEAK]] = self.initial_cash
-        acct[k.A_CASH_FRACTION] = 1.0
-        assets = np.zeros((k.N_ASSET_ROWS, n))
+        ints = np.zeros((b, k.N_INTS), dtype=np.int64)
+        ints[:, k.I_T], ints[:, k.I_STOP] = self.t, self.t_stop
+        acct = np.zeros((b, k.N_ACCT))
+        acct[:, [k.A_CASH, k.A_EQUITY, k.A_PEAK]] = self.initial_cash
+        acct[:, k.A_CASH_FRACTION] = 1.0
+        assets = np.zeros((b, k.N_ASSET_ROWS, n))
         self._ints, self._acct, self._assets = ints, acct, assets
         self._bind_views()
 
@@ -271,10 +268,17 @@ class TradingCore:
         self._kernel_obs = bool(params[k.E_OBS] > 0.0)
         self._python_actions = kind == k.KIND_TARGET  # an interpreter the kernel does not know
         self._interpreter = interpreter  # the interpreter the kind was read from
-        self._action_buf = np.zeros(size)
         self._action_shape = (size,)
         self._obs_size = self.observations.size
-        self._kernel = k.env_step
+        self._scratch = np.zeros((b, n))  # the kernel maps every action here first
+        self._one = (  # row 0's action and outputs for the one-row calls (``step_one``)
+            np.zeros((1, size)),
+            np.zeros(1),
+            np.zeros(1, dtype=bool),
+            np.zeros(1, dtype=bool),
+        )
+        self._slots = (k.I_T, k.A_EQUITY, k.A_TURNOVER)
+        self._kernel = k.batch_env_step
 
     # -- episodes -------------------------------------------------------------------------------
     def reset_rows(self, rows: BoolArray, rng: np.random.Generator) -> None:
@@ -317,20 +321,20 @@ class TradingCore:
         from tradeforge.envs import kernel as k
 
         ints, acct, assets = self._ints, self._acct, self._assets
-        self.t, self.t_stop, self.steps = ints[0:1], ints[1:2], ints[2:3]
-        self.state = AccountState(cash=acct[k.A_CASH : k.A_CASH + 1], shares=assets[0:1])
-        self.target = assets[k.S_TARGET : k.S_TARGET + 1]
-        self.weights = assets[k.S_WEIGHTS : k.S_WEIGHTS + 1]
-        self.basis = assets[k.S_BASIS : k.S_BASIS + 1]
-        self.equity = acct[k.A_EQUITY : k.A_EQUITY + 1]
-        self.cash_fraction = acct[k.A_CASH_FRACTION : k.A_CASH_FRACTION + 1]
-        self.upnl = acct[k.A_UPNL : k.A_UPNL + 1]
-        self.last_turnover = acct[k.A_TURNOVER : k.A_TURNOVER + 1]
-        self.rewards.mean = acct[k.A_MEAN : k.A_MEAN + 1]
-        self.rewards.second = acct[k.A_SECOND : k.A_SECOND + 1]
-        self.rewards.peak = acct[k.A_PEAK : k.A_PEAK + 1]
-        self._target_row = assets[k.S_TARGET]
-        self._weights_row = assets[k.S_WEIGHTS]
+        self.t, self.t_stop, self.steps = ints[:, k.I_T], ints[:, k.I_STOP], ints[:, k.I_STEPS]
+        self.state = AccountState(cash=acct[:, k.A_CASH], shares=assets[:, k.S_SHARES])
+        self.target = assets[:, k.S_TARGET]
+        self.weights = assets[:, k.S_WEIGHTS]
+        self.basis = assets[:, k.S_BASIS]
+        self.equity = acct[:, k.A_EQUITY]
+        self.cash_fraction = acct[:, k.A_CASH_FRACTION]
+        self.upnl = acct[:, k.A_UPNL]
+        self.last_turnover = acct[:, k.A_TURNOVER]
+        self.rewards.mean = acct[:, k.A_MEAN]
+        self.rewards.second = acct[:, k.A_SECOND]
+        self.rewards.peak = acct[:, k.A_PEAK]
+        self._target_row = assets[0, k.S_TARGET]
+        self._weights_row = assets[0, k.S_WEIGHTS]
 
     def __getstate__(self) -> dict[str, Any]:
         # Copies (deepcopy, pickle) do not keep views aliased: the packed arrays hold the state,
@@ -343,9 +347,9 @@ class TradingCore:
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         if self._kernel is not None:
-            from tradeforge.envs.kernel import env_step
+            from tradeforge.envs.kernel import batch_env_step
 
-            self._kernel = env_step
+            self._kernel = batch_env_step
             self._bind_views()
             if self._padded.flags.writeable:  # keep the one compiled signature (read-only)
                 self._padded.setflags(write=False)
@@ -369,7 +373,7 @@ class TradingCore:
                 self.target[0].copy(),
                 self.weights[0].copy(),
             )
-        buf = self._action_buf
+        buf, reward, terminated, truncated = self._one
         params = self._params
         kind = type(action)
         if self._python_actions or self.actions is not self._interpreter:
@@ -377,20 +381,18 @@ class TradingCore:
         elif kind is np.ndarray:
             if action.dtype.kind not in "iuf":
                 params = self._map_in_python(action)
-            elif action.shape == self._action_shape:
-                buf[:] = action
-            elif action.size == buf.size == 1:
-                buf[:] = action.reshape(-1)
+            elif action.shape == self._action_shape or action.size == buf.size == 1:
+                buf[0] = action.reshape(-1)
             else:
                 params = self._map_in_python(action)
         elif buf.size == 1 and (
             kind is int or kind is float or isinstance(action, (np.integer, np.floating))
         ):
-            buf[0] = action
+            buf[0, 0] = action
         else:
             params = self._map_in_python(action)
-        obs = np.empty(self._obs_size, dtype=np.float32)
-        code, reward, terminated, truncated, equity, bar, turnover = self._kernel(
+        obs = np.empty((1, self._obs_size), dtype=np.float32)
+        code, _row, equity = self._kernel(
             self._ints,
             buf,
             self._stack,
@@ -399,18 +401,24 @@ class TradingCore:
             params,
             self._padded,
             obs,
-            self.pending[0],
-        )
-        if code != 0:
-            self._raise_step_error(code, action, equity)
-        return (
-            obs if self._kernel_obs else self._first_observation(),
+            self.pending,
+            self._scratch,
             reward,
             terminated,
             truncated,
-            equity,
-            bar,
-            turnover,
+        )
+        if code != 0:
+            self._raise_step_error(code, action, equity)
+        i_t, a_equity, a_turnover = self._slots
+        equity_row = self._acct[0]
+        return (
+            obs[0] if self._kernel_obs else self._first_observation(),
+            float(reward[0]),
+            bool(terminated[0]),
+            bool(truncated[0]),
+            float(equity_row[a_equity]),
+            int(self._ints[0, i_t]),
+            float(equity_row[a_turnover]),
             self._target_row.copy(),
             self._weights_row.copy(),
         )
@@ -438,11 +446,81 @@ class TradingCore:
             "expected a finite value: a held asset has no known price"
         )
 
+    def step_batch(
+        self, actions: Any
+    ) -> tuple[np.ndarray | None, FloatArray, BoolArray, BoolArray]:
+        """One compiled step of every row (``compiled`` only): ``(observations, reward,
+        terminated, truncated)``. The observations (B, size) of the new decision bars are
+        written by the kernel (a new array each step); None when the kernel does not build them
+        (dict observations, or windows above the padded-memory budget: call ``observe()``).
+        """
+        from tradeforge.envs import kernel as k
+
+        if self._kernel is None:
+            raise SimulationError("step_batch needs the compiled kernel (kernel = 'auto'/'numba')")
+        n_batch = self.n_batch
+        params = self._params
+        acts = actions
+        mapped_in_kernel = not self._python_actions and self.actions is self._interpreter
+        size = self._action_shape[0]
+        if mapped_in_kernel:
+            if type(acts) is not np.ndarray or acts.dtype.kind not in "iuf":
+                mapped_in_kernel = False
+            elif acts.shape != (n_batch, size):
+                if acts.ndim == 1 and acts.size == n_batch * size:
+                    acts = acts.reshape(n_batch, size)
+                else:
+                    mapped_in_kernel = False
+        if mapped_in_kernel:
+            acts = np.ascontiguousarray(acts, dtype=np.float64)
+        else:  # e.g. agents.safe's projecting wrapper: map in Python, step the targets
+            self.target[:] = self.actions.to_weights(np.asarray(actions), self.target)
+            params = self._params_target
+            acts = np.zeros((n_batch, size))
+        obs = (
+            np.empty((n_batch, self._obs_size), dtype=np.float32)
+            if self._kernel_obs
+            else np.empty((n_batch, 1), dtype=np.float32)
+        )
+        reward = np.empty(n_batch)
+        terminated = np.empty(n_batch, dtype=bool)
+        truncated = np.empty(n_batch, dtype=bool)
+        code, row, equity = k.batch_env_step(
+            self._ints,
+            acts,
+            self._stack,
+            self._assets,
+            self._acct,
+            params,
+            self._padded,
+            obs,
+            self.pending,
+            self._scratch,
+            reward,
+            terminated,
+            truncated,
+        )
+        if code == k.BAD_ACTION:
+            self.actions.to_weights(np.asarray(actions), self.target)  # the specific error
+            raise SimulationError(
+                f"action {actions[row]!r} of row {row} is outside the action space"
+            )
+        if code != k.OK:
+            t1 = int(self.t[row]) + 1
+            raise SimulationError(
+                f"equity is {equity} after the fill at bar {t1} (row {row}); "
+                "expected a finite value: a held asset has no known price"
+            )
+        return (obs if self._kernel_obs else None), reward, terminated, truncated
+
     def step(self, actions: np.ndarray) -> tuple[FloatArray, BoolArray, BoolArray]:
         """Apply one batch of actions; returns (reward, terminated, truncated), each (B,)."""
         if self._kernel is not None:
-            one = self.step_one(actions)
-            return np.array([one[1]]), np.array([one[2]]), np.array([one[3]])
+            if self.n_batch == 1:
+                one = self.step_one(actions)
+                return np.array([one[1]]), np.array([one[2]]), np.array([one[3]])
+            _, reward, terminated, truncated = self.step_batch(actions)
+            return reward, terminated, truncated
         target = self.actions.to_weights(actions, self.target)
         t = self.t
         old_shares = self.state.shares

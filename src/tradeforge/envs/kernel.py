@@ -1,23 +1,26 @@
-"""The compiled single-env step: action -> target weights -> ``sim`` step -> reward -> observation.
+"""The compiled env step: action -> target weights -> ``sim`` step -> reward -> observation.
 
-``TradingCore`` with one row (``TradingEnv``) runs a whole step through ``env_step`` when numba is
-available: the action interpreter (discrete, continuous, softmax and simplex/L1-ball weights;
-an interpreter it does not know, e.g. a wrapped one, maps the action in Python and passes the
-target), the simulator step (:func:`tradeforge.sim.kernel.account_step`, the compiled
-one-account copy of ``tradeforge.sim.step``), the latency queue (``tradeforge.sim.latency``),
-the average entry price, the reward terms of ``RewardState``, the termination rules and the flat
-observation. Each part repeats the numpy code of the batched path operation by operation; tests
-check the two paths equal (to a few units in the last place: numba's ``exp``/``log`` and sums may
-round differently from numpy's on some CPUs) for every action kind and reward term with costs
-switched on.
+``TradingCore`` runs every step through ``batch_env_step`` when numba is available, for one row
+(``TradingEnv``) and for a batch (``BatchedTradingVecEnv``) alike: the action interpreter
+(``_map_action``: discrete, continuous, softmax and simplex/L1-ball weights; an interpreter it
+does not know, e.g. a wrapped one, maps the action in Python and passes the targets), then per
+row ``env_step_row``: the simulator step (:func:`tradeforge.sim.kernel.account_step`, the
+compiled one-account copy of ``tradeforge.sim.step``), the latency queue
+(``tradeforge.sim.latency``), the average entry price, the reward terms of ``RewardState``, the
+termination rules and the flat observation. Each part repeats the numpy code of the batched path
+operation by operation; tests check the two paths equal (to a few units in the last place:
+numba's ``exp``/``log`` and sums may round differently from numpy's on some CPUs) for every
+action kind and reward term with costs switched on, and every row of a batch equal to a single
+env bit for bit.
 
 The compiled code is cached on disk under a key that includes a digest of this file and of every
 module it imports (``tradeforge.sim.jit``), so an edit of ``tradeforge/sim/kernel.py`` also
-recompiles ``env_step``.
+recompiles ``batch_env_step``.
 
 State lives in three packed arrays that ``TradingCore`` exposes through views (``ints``: decision
 bar, last bar, steps; ``acct``: the ``A_*`` scalars; ``assets``: the ``S_*`` rows of length N),
-plus the (delay, N) queue of decided targets not yet released to the market.
+each with a leading batch axis, plus the (B, delay, N) queue of decided targets not yet
+released to the market.
 """
 
 from __future__ import annotations
@@ -102,14 +105,17 @@ def _project_simplex(v: FloatArray, radius: float, out: FloatArray) -> None:
 
 
 @jit
-def _map_action(action: FloatArray, target: FloatArray, params: FloatArray) -> bool:
-    """Write the target weights of ``action`` into ``target``; False if the action is invalid.
+def _map_action(
+    actions: FloatArray, row: int, target: FloatArray, trow: int, params: FloatArray
+) -> bool:
+    """Write the target weights of ``actions[row]`` into ``target[trow]``; False (and nothing
+    written) if the action is invalid.
 
     Mirrors ``DiscreteActions``, ``ContinuousActions`` and ``WeightsActions`` (softmax, simplex,
     L1 ball) of ``tradeforge.envs.actions`` for one row.
     """
     kind = int(params[E_KIND])
-    n = target.shape[0]
+    n = target.shape[1]
     if kind == KIND_TARGET:
         return True
     max_pos = params[P_MAX_POSITION]
@@ -119,37 +125,37 @@ def _map_action(action: FloatArray, target: FloatArray, params: FloatArray) -> b
         n_levels = params[E_N_LEVELS]
         unit = params[E_UNIT]
         for j in range(n):
-            a = action[j]
+            a = actions[row, j]
             if not (a == math.floor(a) and a >= 0.0 and a < n_levels):
                 return False
         for j in range(n):
-            idx = action[j]
+            idx = actions[row, j]
             if kind == KIND_POSITION:
                 level = idx - 1.0 if allow_short else idx
             else:
-                prev_level = np.rint(target[j] / unit)
+                prev_level = np.rint(target[trow, j] / unit)
                 level = min(max(prev_level + (idx - 1.0), params[E_LOW_LEVEL]), 1.0)
-            target[j] = level * unit
+            target[trow, j] = level * unit
         return True
-    size = action.shape[0]
+    size = actions.shape[1]
     for j in range(size):
-        if not abs(action[j]) <= 1.0 + _TOL:  # also rejects NaN
+        if not abs(actions[row, j]) <= 1.0 + _TOL:  # also rejects NaN
             return False
     if kind == KIND_CONTINUOUS:
         lower = -1.0 if allow_short else 0.0
         for j in range(n):
-            target[j] = min(max(action[j], lower), 1.0) * max_pos
+            target[trow, j] = min(max(actions[row, j], lower), 1.0) * max_pos
     elif kind in (KIND_SIMPLEX, KIND_L1_BALL):
         v = np.empty(size)
         w_all = np.empty(size)
         if kind == KIND_SIMPLEX:
             for j in range(size):
-                v[j] = (action[j] + 1.0) * 0.5
+                v[j] = (actions[row, j] + 1.0) * 0.5
             _project_simplex(v, 1.0, w_all)
         else:
             gross_v = 0.0
             for j in range(size):
-                v[j] = action[j] * max_lev
+                v[j] = actions[row, j] * max_lev
                 gross_v += abs(v[j])
             if gross_v <= max_lev:
                 for j in range(size):
@@ -161,32 +167,37 @@ def _map_action(action: FloatArray, target: FloatArray, params: FloatArray) -> b
                 for j in range(size):
                     w_all[j] = np.sign(v[j]) * w_all[j]
         for j in range(n):
-            target[j] = min(max(w_all[j], -max_pos), max_pos)
+            target[trow, j] = min(max(w_all[j], -max_pos), max_pos)
     else:  # softmax over the assets (and cash)
         scale = params[E_SOFTMAX_SCALE]
         z_max = -math.inf
         for j in range(size):
-            z_max = max(z_max, scale * action[j])
+            z_max = max(z_max, scale * actions[row, j])
         total = 0.0
         for j in range(size):
-            total += np.exp(scale * action[j] - z_max)
+            total += np.exp(scale * actions[row, j] - z_max)
         for j in range(n):
-            w = np.exp(scale * action[j] - z_max) / total
-            target[j] = min(max(w, -max_pos), max_pos)
+            w = np.exp(scale * actions[row, j] - z_max) / total
+            target[trow, j] = min(max(w, -max_pos), max_pos)
     gross = 0.0
     for j in range(n):
-        gross += abs(target[j])
+        gross += abs(target[trow, j])
     factor = min(1.0, max_lev / max(gross, 1e-300))
     for j in range(n):
-        target[j] = target[j] * factor
+        target[trow, j] = target[trow, j] * factor
     return True
 
 
 @jit
 def _reward(
-    prev_equity: float, equity: float, traded: float, acct: FloatArray, params: FloatArray
+    prev_equity: float,
+    equity: float,
+    traded: float,
+    acct: FloatArray,
+    b: int,
+    params: FloatArray,
 ) -> float:
-    """``RewardState.step`` for one row (updates the DSR moments and the peak in ``acct``)."""
+    """``RewardState.step`` for row ``b`` (updates its DSR moments and peak in ``acct[b]``)."""
     safe_prev = max(prev_equity, _TINY)
     ret = equity / safe_prev - 1.0
     total = 0.0
@@ -195,8 +206,8 @@ def _reward(
     if params[E_LOG] != 0.0:
         total += params[E_LOG] * np.log(max(equity, _TINY) / safe_prev)
     if params[E_DSR] != 0.0:
-        mean = acct[A_MEAN]
-        second = acct[A_SECOND]
+        mean = acct[b, A_MEAN]
+        second = acct[b, A_SECOND]
         d_mean = ret - mean
         d_second = ret * ret - second
         var = second - mean * mean
@@ -204,14 +215,14 @@ def _reward(
             total += params[E_DSR] * ((second * d_mean - 0.5 * mean * d_second) / var**1.5)
         else:
             total += params[E_DSR] * 0.0
-        acct[A_MEAN] = mean + params[E_ETA] * d_mean
-        acct[A_SECOND] = second + params[E_ETA] * d_second
+        acct[b, A_MEAN] = mean + params[E_ETA] * d_mean
+        acct[b, A_SECOND] = second + params[E_ETA] * d_second
     if params[E_DOWNSIDE] != 0.0:
         neg = min(ret, 0.0)
         total -= params[E_DOWNSIDE] * neg * neg
-    acct[A_PEAK] = max(acct[A_PEAK], equity)
+    acct[b, A_PEAK] = max(acct[b, A_PEAK], equity)
     if params[E_DRAWDOWN] != 0.0:
-        total -= params[E_DRAWDOWN] * (1.0 - equity / acct[A_PEAK])
+        total -= params[E_DRAWDOWN] * (1.0 - equity / acct[b, A_PEAK])
     if params[E_TURNOVER] != 0.0:
         total -= params[E_TURNOVER] * traded / safe_prev
     if params[E_SCALE] != 1.0:
@@ -220,9 +231,117 @@ def _reward(
 
 
 @jit
-def env_step(
+def env_step_row(
+    b: int,
     ints: IntArray,
-    action: FloatArray,
+    market: FloatArray,
+    assets: FloatArray,
+    acct: FloatArray,
+    params: FloatArray,
+    pending: FloatArray,
+) -> tuple[int, float, bool, bool, float]:
+    """One step of row ``b`` whose target (``assets[b, S_TARGET]``) is already decided; returns
+    ``(code, reward, terminated, truncated, equity)``.
+
+    ``code`` is ``OK`` or ``BAD_EQUITY`` (the equity after the fill is not finite; the decision
+    bar is then not advanced). ``pending[b]`` (delay, N) holds the decided
+    targets not yet released (``sim.latency.push_target`` for one row): with a delay the step
+    trades the oldest of them and queues the new one. Every array is indexed in place (no row
+    views: they would cost reference counting on every call).
+    """
+    n = assets.shape[2]
+    t = ints[b, I_T]
+    for j in range(n):
+        assets[b, S_OLD, j] = assets[b, S_SHARES, j]
+    released = S_TARGET
+    delay = pending.shape[1]
+    if delay > 0:
+        released = S_RELEASED
+        for j in range(n):
+            assets[b, S_RELEASED, j] = pending[b, 0, j]
+        for k in range(delay - 1):
+            for j in range(n):
+                pending[b, k, j] = pending[b, k + 1, j]
+        for j in range(n):
+            pending[b, delay - 1, j] = assets[b, S_TARGET, j]
+    cash, prev_equity, equity, _borrow, _margin, _interest = account_step(
+        assets[b, S_SHARES],
+        acct[b, A_CASH],
+        assets[b, released],
+        market,
+        t,
+        params,
+        assets[b, S_OUT:],
+    )
+    acct[b, A_CASH] = cash
+    traded_value = 0.0
+    for j in range(n):
+        traded = assets[b, S_OUT + OUT_TRADED, j]
+        fill = assets[b, S_OUT + OUT_FILL, j] if traded != 0.0 else 0.0
+        traded_value += abs(traded * fill)
+        # average entry price: adds average in, reductions keep it, flips reset it
+        o = assets[b, S_OLD, j]
+        s = assets[b, S_SHARES, j]
+        if s == 0.0:
+            assets[b, S_BASIS, j] = 0.0
+        elif o * s > 0.0:
+            if abs(s) > abs(o):
+                assets[b, S_BASIS, j] = (o * assets[b, S_BASIS, j] + (s - o) * fill) / s
+        else:
+            assets[b, S_BASIS, j] = fill
+    if not math.isfinite(equity):
+        return BAD_EQUITY, 0.0, False, False, equity
+    reward = _reward(prev_equity, equity, traded_value, acct, b, params)
+    t1 = t + 1
+    open_pnl = 0.0
+    for j in range(n):
+        s = assets[b, S_SHARES, j]
+        if s != 0.0:
+            open_pnl += s * (market[M_MARK, t1, j] - assets[b, S_BASIS, j])
+        assets[b, S_WEIGHTS, j] = assets[b, S_OUT + OUT_WEIGHTS, j]
+    safe_equity = equity if equity > 0.0 else 1.0
+    acct[b, A_UPNL] = open_pnl / safe_equity
+    acct[b, A_CASH_FRACTION] = cash / safe_equity
+    acct[b, A_EQUITY] = equity
+    acct[b, A_TURNOVER] = traded_value / max(prev_equity, 1e-12)
+    ints[b, I_T] = t1
+    ints[b, I_STEPS] += 1
+    terminated = equity <= params[E_RUIN]
+    if params[E_HAS_MAX_DD] > 0.0:
+        terminated = terminated or (1.0 - equity / acct[b, A_PEAK]) >= params[E_MAX_DD]
+    truncated = t1 > ints[b, I_STOP] and not terminated
+    return OK, reward, terminated, truncated, equity
+
+
+@jit
+def _observe_row(
+    b: int,
+    ints: IntArray,
+    assets: FloatArray,
+    acct: FloatArray,
+    params: FloatArray,
+    padded: np.ndarray,
+    obs: np.ndarray,
+) -> None:
+    """The flat observation of row ``b`` at its decision bar into ``obs[b]`` (float32): the
+    padded feature window, then the held weights, cash fraction and unrealized P&L."""
+    n = assets.shape[2]
+    r = ints[b, I_T] - int(params[E_WINDOW]) + 1
+    k = padded.shape[1] - n - 2
+    src = padded[r]
+    dst = obs[b]
+    for j in range(k):
+        dst[j] = src[j]
+    for j in range(n):
+        dst[k + j] = assets[b, S_WEIGHTS, j]
+    dst[k + n] = acct[b, A_CASH_FRACTION]
+    dst[k + n + 1] = acct[b, A_UPNL]
+
+
+@jit
+def batch_env_step(
+    ints: IntArray,
+    actions: FloatArray,
     market: FloatArray,
     assets: FloatArray,
     acct: FloatArray,
@@ -230,89 +349,47 @@ def env_step(
     padded: np.ndarray,
     obs: np.ndarray,
     pending: FloatArray,
-) -> tuple[int, float, bool, bool, float, int, float]:
-    """One step of one env; returns ``(code, reward, terminated, truncated, equity, new decision
-    bar, turnover)``.
+    scratch: FloatArray,
+    reward: FloatArray,
+    terminated: np.ndarray,
+    truncated: np.ndarray,
+) -> tuple[int, int, float]:
+    """One step of B envs (B = 1 for ``TradingEnv``): each action mapped to target weights, then
+    ``env_step_row`` for each row in turn, in one compiled call.
 
-    ``code`` is ``OK``, ``BAD_ACTION`` (nothing was changed: the caller raises the interpreter's
-    error) or ``BAD_EQUITY`` (the equity after the fill is not finite). With ``params[E_OBS]``
-    the next flat observation is written into ``obs`` (float32, from the padded windows).
-    ``pending`` (delay, N) holds the decided targets not yet released (``sim.latency.push_target``
-    for one row): with a delay the step trades the oldest of them and queues the new one.
+    Packed state with a leading batch axis: ``ints`` (B, N_INTS), ``acct`` (B, N_ACCT),
+    ``assets`` (B, N_ASSET_ROWS, N), ``pending`` (B, delay, N), ``actions`` (B, A) float64,
+    ``obs`` (B, size) float32 (written when ``params[E_OBS]``, else any (B, k) array),
+    ``scratch`` (B, N). Every action is mapped (into ``scratch``) before any row steps, so an
+    invalid action changes nothing; with ``params[E_KIND] == KIND_TARGET`` the targets were set
+    in Python. Writes ``reward``, ``terminated``, ``truncated`` (B,). Returns
+    ``(code, row, equity)``: ``OK`` (row -1), ``BAD_ACTION`` with the first bad row, or
+    ``BAD_EQUITY`` with the row and its equity (the rows before it have stepped).
     """
-    n = assets.shape[1]
-    target = assets[S_TARGET]
-    shares = assets[S_SHARES]
-    old = assets[S_OLD]
-    t = ints[I_T]
-    if not _map_action(action, target, params):
-        return BAD_ACTION, 0.0, False, False, 0.0, t, 0.0
-    for j in range(n):
-        old[j] = shares[j]
-    released = target
-    delay = pending.shape[0]
-    if delay > 0:
-        released = assets[S_RELEASED]
-        for j in range(n):
-            released[j] = pending[0, j]
-        for k in range(delay - 1):
+    n_batch = ints.shape[0]
+    n = assets.shape[2]
+    if int(params[E_KIND]) != KIND_TARGET:
+        for b in range(n_batch):
             for j in range(n):
-                pending[k, j] = pending[k + 1, j]
-        for j in range(n):
-            pending[delay - 1, j] = target[j]
-    out = assets[S_OUT:]
-    cash, prev_equity, equity, _borrow, _margin, _interest = account_step(
-        shares, acct[A_CASH], released, market, t, params, out
-    )
-    acct[A_CASH] = cash
-    basis = assets[S_BASIS]
-    traded_value = 0.0
-    for j in range(n):
-        traded = out[OUT_TRADED, j]
-        fill = out[OUT_FILL, j] if traded != 0.0 else 0.0
-        traded_value += abs(traded * fill)
-        # average entry price: adds average in, reductions keep it, flips reset it
-        o = old[j]
-        s = shares[j]
-        if s == 0.0:
-            basis[j] = 0.0
-        elif o * s > 0.0:
-            if abs(s) > abs(o):
-                basis[j] = (o * basis[j] + (s - o) * fill) / s
-        else:
-            basis[j] = fill
-    if not math.isfinite(equity):
-        return BAD_EQUITY, 0.0, False, False, equity, t, 0.0
-    reward = _reward(prev_equity, equity, traded_value, acct, params)
-    t1 = t + 1
-    mark1 = market[M_MARK, t1]
-    open_pnl = 0.0
-    for j in range(n):
-        s = shares[j]
-        if s != 0.0:
-            open_pnl += s * (mark1[j] - basis[j])
-        assets[S_WEIGHTS, j] = out[OUT_WEIGHTS, j]
-    safe_equity = equity if equity > 0.0 else 1.0
-    acct[A_UPNL] = open_pnl / safe_equity
-    acct[A_CASH_FRACTION] = cash / safe_equity
-    acct[A_EQUITY] = equity
-    acct[A_TURNOVER] = traded_value / max(prev_equity, 1e-12)
-    ints[I_T] = t1
-    ints[I_STEPS] += 1
-    terminated = equity <= params[E_RUIN]
-    if params[E_HAS_MAX_DD] > 0.0:
-        terminated = terminated or (1.0 - equity / acct[A_PEAK]) >= params[E_MAX_DD]
-    truncated = t1 > ints[I_STOP] and not terminated
+                scratch[b, j] = assets[b, S_TARGET, j]
+            if not _map_action(actions, b, scratch, b, params):
+                return BAD_ACTION, b, 0.0
+        for b in range(n_batch):
+            for j in range(n):
+                assets[b, S_TARGET, j] = scratch[b, j]
+    for b in range(n_batch):
+        code, r, term, trunc, equity = env_step_row(b, ints, market, assets, acct, params, pending)
+        if code != OK:
+            return code, b, equity
+        reward[b] = r
+        terminated[b] = term
+        truncated[b] = trunc
+    # the observations in a second pass: streaming the windows through the cache between the
+    # steps of the rows would evict the market and state rows the steps read (much slower)
     if params[E_OBS] > 0.0:
-        row = padded[t1 - int(params[E_WINDOW]) + 1]
-        k = row.shape[0] - n - 2
-        for j in range(k):
-            obs[j] = row[j]
-        for j in range(n):
-            obs[k + j] = assets[S_WEIGHTS, j]
-        obs[k + n] = acct[A_CASH_FRACTION]
-        obs[k + n + 1] = acct[A_UPNL]
-    return OK, reward, terminated, truncated, equity, t1, acct[A_TURNOVER]
+        for b in range(n_batch):
+            _observe_row(b, ints, assets, acct, params, padded, obs)
+    return OK, -1, 0.0
 
 
 __all__ = [
@@ -328,5 +405,6 @@ __all__ = [
     "N_INTS",
     "N_PARAMS",
     "OK",
-    "env_step",
+    "batch_env_step",
+    "env_step_row",
 ]

@@ -1,7 +1,10 @@
 """``BatchedTradingVecEnv``: N trading episodes stepped as one batch behind SB3's ``VecEnv``.
 
-All N rows share one ``TradingCore``: a step is one call of the vectorized engine (one
-``tradeforge.sim.step`` over the whole batch), with no per-env Python loop in the computation.
+All N rows share one ``TradingCore``: a step is one call of the compiled batch kernel
+(``tradeforge.envs.kernel.batch_env_step``: the single env's compiled step for every row in one
+loop, writing the next observations too) when numba is installed (``kernel="auto"``), or of the
+vectorized numpy engine (one ``tradeforge.sim.step`` over the whole batch; ``kernel="numpy"``,
+the reference the kernel is tested equal to), with no per-env Python loop in the computation.
 Rows that finish are reset in the same step (SB3 auto-reset): the returned observation is the
 first one of the new episode, the last one of the finished episode is in
 ``infos[i]["terminal_observation"]`` and ``infos[i]["TimeLimit.truncated"]`` tells truncation from
@@ -26,15 +29,16 @@ from tradeforge.core.errors import SimulationError
 from tradeforge.core.types import FloatArray
 from tradeforge.data.panel import BarPanel
 from tradeforge.envs.config import EnvConfig, as_env_config
-from tradeforge.envs.engine import TradingCore
+from tradeforge.envs.engine import Kernel, TradingCore
 from tradeforge.envs.observations import FeaturesLike
 
 
 class BatchedTradingVecEnv(VecEnv):
-    """``n_envs`` independent episodes over one panel, stepped in one numpy call.
+    """``n_envs`` independent episodes over one panel, stepped in one call.
 
     ``seed`` seeds the episode starts (with ``random_start``); the same seed gives identical
-    trajectories. ``VecEnv.seed(s)`` re-seeds at the next ``reset()``.
+    trajectories. ``VecEnv.seed(s)`` re-seeds at the next ``reset()``. ``kernel``: ``"auto"``
+    (the compiled batch kernel when numba is installed), ``"numba"`` or ``"numpy"``.
     """
 
     def __init__(
@@ -46,10 +50,11 @@ class BatchedTradingVecEnv(VecEnv):
         start: int = 0,
         end: int | None = None,
         seed: int | None = None,
+        kernel: Kernel = "auto",
     ) -> None:
         self.config = as_env_config(config)
         self.render_mode = None
-        self._core = TradingCore(panel, features, self.config, n_envs, start, end)
+        self._core = TradingCore(panel, features, self.config, n_envs, start, end, kernel)
         self._rng = np.random.default_rng(seed)
         self._actions: np.ndarray | None = None
         self._all = np.ones(n_envs, dtype=bool)
@@ -88,15 +93,19 @@ class BatchedTradingVecEnv(VecEnv):
         if self._actions is None:
             raise SimulationError("step_wait() called without step_async(actions)")
         core = self._core
-        reward, terminated, truncated = core.step(self._actions)
+        obs: VecEnvObs | None = None
+        if core.compiled:  # the kernel also wrote the observations of the new decision bars
+            obs, reward, terminated, truncated = core.step_batch(self._actions)
+        else:
+            reward, terminated, truncated = core.step(self._actions)
         self._actions = None
         self.episode_returns += reward
         self.episode_lengths += 1
         done = terminated | truncated
         infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
         if done.any():
-            final = core.observe(done)
             idx = np.flatnonzero(done)
+            final = obs[idx] if isinstance(obs, np.ndarray) else core.observe(done)
             rets = self.episode_returns[idx]
             lens = self.episode_lengths[idx]
             equity = core.equity[idx]
@@ -116,7 +125,11 @@ class BatchedTradingVecEnv(VecEnv):
             core.reset_rows(done, self._rng)
             self.episode_returns[done] = 0.0
             self.episode_lengths[done] = 0
-        return core.observe(), reward.astype(np.float32), done, infos
+            if isinstance(obs, np.ndarray):  # the first observations of the new episodes
+                obs[idx] = core.observe(done)
+        if obs is None:
+            obs = core.observe()
+        return obs, reward.astype(np.float32), done, infos
 
     def close(self) -> None:
         return None

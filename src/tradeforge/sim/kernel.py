@@ -283,17 +283,14 @@ def account_step(
     n = shares.shape[0]
     lower = -max_pos if allow_short else 0.0
     no_volume_limit = math.inf if cap >= 1.0 else 0.0
-    mark0 = market[M_MARK, t]
-    mark1 = market[M_MARK, t + 1]
-    price1 = market[M_FILL, t + 1]
-    adv0 = market[M_ADV, t]
-    sigma0 = market[M_SIGMA, t]
+    t1 = t + 1
+    # (the market is indexed in place: row views would cost reference counting on every call)
 
     # 1. equity at close[t]
     held = 0.0
     for j in range(n):
         if shares[j] != 0.0:
-            held += shares[j] * mark0[j]
+            held += shares[j] * market[M_MARK, t, j]
     prev_equity = cash + held
     size_eq = max(prev_equity, 0.0)
     # 2. position and leverage limits
@@ -303,7 +300,7 @@ def account_step(
         w = weights[j]
         if math.isnan(w):
             if size_eq > 0.0 and shares[j] != 0.0:
-                held_gross += abs(shares[j] * mark0[j] / size_eq)
+                held_gross += abs(shares[j] * market[M_MARK, t, j] / size_eq)
         else:
             explicit_gross += abs(min(max(w, lower), max_pos))
     room = max(max_lev - held_gross, 0.0)
@@ -313,11 +310,11 @@ def account_step(
     fee_total = 0.0
     for j in range(n):
         traded = 0.0
-        px = price1[j]
+        px = market[M_FILL, t1, j]
         tradable = math.isfinite(px) and px > 0.0
         w = weights[j]
         if not math.isnan(w):
-            target = min(max(w, lower), max_pos) * scale * size_eq / mark0[j]
+            target = min(max(w, lower), max_pos) * scale * size_eq / market[M_MARK, t, j]
             if not fractional:
                 lots = target / lot
                 sgn = 1.0 if lots > 0.0 else (-1.0 if lots < 0.0 else 0.0)
@@ -325,11 +322,11 @@ def account_step(
             if math.isfinite(target):
                 desired = target - shares[j]
                 if min_trade > 0.0:
-                    m0 = mark0[j] if math.isfinite(mark0[j]) else 0.0
+                    m0 = market[M_MARK, t, j] if math.isfinite(market[M_MARK, t, j]) else 0.0
                     if abs(desired) * m0 < min_trade:
                         desired = 0.0
                 if tradable:
-                    v = adv0[j]
+                    v = market[M_ADV, t, j]
                     limit = cap * v if (math.isfinite(v) and v > 0.0) else no_volume_limit
                     if not fractional:
                         limit = np.floor(limit / lot) * lot
@@ -343,14 +340,14 @@ def account_step(
         impact = 0.0
         if traded != 0.0:
             notional = abs(traded) * px
-            sig = sigma0[j] if math.isfinite(sigma0[j]) else 0.0
+            sig = market[M_SIGMA, t, j] if math.isfinite(market[M_SIGMA, t, j]) else 0.0
             fee = notional * (comm_bps * BPS) + abs(traded) * comm_share
             if min_comm > 0.0:
                 fee = max(fee, min_comm)
             spread = notional * (half_spread * BPS)
             slippage = notional * (slip_bps * BPS + slip_vol * sig)
             if impact_coef > 0.0:
-                v = adv0[j]
+                v = market[M_ADV, t, j]
                 if math.isfinite(v) and v > 0.0:
                     impact = notional * (impact_coef * math.sqrt(abs(traded) / v) * sig)
             fee_total += fee + spread + slippage + impact
@@ -367,7 +364,7 @@ def account_step(
     for j in range(n):
         value = 0.0
         if shares[j] != 0.0:
-            value = shares[j] * mark1[j]
+            value = shares[j] * market[M_MARK, t1, j]
             held += value
             if shares[j] < 0.0:
                 short_value -= value

@@ -170,18 +170,20 @@ def test_latency_delays_the_fills_of_both_kernels(one_asset: Any) -> None:
         assert infos[0]["weights"][0] == 1.0  # info["weights"] is the decision of the step
 
 
-def test_auto_uses_the_kernel_for_one_row_only(one_asset: Any) -> None:
+def test_auto_uses_the_kernel_for_one_row_and_for_batches(one_asset: Any) -> None:
     panel, feats = one_asset
     config = EnvConfig(window=5)
     assert TradingEnv(panel, feats, config)._core.compiled
-    assert not TradingCore(panel, feats, config, n_batch=4).compiled
+    assert TradingCore(panel, feats, config, n_batch=4).compiled
+    assert not TradingCore(panel, feats, config, n_batch=4, kernel="numpy").compiled
 
 
 def test_kernel_argument_errors(one_asset: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     panel, feats = one_asset
     config = EnvConfig(window=5)
-    with pytest.raises(SimulationError, match="expected n_envs = 1"):
-        TradingCore(panel, feats, config, n_batch=2, kernel="numba")
+    assert TradingCore(panel, feats, config, n_batch=2, kernel="numba").compiled
+    with pytest.raises(SimulationError, match="needs the compiled kernel"):
+        TradingCore(panel, feats, config, n_batch=2, kernel="numpy").step_batch(np.zeros((2, 1)))
     with pytest.raises(SimulationError, match="kernel = 'fast'"):
         TradingEnv(panel, feats, config, kernel="fast")  # type: ignore[arg-type]
     import tradeforge.sim.kernel as sim_kernel
