@@ -82,6 +82,27 @@ def test_paper_replay_on_the_local_venue_equals_the_backtest(
     )
 
 
+def test_paper_prints_a_table_without_json(
+    tmp_path_factory: pytest.TempPathFactory,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    artifact = trained_artifact("portfolio", tmp_path_factory)
+    monkeypatch.setenv("TRADEFORGE_HOME", str(artifact.parents[2] / "home"))
+    config = tmp_path / "paper.yaml"
+    config.write_text("paper:\n  node:\n    strategy_id: table-test\n", encoding="utf-8")
+    code, out, err = run(capsys, "paper", str(config), "--policy", str(artifact), "--venue",
+                         "sim", "--start", "2011-08-16", "--end", "2011-08-22",
+                         "--state", str(tmp_path / "state"))  # fmt: skip
+    assert code == 0, err
+    assert "table-test" in out
+    assert "2011-08-16 .. 2011-08-22" in " ".join(out.split())
+    assert "final equity" in out
+    assert "total_return" in out
+    assert f"state in {tmp_path / 'state'}" in out
+
+
 def test_paper_usage_errors_are_one_line(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

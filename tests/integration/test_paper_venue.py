@@ -12,14 +12,14 @@ import pytest
 
 pytest.importorskip("alpaca")
 
-from alpaca.trading.client import TradingClient  # noqa: E402
-from alpaca.trading.enums import OrderSide, TimeInForce  # noqa: E402
-from alpaca.trading.requests import MarketOrderRequest  # noqa: E402
-from test_paper_support import no_thread_left, numpy_program, start_venue  # noqa: E402, F401
+from alpaca.trading.client import TradingClient
+from alpaca.trading.enums import OrderSide, TimeInForce
+from alpaca.trading.requests import MarketOrderRequest
+from test_paper_support import no_thread_left, numpy_program, start_venue  # noqa: F401
 
-from tradeforge.core.errors import ConfigError  # noqa: E402
-from tradeforge.execution.node import NodeConfig  # noqa: E402
-from tradeforge.experiment.paper import KEY_ENV, SECRET_ENV, PaperConfig, paper_trade  # noqa: E402
+from tradeforge.core.errors import ConfigError
+from tradeforge.execution.node import NodeConfig
+from tradeforge.experiment.paper import KEY_ENV, SECRET_ENV, PaperConfig, paper_trade
 
 START, END = "2010-01-04", "2010-01-13"
 CONFIG = PaperConfig(node=NodeConfig(strategy_id="swing", reconcile_every=3))
@@ -46,7 +46,8 @@ def test_the_local_venue_and_the_simulator_give_the_same_run(tmp_path: Path) -> 
     sim = paper_trade(CONFIG, program, venue="sim", start=START, end=END)
     assert local.orders == sim.orders > 0
     assert list(local.equity.items()) == list(sim.equity.items())
-    assert local.reconciliations[0] == "start-up: ok" and not local.halted
+    assert local.reconciliations[0] == "start-up: ok"
+    assert not local.halted
 
 
 def test_an_unexplained_position_at_start_up_halts_the_node(tmp_path: Path) -> None:
@@ -97,3 +98,16 @@ def test_alpaca_needs_both_keys(monkeypatch: pytest.MonkeyPatch) -> None:
     kwargs: dict[str, Any] = {"start": "2010-02-01", "end": "2010-01-01"}
     with pytest.raises(ConfigError, match="end = 2010-01-01 is before start = 2010-02-01"):
         paper_trade(None, numpy_program(), venue="sim", **kwargs)
+
+
+def test_a_local_venue_run_stopped_and_started_again_carries_on(tmp_path: Path) -> None:
+    program = numpy_program()
+    whole = paper_trade(CONFIG, program, venue="local", start=START, end=END)
+    first = paper_trade(CONFIG, program, venue="local", start=START, end="2010-01-07",
+                        state_dir=tmp_path)  # fmt: skip
+    assert (tmp_path / "venue").is_dir()  # the in-process venue kept its journal
+    again = paper_trade(CONFIG, program, venue="local", start=START, end=END,
+                        state_dir=tmp_path)  # fmt: skip
+    assert first.orders < again.orders == whole.orders
+    assert list(again.equity.items()) == list(whole.equity.items())
+    assert again.restore_mismatches == 0

@@ -38,7 +38,9 @@ def paper_cmd(
     config: Path | None = typer.Argument(
         None, help="PaperConfig YAML (node, risk, alpaca); omit for the defaults."
     ),
-    policy: Path = typer.Option(..., "--policy", "-p", help="A saved policy or ensemble directory."),
+    policy: Path = typer.Option(
+        ..., "--policy", "-p", help="A saved policy or ensemble directory."
+    ),
     venue: str = typer.Option("local", "--venue", help="local | alpaca | sim."),
     venue_url: str | None = typer.Option(
         None, "--venue-url", help="Join a running local venue (tradeforge venue serve) instead."
@@ -64,7 +66,7 @@ def paper_cmd(
     if as_json:
         emit_json(summary)
         return
-    window = f"{summary['start'] or '-'} .. {summary['end'] or '-'}"
+    window = " .. ".join("-" if t is None else str(t.date()) for t in (result.start, result.end))
     table = Table(title=f"paper {result.strategy_id} on {venue}: {window}")
     table.add_column("metric")
     table.add_column("value", justify="right")
