@@ -35,7 +35,14 @@ from tradeforge.core.errors import ConfigError
 from tradeforge.core.policy import Policy
 from tradeforge.core.types import FloatArray
 from tradeforge.data.panel import BarPanel
-from tradeforge.domain import Instrument, OrderFilled, StrategyId, SubmitOrder, Symbol
+from tradeforge.domain import (
+    Instrument,
+    OrderFilled,
+    StrategyId,
+    SubmitOrder,
+    Symbol,
+    TimeInForce,
+)
 from tradeforge.execution.broker import Broker
 from tradeforge.execution.errors import BrokerUnavailableError, TradingHaltedError
 from tradeforge.execution.node_config import NodeConfig, NodeResult, RiskFactory
@@ -254,7 +261,7 @@ class TradingNode:
             return
         self._advanced = False
         deadline = time.monotonic() + self.config.fill_timeout_s
-        while any(o.time_in_force.value != "gtc" for o in self.oms.open_orders()):
+        while any(o.time_in_force is not TimeInForce.GTC for o in self.oms.open_orders()):
             if time.monotonic() >= deadline:
                 logger.warning("fills not all streamed within %.1f s; reconciling over REST",
                                self.config.fill_timeout_s)  # fmt: skip
