@@ -20,6 +20,7 @@ SCRIPTS = (
     "bench_backtest.py",
     "bench_agents.py",
     "bench_audit.py",
+    "bench_node.py",
 )
 
 

@@ -36,6 +36,7 @@ _COMMAND_MODULES = (
     "tradeforge.cli.audit_cmd",
     "tradeforge.cli.drift_cmd",
     "tradeforge.cli.venue_cmd",
+    "tradeforge.cli.paper_cmd",
 )
 
 

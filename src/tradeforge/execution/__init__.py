@@ -1,6 +1,7 @@
 """Execution engine: the order manager and its durable store, deterministic client order ids,
 target weights to orders, and brokers behind one protocol (an in-process simulated broker on
-``tradeforge.sim`` today). See ``docs/execution.md``.
+``tradeforge.sim``, the local Alpaca-compatible venue, Alpaca), and the trading node's bar loop.
+See ``docs/execution.md``, ``docs/venue.md`` and ``docs/paper.md``.
 """
 
 from tradeforge.execution.broker import Broker, BrokerAccount, BrokerOrder, BrokerPosition
@@ -16,6 +17,8 @@ from tradeforge.execution.errors import (
     TradingHaltedError,
 )
 from tradeforge.execution.ids import client_order_id
+from tradeforge.execution.node import TradingNode
+from tradeforge.execution.node_config import NodeConfig, NodeResult
 from tradeforge.execution.oms import HOOK_POINTS, Hook, HookPoint, OrderManager, ReconcileReport
 from tradeforge.execution.sizing import (
     OrderIntent,
@@ -41,6 +44,8 @@ __all__ = [
     "ExecutionError",
     "Hook",
     "HookPoint",
+    "NodeConfig",
+    "NodeResult",
     "OmsStoreError",
     "OrderIntent",
     "OrderManager",
@@ -55,6 +60,7 @@ __all__ = [
     "Skipped",
     "SqliteDialect",
     "TradingHaltedError",
+    "TradingNode",
     "client_order_id",
     "collar_price",
     "plan_orders",

@@ -232,7 +232,7 @@ def plan_orders(
         )
     cost = sum((_buy_cost(b, cfg) for b in buys), Decimal(0))
     scale = Decimal(1)
-    if cost > available:
+    if buys and cost > available:  # no buys: nothing to scale (0 / 0 otherwise)
         scale = max(available, Decimal(0)) / cost
         scaled: list[OrderIntent] = []
         for b in buys:

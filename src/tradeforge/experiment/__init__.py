@@ -38,6 +38,11 @@ _EXPORTS = {
     "load_suite": "tradeforge.experiment.suite",
     "plan_suite": "tradeforge.experiment.suite",
     "run_suite": "tradeforge.experiment.suite",
+    "PaperConfig": "tradeforge.experiment.paper",
+    "PaperResult": "tradeforge.experiment.paper",
+    "paper_trade": "tradeforge.experiment.paper",
+    "TradingProgram": "tradeforge.experiment.paper_program",
+    "load_program": "tradeforge.experiment.paper_program",
 }
 
 __all__ = sorted(_EXPORTS)

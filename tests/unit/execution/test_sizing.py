@@ -69,6 +69,13 @@ def test_sells_before_buys_and_trade_is_the_difference() -> None:
                                         ("AAPL", "buy", Decimal(200))]  # fmt: skip
 
 
+def test_sells_only_with_negative_buying_power() -> None:
+    # fills at the next open can cost more than the sizing close: buying power below zero
+    positions = {MSFT: Decimal(100)}
+    plan = plan_orders({MSFT: 0.0}, positions, PRICES, EQUITY, WHOLE, Decimal(-250))
+    assert quantities(plan.intents) == [("MSFT", "sell", Decimal(100))]
+
+
 def test_minimum_notional_skips_small_orders() -> None:
     inst = {AAPL: Instrument(symbol="AAPL", fractionable=True, min_notional=Decimal(1))}
     plan = plan_orders({AAPL: 0.000005}, {}, PRICES, EQUITY, inst, BIG)  # a $0.50 order
