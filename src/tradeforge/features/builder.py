@@ -39,23 +39,30 @@ class Builder:
     def close(self) -> str:
         return self.src("close")
 
-    def map(self, name: str, fn: Callable[..., FloatArray], *inputs: str) -> str:
-        return self.graph.add(f"{name}({','.join(inputs)})", Map(fn), inputs)
+    def map(
+        self, name: str, fn: Callable[..., FloatArray], *inputs: str, kernel: str | None = None
+    ) -> str:
+        """An elementwise node; ``kernel`` names its compiled twin (``Map.kernel``)."""
+        return self.graph.add(f"{name}({','.join(inputs)})", Map(fn, kernel), inputs)
 
     def lag(self, x: str, k: int) -> str:
         return self.graph.add(f"lag({x};{k})", Lag(k), (x,))
 
-    def window(self, name: str, reducer: Reducer, w: int, *inputs: str) -> str:
-        return self.graph.add(f"{name}({','.join(inputs)};{w})", Window(w, reducer), inputs)
+    def window(
+        self, name: str, reducer: Reducer, w: int, *inputs: str, kind: str | None = None
+    ) -> str:
+        """A window node; ``kind`` names a reducer with a compiled twin (``Window.kind``)."""
+        return self.graph.add(f"{name}({','.join(inputs)};{w})", Window(w, reducer, kind), inputs)
 
     def mean(self, x: str, w: int) -> str:
-        return self.window("mean", _mean, w, x)
+        return self.window("mean", _mean, w, x, kind="mean")
 
     def std(self, x: str, w: int, ddof: int = 0) -> str:
-        return self.window(f"std{ddof}", _std(ddof), w, x)
+        kind = f"std{ddof}" if ddof in (0, 1) else None
+        return self.window(f"std{ddof}", _std(ddof), w, x, kind=kind)
 
     def wsum(self, x: str, w: int) -> str:
-        return self.window("sum", _sum, w, x)
+        return self.window("sum", _sum, w, x, kind="sum")
 
     def ema(self, x: str, n: int) -> str:
         return self.graph.add(f"ema({x};{n})", Recursive(n, 2.0 / (n + 1.0)), (x,))
@@ -75,10 +82,10 @@ class Builder:
     # common derived series -------------------------------------------------------------------
     def after(self, x: str, k: int) -> str:
         """``x`` where ``x`` was also valid ``k`` bars earlier (NaN otherwise): delays a seed."""
-        return self.map("after", _valid_if, x, self.lag(x, k))
+        return self.map("after", _valid_if, x, self.lag(x, k), kernel="valid_if")
 
     def diff(self, x: str, k: int = 1) -> str:
-        return self.map("sub", np.subtract, x, self.lag(x, k))
+        return self.map("sub", np.subtract, x, self.lag(x, k), kernel="sub")
 
     def log_return(self, k: int = 1) -> str:
         c = self.close()
@@ -86,7 +93,9 @@ class Builder:
 
     def true_range(self) -> str:
         prev = self.lag(self.close(), 1)
-        return self.map("trange", _true_range, self.src("high"), self.src("low"), prev)
+        return self.map(
+            "trange", _true_range, self.src("high"), self.src("low"), prev, kernel="true_range"
+        )
 
 
 def _mean(w: FloatArray) -> FloatArray:

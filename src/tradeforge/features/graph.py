@@ -87,11 +87,21 @@ class Calendar(Op):
 
 @dataclass
 class Map(Op):
+    """An elementwise function of the inputs. ``kernel`` names its compiled twin in
+    ``features.kernels`` (``MAP_KERNELS``: the same arithmetic), used for long blocks."""
+
     fn: Callable[..., FloatArray]
+    kernel: str | None = None
 
     def run(
         self, xs: list[FloatArray], state: State | None, ctx: Context
     ) -> tuple[FloatArray, State]:
+        if self.kernel is not None and xs and len(xs[0]) > SHORT_BLOCK and _kernels_available():
+            from tradeforge.features import kernels
+
+            out = kernels.run_map(self.kernel, xs)
+            if out is not None:
+                return out, {}
         return np.asarray(self.fn(*xs), dtype=np.float64), {}
 
 
@@ -119,10 +129,16 @@ class Lag(Op):
 
 @dataclass
 class Window(Op):
-    """A reducer over the last ``w`` rows of one or more inputs (NaN if any is NaN)."""
+    """A reducer over the last ``w`` rows of one or more inputs (NaN if any is NaN).
+
+    ``kind`` names a reducer the compiled kernels know (``"sum"``, ``"mean"``, ``"std0"``,
+    ``"std1"``: ``features.kernels.window_reduce``, the same arithmetic as the numpy reducers);
+    long blocks of one input then run compiled when numba is installed.
+    """
 
     w: int
     reducer: Reducer
+    kind: str | None = None
 
     def __post_init__(self) -> None:
         self.lookback = self.w - 1
@@ -132,6 +148,15 @@ class Window(Op):
     ) -> tuple[FloatArray, State]:
         n = xs[0].shape[1]
         keep = self.w - 1
+        compiled = _compiled_window(self.kind, len(xs), len(xs[0]))
+        if compiled is not None and len(xs[0]) >= keep:
+            kind, ddof = compiled
+            from tradeforge.features import kernels
+
+            x = xs[0]
+            init = _initial_rows(state, "buf0", keep, n)
+            out = kernels.window_reduce(init, x, self.w, kind, ddof)
+            return out, {"buf0": x[len(x) - keep :].copy()}
         new_state: State = {}
         windows = []
         for i, x in enumerate(xs):
@@ -139,6 +164,18 @@ class Window(Op):
             windows.append(_windows(z, self.w))  # (T, N, w)
             new_state[f"buf{i}"] = z[len(z) - keep :]
         return np.asarray(self.reducer(*windows), dtype=np.float64), new_state
+
+
+_WINDOW_KINDS = {"sum": (0, 0), "mean": (1, 0), "std0": (2, 0), "std1": (2, 1)}
+
+
+def _compiled_window(kind: str | None, n_inputs: int, rows: int) -> tuple[int, int] | None:
+    """``(kernel kind, ddof)`` when a block of ``rows`` runs through the compiled kernel."""
+    if kind is None or n_inputs != 1 or rows <= SHORT_BLOCK or kind not in _WINDOW_KINDS:
+        return None
+    from tradeforge.features import kernels
+
+    return _WINDOW_KINDS[kind] if kernels.available() else None
 
 
 def _windows(z: FloatArray, w: int) -> FloatArray:
@@ -213,6 +250,16 @@ class Recursive(Op):
         seed_buf = _initial_rows(state, "seed", n - 1, n_sym)
         y_prev = state["y"].copy() if state is not None else np.full(n_sym, np.nan)
         run0 = state["run"] if state is not None else np.zeros(n_sym)
+        if t > SHORT_BLOCK and t >= n - 1 and _kernels_available():
+            # the same recursion, compiled (features.kernels), without building z
+            from tradeforge.features import kernels
+
+            out, last = kernels.recursive(x, seed_buf, n, self.alpha, run0.astype(np.int64), y_prev)
+            return out, {
+                "seed": x[t - (n - 1) :].copy(),
+                "y": out[-1].copy(),
+                "run": np.minimum(last, n + 1).astype(np.float64),
+            }
         z = np.concatenate([seed_buf, x])
         valid = ~np.isnan(x)
         if t == 1:  # the online path
@@ -285,6 +332,21 @@ class Recursive(Op):
                 else:
                     out[r0 + 1 : r1, cols] = filtered
         return out, out[-1].copy()
+
+
+def _has_inf(x: FloatArray) -> bool:
+    """``np.isinf(x).any()``, in one compiled pass for long 2-d blocks when numba is there."""
+    if x.ndim == 2 and x.dtype == np.float64 and len(x) > SHORT_BLOCK and _kernels_available():
+        from tradeforge.features import kernels
+
+        return kernels.any_inf(x)
+    return bool(np.isinf(x).any())
+
+
+def _kernels_available() -> bool:
+    from tradeforge.features import kernels
+
+    return kernels.available()
 
 
 @dataclass
@@ -370,11 +432,12 @@ class Graph:
         shapes = [a.shape for a in ctx.fields.values()]
         t, n_sym = shapes[0] if shapes else (0, 0)
         cross = any(isinstance(node.op, CrossRank) for node in self.nodes.values())
-        if cross or t <= SHORT_BLOCK or n_sym <= SYMBOL_BLOCK:
+        if cross or t <= SHORT_BLOCK or n_sym <= self.symbol_block():
             return self._run(ctx, outputs, state)
         parts = []
-        for lo in range(0, n_sym, SYMBOL_BLOCK):
-            cols = slice(lo, lo + SYMBOL_BLOCK)
+        block = self.symbol_block()
+        for lo in range(0, n_sym, block):
+            cols = slice(lo, lo + block)
             sub = Context({k: v[:, cols] for k, v in ctx.fields.items()}, ctx.stamps)
             prior = None
             if state is not None:
@@ -387,6 +450,13 @@ class Graph:
         }
         return values, new_state
 
+    @staticmethod
+    def symbol_block() -> int:
+        """Columns per group of a long many-symbol block: ``SYMBOL_BLOCK`` for the numpy ops;
+        with the compiled kernels (``features.kernels``) every column at once, which is faster
+        (contiguous arrays for the kernels, no regrouping copies)."""
+        return 2**62 if _kernels_available() else SYMBOL_BLOCK
+
     def _run(
         self, ctx: Context, outputs: list[str], state: dict[str, State] | None
     ) -> tuple[list[FloatArray], dict[str, State]]:
@@ -397,10 +467,8 @@ class Graph:
                 xs = [values[i] for i in node.inputs]
                 prior = state.get(key) if state is not None else None
                 out, node_state = node.op.run(xs, prior, ctx)
-                if isinstance(node.op, Map | Source):  # only these can create infinities
-                    inf = np.isinf(out)
-                    if inf.any():
-                        out = np.where(inf, np.nan, out)
+                if isinstance(node.op, Map | Source) and _has_inf(out):  # only these can
+                    out = np.where(np.isinf(out), np.nan, out)  # create infinities
                 values[key] = out
                 if node_state:
                     new_state[key] = node_state

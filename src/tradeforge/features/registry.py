@@ -102,9 +102,9 @@ def _macd_parts(b: Builder, p: Mapping[str, ParamValue]) -> tuple[str, str, str]
     the mean of the ``fast`` closes ending there, so values equal ``talib.MACD`` from the start."""
     c, fast, slow = b.close(), _i(p, "fast"), _i(p, "slow")
     late = b.after(c, slow - fast) if slow > fast else c
-    line = b.map("sub", np.subtract, b.ema(late, fast), b.ema(c, slow))
+    line = b.map("sub", np.subtract, b.ema(late, fast), b.ema(c, slow), kernel="sub")
     signal = b.ema(line, _i(p, "signal"))
-    return line, signal, b.map("sub", np.subtract, line, signal)
+    return line, signal, b.map("sub", np.subtract, line, signal, kernel="sub")
 
 
 @_register("macd", MACD_PARAMS, "MACD line: EMA(fast) - EMA(slow)")
@@ -124,7 +124,7 @@ def _macd_hist(b: Builder, p: Mapping[str, ParamValue]) -> str:
 
 @_register("macd_hist_pct", MACD_PARAMS, "MACD histogram divided by close")
 def _macd_hist_pct(b: Builder, p: Mapping[str, ParamValue]) -> str:
-    return b.map("div", _div, _macd_parts(b, p)[2], b.close())
+    return b.map("div", _div, _macd_parts(b, p)[2], b.close(), kernel="div")
 
 
 # momentum ----------------------------------------------------------------------------------
@@ -139,7 +139,7 @@ def _rsi(b: Builder, p: Mapping[str, ParamValue]) -> str:
         total = g + lo
         return np.where(total > 0, 100.0 * g / total, np.where(np.isnan(total), np.nan, 0.0))
 
-    return b.map("rsi", rsi, gain, loss)
+    return b.map("rsi", rsi, gain, loss, kernel="rsi")
 
 
 # Bollinger ---------------------------------------------------------------------------------
@@ -172,7 +172,9 @@ def _bb_lower(b: Builder, p: Mapping[str, ParamValue]) -> str:
 @_register("bb_pctb", BB_PARAMS, "Bollinger %b: (close - lower) / (upper - lower)")
 def _bb_pctb(b: Builder, p: Mapping[str, ParamValue]) -> str:
     upper, _, lower = _bands(b, p)
-    return b.map("pctb", lambda c, u, lo: (c - lo) / (u - lo), b.close(), upper, lower)
+    return b.map(
+        "pctb", lambda c, u, lo: (c - lo) / (u - lo), b.close(), upper, lower, kernel="pctb"
+    )
 
 
 @_register("bb_width", BB_PARAMS, "Bollinger width: (upper - lower) / middle")
@@ -189,7 +191,7 @@ def _atr(b: Builder, p: Mapping[str, ParamValue]) -> str:
 
 @_register("natr", (N14,), "ATR as a percentage of close (TA-Lib NATR)", ("high", "low", "close"))
 def _natr(b: Builder, p: Mapping[str, ParamValue]) -> str:
-    return b.map("pct", lambda a, c: 100.0 * a / c, _atr(b, p), b.close())
+    return b.map("pct", lambda a, c: 100.0 * a / c, _atr(b, p), b.close(), kernel="pct")
 
 
 @_register("vol", (N20,), "close-to-close volatility: sample std of 1-bar log returns")
@@ -219,7 +221,7 @@ def _zscore_of(b: Builder, x: str, n: int) -> str:
     def z(v: FloatArray, m: FloatArray, s: FloatArray) -> FloatArray:
         return np.where(s > 0, (v - m) / s, np.where(np.isnan(s), np.nan, 0.0))
 
-    return b.map("z", z, x, mean, sd)
+    return b.map("z", z, x, mean, sd, kernel="z")
 
 
 @_register("zscore", (N20,), "rolling z-score of close")
@@ -258,7 +260,7 @@ def _vwap_dist(b: Builder, p: Mapping[str, ParamValue]) -> str:
     v = b.src("volume")
     pv = b.map("mul", np.multiply, _typical(b), v)
     n = _i(p, "n")
-    vwap = b.map("div", _div, b.wsum(pv, n), b.wsum(v, n))
+    vwap = b.map("div", _div, b.wsum(pv, n), b.wsum(v, n), kernel="div")
     return b.map("rel", lambda c, w: c / w - 1.0, b.close(), vwap)
 
 

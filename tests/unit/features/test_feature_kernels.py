@@ -163,3 +163,95 @@ def test_nan_holes_stay_nan_and_recover() -> None:
     assert out["obv"].iloc[41] == 1e6
     assert out["rsi_5"].iloc[46:].notna().all()
     assert out["rsi_5"].iloc[40:46].isna().all()
+
+
+# -- the compiled kernels (features.kernels) against the numpy graph operations ---------------
+def _holey_panel() -> BarPanel:
+    """Real bundled series with holes: late starts, a WTI without volume, gaps, a zero range."""
+    from tradeforge.data.bundled import load_bundled_panel
+
+    panel = load_bundled_panel(["AAPL", "IBM", "MSFT", "WTI", "SP500"])
+    close = panel.close.copy()
+    close[3000:3004, 0] = np.nan  # a gap inside a run: the recursions restart with a new seed
+    close[5000, 4] = np.nan
+    high, low = panel.high.copy(), panel.low.copy()
+    high[6000, 1] = low[6000, 1] = close[6000, 1]  # zero range and an unchanged close
+    close[6001, 1] = close[6000, 1]
+    return BarPanel(panel.index, panel.symbols, panel.open, high, low, close, panel.volume.copy())
+
+
+def _bits(a: np.ndarray) -> np.ndarray:
+    return np.where(np.isnan(a), 0.0, a).view(np.int64)
+
+
+def test_compiled_graph_equals_the_numpy_graph_bit_for_bit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every registered price indicator (windows, recursions and the maps with a compiled twin)
+    gives the same bits with the kernels as with the numpy operations, in one block and
+    continued from a saved state, and the same NaN pattern."""
+    from tradeforge.features import kernels
+    from tradeforge.features.registry import REGISTRY
+
+    if not kernels.available():
+        pytest.skip("numba is not installed")
+    names = [n for n in sorted(REGISTRY) if n not in ("xrank", "news_sentiment", "news_count")]
+    names += ["ema_3", "vol_2", "sma_2", "rsi_2", "vwap_dist_7", "macd_hist_pct_5_35_5"]
+    spec = FeatureSpec.from_names(names, scaler="none")
+    panel = _holey_panel()
+    fast_pipe = FeaturePipeline(spec)
+    fast = fast_pipe.transform(panel).values
+    head, state = fast_pipe.raw(panel.iloc(slice(0, 4000)))
+    tail, _ = fast_pipe.raw(panel.iloc(slice(4000, None)), state)
+
+    monkeypatch.setattr(kernels, "available", lambda: False)
+    slow_pipe = FeaturePipeline(spec)
+    slow = slow_pipe.transform(panel).values
+    s_head, s_state = slow_pipe.raw(panel.iloc(slice(0, 4000)))
+    s_tail, _ = slow_pipe.raw(panel.iloc(slice(4000, None)), s_state)
+
+    assert np.isfinite(fast).mean() > 0.5
+    np.testing.assert_array_equal(np.isnan(fast), np.isnan(slow))
+    np.testing.assert_array_equal(_bits(fast), _bits(slow))
+    np.testing.assert_array_equal(_bits(np.concatenate([head, tail])), _bits(fast))
+    np.testing.assert_array_equal(_bits(s_head), _bits(head))
+    np.testing.assert_array_equal(_bits(s_tail), _bits(tail))
+    for key, node_state in state.items():  # the saved states are the same numbers too
+        for name, arr in node_state.items():
+            np.testing.assert_array_equal(arr, s_state[key][name], err_msg=f"{key} {name}")
+
+
+def test_compiled_maps_follow_numpys_nan_rules() -> None:
+    """Each compiled map twin equals its numpy expression on values with NaN, zeros, ties and
+    signs (``np.where`` selects, ``np.maximum`` propagating NaN)."""
+    from tradeforge.features import kernels
+
+    if not kernels.available():
+        pytest.skip("numba is not installed")
+    rng = np.random.default_rng(0)
+    vals = rng.normal(size=(40, 30))
+    vals[rng.random(vals.shape) < 0.15] = np.nan
+    vals[rng.random(vals.shape) < 0.1] = 0.0
+    a, b, c = vals, np.roll(vals, 1, axis=1), np.abs(np.roll(vals, 2, axis=0))
+    with np.errstate(all="ignore"):
+        expected = {
+            "sub": (np.subtract(a, b), (a, b)),
+            "div": (a / b, (a, b)),
+            "pct": (100.0 * a / c, (a, c)),
+            "valid_if": (np.where(np.isnan(b), np.nan, a), (a, b)),
+            "rsi": (
+                np.where(a + c > 0, 100.0 * a / (a + c), np.where(np.isnan(a + c), np.nan, 0.0)),
+                (a, c),
+            ),
+            "pctb": ((a - c) / (b - c), (a, b, c)),
+            "z": (np.where(c > 0, (a - b) / c, np.where(np.isnan(c), np.nan, 0.0)), (a, b, c)),
+            "true_range": (
+                np.maximum(a - b, np.maximum(np.abs(a - c), np.abs(b - c))),
+                (a, b, c),
+            ),
+        }
+        assert set(expected) == set(kernels.MAP_KERNELS)
+        for name, (want, inputs) in expected.items():
+            got = kernels.run_map(name, list(inputs))
+            assert got is not None
+            np.testing.assert_array_equal(np.isnan(got), np.isnan(want), err_msg=name)
+            np.testing.assert_array_equal(got, want, err_msg=name)
+    assert kernels.run_map("z", [a, b, c[:, :5]]) is None  # other shapes: the numpy map runs

@@ -1,0 +1,321 @@
+"""Compiled loops for the slow graph operations: rolling window reductions and the seeded
+exponential recursion.
+
+Each kernel repeats, element by element, the numpy arithmetic of the operation it speeds up in
+:mod:`tradeforge.features.graph` (same operations in the same order, no re-association, no
+running-sum updates), so batch values are the same bits with or without numba and stay equal
+to the online path (tested):
+
+* ``window_reduce``: ``graph.window_sum`` (``w0 + w1``, then ``+= w2`` ... oldest first), its
+  mean (``sum / w``) and ``builder._std`` (mean, then ``0 + d0*d0 + d1*d1 ...`` with
+  ``d = x - mean``, then ``sqrt(squares / (w - ddof))``), on the windows of ``z`` (the block
+  with the ``w - 1`` rows of state before it);
+* ``recursive``: ``graph.Recursive`` (``y = a * x + (1 - a) * y_prev``, seeded by the mean of
+  the first ``n`` valid inputs of a run, NaN inputs ending the run).
+
+The loops run over time outside and symbols inside, so the inner loop vectorizes without
+changing any element's arithmetic. numba is optional and imported lazily (``available()``):
+without it the graph keeps its numpy code. The kernels call nothing compiled from another file,
+so numba's own cache (keyed on this file) never runs a stale copy.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import numpy as np
+
+from tradeforge.core.types import FloatArray
+
+# window reductions (``window_reduce`` kinds)
+SUM, MEAN, STD = 0, 1, 2
+
+
+def _window_reduce(
+    init: FloatArray, x: FloatArray, w: int, kind: int, ddof: int, out: FloatArray
+) -> None:
+    # the windows of z = (init rows, then x) without building z: row r of z is init[r] for
+    # r < len(init), else x[r - len(init)] (2-d indexing, no row views: a view per row would
+    # cost reference counting in the inner loop)
+    n_rows, n = out.shape
+    keep = init.shape[0]
+    acc = np.empty(n)
+    sq = np.empty(n)
+    for t in range(n_rows):
+        for k in range(w):
+            r = t + k
+            if r < keep:
+                if k == 0:
+                    for j in range(n):
+                        acc[j] = init[r, j]
+                else:  # w0 + w1, then += w2 ...: the order of graph.window_sum
+                    for j in range(n):
+                        acc[j] = acc[j] + init[r, j]
+            else:
+                rx = r - keep
+                if k == 0:
+                    for j in range(n):
+                        acc[j] = x[rx, j]
+                else:
+                    for j in range(n):
+                        acc[j] = acc[j] + x[rx, j]
+        if kind == SUM:
+            for j in range(n):
+                out[t, j] = acc[j]
+        elif kind == MEAN:
+            for j in range(n):
+                out[t, j] = acc[j] / w
+        else:
+            for j in range(n):
+                acc[j] = acc[j] / w  # the mean
+                sq[j] = 0.0
+            for k in range(w):
+                r = t + k
+                if r < keep:
+                    for j in range(n):
+                        d = init[r, j] - acc[j]
+                        sq[j] += d * d
+                else:
+                    rx = r - keep
+                    for j in range(n):
+                        d = x[rx, j] - acc[j]
+                        sq[j] += d * d
+            for j in range(n):
+                out[t, j] = np.sqrt(sq[j] / (w - ddof))
+
+
+def _any_inf(x: FloatArray) -> bool:
+    n_rows, n = x.shape
+    for t in range(n_rows):
+        row = x[t]
+        found = False
+        for j in range(n):
+            found |= np.abs(row[j]) == np.inf
+        if found:
+            return True
+    return False
+
+
+def _recursive(
+    x: FloatArray,
+    seed: FloatArray,
+    n: int,
+    alpha: float,
+    run0: np.ndarray,
+    y0: FloatArray,
+    out: FloatArray,
+    runs_last: np.ndarray,
+) -> None:
+    # z = (seed rows, then x): row r of z is seed[r] for r < n - 1, else x[r - (n - 1)]
+    n_rows, n_sym = x.shape
+    keep = seed.shape[0]
+    beta = 1.0 - alpha
+    run = run0.copy()
+    y = y0.copy()
+    for t in range(n_rows):
+        for j in range(n_sym):
+            v = x[t, j]
+            if np.isnan(v):
+                run[j] = 0
+                y[j] = np.nan
+            else:
+                run[j] += 1
+                if run[j] > n:
+                    y[j] = alpha * v + beta * y[j]
+                elif run[j] == n:  # the seed: mean of the last n inputs (graph.window_mean)
+                    total = 0.0
+                    for k in range(n):
+                        r = t + k
+                        zv = seed[r, j] if r < keep else x[r - keep, j]
+                        total = zv if k == 0 else total + zv
+                    y[j] = total / n
+                else:
+                    y[j] = np.nan
+            out[t, j] = y[j]
+    for j in range(n_sym):
+        runs_last[j] = run[j]
+
+
+# Elementwise maps of the registry with a compiled twin (``Map.kernel``): the same IEEE
+# operations as the numpy lambdas they stand for, element by element, with numpy's NaN rules
+# (``np.where`` selects, ``np.maximum`` propagates NaN).
+
+
+def _map_sub(a: FloatArray, b: FloatArray, out: FloatArray) -> None:
+    n_rows, n = out.shape
+    for t in range(n_rows):
+        for j in range(n):
+            out[t, j] = a[t, j] - b[t, j]
+
+
+def _map_div(a: FloatArray, b: FloatArray, out: FloatArray) -> None:
+    n_rows, n = out.shape
+    for t in range(n_rows):
+        for j in range(n):
+            out[t, j] = a[t, j] / b[t, j]
+
+
+def _map_pct(a: FloatArray, c: FloatArray, out: FloatArray) -> None:  # 100 * a / c
+    n_rows, n = out.shape
+    for t in range(n_rows):
+        for j in range(n):
+            out[t, j] = 100.0 * a[t, j] / c[t, j]
+
+
+def _map_valid_if(x: FloatArray, earlier: FloatArray, out: FloatArray) -> None:
+    n_rows, n = out.shape
+    for t in range(n_rows):
+        for j in range(n):
+            out[t, j] = np.nan if np.isnan(earlier[t, j]) else x[t, j]
+
+
+def _map_rsi(g: FloatArray, lo: FloatArray, out: FloatArray) -> None:
+    n_rows, n = out.shape
+    for t in range(n_rows):
+        for j in range(n):
+            total = g[t, j] + lo[t, j]
+            zero = np.nan if np.isnan(total) else 0.0
+            out[t, j] = 100.0 * g[t, j] / total if total > 0 else zero
+
+
+def _map_pctb(c: FloatArray, u: FloatArray, lo: FloatArray, out: FloatArray) -> None:
+    n_rows, n = out.shape
+    for t in range(n_rows):
+        for j in range(n):
+            out[t, j] = (c[t, j] - lo[t, j]) / (u[t, j] - lo[t, j])
+
+
+def _map_z(v: FloatArray, m: FloatArray, sd: FloatArray, out: FloatArray) -> None:
+    n_rows, n = out.shape
+    for t in range(n_rows):
+        for j in range(n):
+            s = sd[t, j]
+            zero = np.nan if np.isnan(s) else 0.0
+            out[t, j] = (v[t, j] - m[t, j]) / s if s > 0 else zero
+
+
+def _map_true_range(h: FloatArray, lo: FloatArray, prev: FloatArray, out: FloatArray) -> None:
+    n_rows, n = out.shape
+    for t in range(n_rows):
+        for j in range(n):
+            a = np.abs(h[t, j] - prev[t, j])
+            b = np.abs(lo[t, j] - prev[t, j])
+            wide = a if (a >= b or a != a) else b  # np.maximum(a, b)
+            x = h[t, j] - lo[t, j]
+            out[t, j] = x if (x >= wide or x != x) else wide  # np.maximum(x, wide)
+
+
+_MAPS = {
+    "sub": _map_sub,
+    "div": _map_div,
+    "pct": _map_pct,
+    "valid_if": _map_valid_if,
+    "rsi": _map_rsi,
+    "pctb": _map_pctb,
+    "z": _map_z,
+    "true_range": _map_true_range,
+}
+MAP_KERNELS = frozenset(_MAPS)
+
+
+@functools.cache
+def _compiled() -> dict[str, Any] | None:
+    """The numba-compiled kernels (compiled on first use, cached on disk); None without numba."""
+    try:
+        import numba
+    except ImportError:  # pragma: no cover - exercised only without numba
+        return None
+    jit = numba.njit(nogil=True, cache=True, error_model="numpy")
+    out = {
+        "window_reduce": jit(_window_reduce),
+        "recursive": jit(_recursive),
+        "any_inf": jit(_any_inf),
+    }
+    out.update({f"map:{name}": jit(fn) for name, fn in _MAPS.items()})
+    return out
+
+
+def available() -> bool:
+    """True when numba is importable (the graph then runs long blocks through these kernels)."""
+    return _compiled() is not None
+
+
+def window_reduce(init: FloatArray, x: FloatArray, w: int, kind: int, ddof: int = 0) -> FloatArray:
+    """Reduce the windows of ``w`` rows of ``init`` (the ``w - 1`` state rows before the block)
+    followed by the block ``x`` (T, N): (T, N) sums, means or standard deviations (``ddof``)."""
+    kernels = _compiled()
+    if kernels is None:  # pragma: no cover - the graph checks ``available()`` first
+        raise RuntimeError("window_reduce needs numba; use the numpy reducers")
+    out = np.empty(x.shape)
+    kernels["window_reduce"](
+        np.ascontiguousarray(init, dtype=np.float64),
+        np.ascontiguousarray(x, dtype=np.float64),
+        w,
+        kind,
+        ddof,
+        out,
+    )
+    return out
+
+
+def run_map(name: str, xs: list[FloatArray]) -> FloatArray | None:
+    """The compiled twin ``name`` (one of ``MAP_KERNELS``) of a registry map on same-shape
+    (T, N) inputs; None when it cannot run (no numba, other shapes or dtypes)."""
+    kernels = _compiled()
+    if kernels is None or name not in _MAPS:
+        return None
+    shape = xs[0].shape
+    if len(shape) != 2 or any(x.shape != shape or x.dtype != np.float64 for x in xs):
+        return None
+    out = np.empty(shape)
+    kernels[f"map:{name}"](*[np.ascontiguousarray(x) for x in xs], out)
+    return out
+
+
+def any_inf(x: FloatArray) -> bool:
+    """``np.isinf(x).any()`` for a (T, N) float64 array, in one pass without a temporary."""
+    kernels = _compiled()
+    if kernels is None:  # pragma: no cover - the graph checks ``available()`` first
+        return bool(np.isinf(x).any())
+    if not x.flags.c_contiguous:  # the strided kernel would not vectorize
+        return bool(np.isinf(x).any())
+    return bool(kernels["any_inf"](x))
+
+
+def recursive(
+    x: FloatArray, seed: FloatArray, n: int, alpha: float, run0: np.ndarray, y0: FloatArray
+) -> tuple[FloatArray, np.ndarray]:
+    """``graph.Recursive`` over the block ``x`` (T, N) after the ``n - 1`` ``seed`` rows, the runs
+    ``run0`` (N,) and outputs ``y0`` (N,) left by the rows before it: the (T, N) outputs and the
+    run length after the last row, per symbol."""
+    kernels = _compiled()
+    if kernels is None:  # pragma: no cover - the graph checks ``available()`` first
+        raise RuntimeError("recursive needs numba; use the numpy recursion")
+    xc = np.ascontiguousarray(x, dtype=np.float64)
+    out = np.empty_like(xc)
+    runs_last = np.empty(xc.shape[1], dtype=np.int64)
+    kernels["recursive"](
+        xc,
+        np.ascontiguousarray(seed, dtype=np.float64),
+        n,
+        float(alpha),
+        np.asarray(run0, dtype=np.int64),
+        np.asarray(y0, dtype=np.float64),
+        out,
+        runs_last,
+    )
+    return out, runs_last
+
+
+__all__ = [
+    "MAP_KERNELS",
+    "MEAN",
+    "STD",
+    "SUM",
+    "any_inf",
+    "available",
+    "recursive",
+    "run_map",
+    "window_reduce",
+]
