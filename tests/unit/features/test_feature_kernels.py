@@ -255,3 +255,15 @@ def test_compiled_maps_follow_numpys_nan_rules() -> None:
             np.testing.assert_array_equal(np.isnan(got), np.isnan(want), err_msg=name)
             np.testing.assert_array_equal(got, want, err_msg=name)
     assert kernels.run_map("z", [a, b, c[:, :5]]) is None  # other shapes: the numpy map runs
+
+
+def test_stack_last_is_np_stack() -> None:
+    from tradeforge.features import kernels
+
+    rng = np.random.default_rng(1)
+    cols = [rng.normal(size=(50, 7)) for _ in range(4)]
+    cols[2][3, 1] = np.nan
+    np.testing.assert_array_equal(kernels.stack_last(cols), np.stack(cols, axis=-1))
+    odd = [cols[0], cols[1][:, :3]]
+    with pytest.raises(ValueError, match="same shape"):
+        kernels.stack_last(odd)  # falls back to np.stack, which names the problem
