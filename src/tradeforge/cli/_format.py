@@ -14,7 +14,7 @@ def num(value: Any, spec: str) -> str:
 
 def footnote(cells: list[str]) -> str | None:
     """The footnote to print under a table when any of its ``cells`` was undefined."""
-    return f"{UNDEFINED}: {UNDEFINED_NOTE}" if UNDEFINED in cells else None
+    return UNDEFINED_NOTE if UNDEFINED in cells else None
 
 
 __all__ = ["footnote", "num"]
