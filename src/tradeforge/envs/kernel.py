@@ -104,7 +104,7 @@ def _project_simplex(v: FloatArray, radius: float, out: FloatArray) -> None:
         out[i] = max(v[i] - theta, 0.0)
 
 
-@jit
+@jit(inline="always")
 def _map_action(
     actions: FloatArray, row: int, target: FloatArray, trow: int, params: FloatArray
 ) -> bool:
@@ -188,7 +188,7 @@ def _map_action(
     return True
 
 
-@jit
+@jit(inline="always")
 def _reward(
     prev_equity: float,
     equity: float,
@@ -230,7 +230,7 @@ def _reward(
     return total
 
 
-@jit
+@jit(inline="always")
 def env_step_row(
     b: int,
     ints: IntArray,
@@ -313,7 +313,7 @@ def env_step_row(
     return OK, reward, terminated, truncated, equity
 
 
-@jit
+@jit(inline="always")
 def _observe_row(
     b: int,
     ints: IntArray,

@@ -247,7 +247,7 @@ def market_stack(
     return out
 
 
-@jit
+@jit(inline="always")
 def account_step(
     shares: FloatArray,
     cash: float,
