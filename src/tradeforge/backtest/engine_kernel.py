@@ -94,7 +94,8 @@ def compiled_kernel() -> Callable[..., Any]:
             "kernel = 'numba' but numba is not installed; pip install numba, or use "
             "kernel = 'auto' or 'step'"
         )
-    return simulate_path
+    kernel: Callable[..., Any] = simulate_path
+    return kernel
 
 
 __all__ = [

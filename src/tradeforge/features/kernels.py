@@ -235,7 +235,7 @@ def _compiled() -> dict[str, Any] | None:
         import numba
     except ImportError:  # pragma: no cover - exercised only without numba
         return None
-    jit = numba.njit(nogil=True, cache=True, error_model="numpy")
+    jit: Any = numba.njit(nogil=True, cache=True, error_model="numpy")
     out = {
         "window_reduce": jit(_window_reduce),
         "recursive": jit(_recursive),

@@ -21,7 +21,7 @@ import hashlib
 import importlib.util
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar, cast, overload
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -152,6 +152,16 @@ def _source_keyed_cache(py_func: Callable[..., Any], options: tuple[Any, ...] = 
             return getattr(self.real, name)
 
     return LazyCache()
+
+
+@overload
+def jit(fn: _F, *, error_model: str = ..., inline: str = ...) -> _F: ...
+
+
+@overload
+def jit(
+    fn: None = None, *, error_model: str = ..., inline: str = ...
+) -> Callable[[_F], _F]: ...
 
 
 def jit(fn: _F | None = None, *, error_model: str = "python", inline: str = "never") -> Any:
