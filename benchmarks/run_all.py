@@ -18,6 +18,7 @@ SCRIPTS = (
     "bench_features.py",
     "bench_envs.py",
     "bench_backtest.py",
+    "bench_kernels.py",
     "bench_agents.py",
     "bench_audit.py",
     "bench_node.py",

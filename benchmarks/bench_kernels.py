@@ -1,0 +1,193 @@
+"""Issue 14, point 2 ("faster kernels"): the three targets, before and after, in one run.
+
+Targets: the batched env at 10M env-steps/s for one asset (1 asset x 4,096 envs,
+``BatchedTradingVecEnv.step`` as SB3 calls it: observations, rewards, dones and the list of info
+dicts); the 100-asset x 5,000-bar weights backtest (``run_backtest``, building its market arrays
+included) in at most 15 ms; the default feature set (``FeaturePipeline.transform``, 500 symbols x
+1,258 daily bars) within 2x of TA-Lib's C speed.
+
+"Before" is a baseline revision of ``src/`` (``--baseline``, default ``BASELINE`` below: the
+commit before the kernel work) exported with ``git archive`` into a temporary folder; "after" is
+this working tree. Every measurement runs in a fresh child process (``_kernel_worker.py``) whose
+``PYTHONPATH`` points at one of the two ``src`` folders, alternating baseline and current for
+``--rounds`` rounds so that both see the same load; each child reports its best of several
+repeats after a warm-up (numba compilation or cache loading excluded), and the best over the
+rounds is kept. TA-Lib (C, per symbol) is timed inside the same child as the current feature
+transform. The same data as ``bench_envs.py``, ``bench_backtest.py`` and ``bench_features.py``.
+
+Run: ``python benchmarks/bench_kernels.py [--baseline REV] [--rounds 3]`` (about 5 minutes);
+writes ``benchmarks/results/kernels.json``. Timings are wall-clock on a shared machine: the
+ratios measured side by side in this run are what to compare.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tarfile
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+RESULTS = HERE / "results" / "kernels.json"
+WORKER = HERE / "_kernel_worker.py"
+BASELINE = "5cf7898"  # main before the kernel work of issue 14 (point 2)
+TASKS = ("env", "backtest", "features")
+TARGETS = {
+    "env_steps_per_s": 10_000_000.0,
+    "backtest_s": 0.015,
+    "features_over_talib": 2.0,
+}
+
+
+def export_src(rev: str, dest: Path) -> Path:
+    """``git archive REV src`` unpacked under ``dest``; returns the ``src`` folder."""
+    archive = dest / "src.tar"
+    with archive.open("wb") as fh:
+        subprocess.run(["git", "archive", rev, "src"], cwd=ROOT, stdout=fh, check=True)
+    with tarfile.open(archive) as tar:
+        tar.extractall(dest, filter="data")
+    return dest / "src"
+
+
+def run_worker(src: Path, task: str) -> dict[str, Any]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(src), str(HERE)])}
+    out = subprocess.run(
+        [sys.executable, str(WORKER), task],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"worker {task} on {src} failed:\n{out.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def best(runs: list[dict[str, Any]], key: str, higher: bool) -> float:
+    values = [float(r[key]) for r in runs if key in r]
+    return max(values) if higher else min(values)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--baseline", default=BASELINE, help="git revision measured as 'before'")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--tasks", nargs="*", default=list(TASKS), choices=TASKS)
+    args = parser.parse_args()
+    loads = [os.getloadavg()[0]]
+    runs: dict[str, dict[str, list[dict[str, Any]]]] = {
+        t: {"before": [], "after": []} for t in args.tasks
+    }
+    with tempfile.TemporaryDirectory(prefix="tf-baseline-") as tmp:
+        old_src = export_src(args.baseline, Path(tmp))
+        new_src = ROOT / "src"
+        for r in range(args.rounds):
+            for task in args.tasks:
+                for label, src in (("before", old_src), ("after", new_src)):
+                    res = run_worker(src, task)
+                    runs[task][label].append(res)
+                    print(f"round {r + 1} {task:8s} {label:6s} {res}", flush=True)
+            loads.append(os.getloadavg()[0])
+
+    summary: dict[str, Any] = {}
+    if "env" in runs:
+        env = runs["env"]
+        summary["env"] = {
+            name: {
+                "before": best(env["before"], name, True),
+                "after": best(env["after"], name, True),
+            }
+            for name in env["after"][0]
+            if name.endswith("steps_per_s") and name in env["before"][0]
+        }
+        summary["env"]["after_only"] = {
+            name: best(env["after"], name, True)
+            for name in env["after"][0]
+            if name.endswith("steps_per_s") and name not in env["before"][0]
+        }
+    if "backtest" in runs:
+        bt = runs["backtest"]
+        summary["backtest"] = {
+            "before_s": best(bt["before"], "seconds", False),
+            "after_s": best(bt["after"], "seconds", False),
+            "equity_max_rel_diff_after_vs_before": max(
+                abs(a["final_equity"] / b["final_equity"] - 1.0)
+                for a, b in zip(bt["after"], bt["before"], strict=True)
+            ),
+        }
+    if "features" in runs:
+        ft = runs["features"]
+        talib = best(ft["after"], "talib_s", False)
+        summary["features"] = {
+            "before_s": best(ft["before"], "transform_s", False),
+            "after_s": best(ft["after"], "transform_s", False),
+            "after_graph_s": best(ft["after"], "graph_s", False),
+            "after_stack_s": best(ft["after"], "stack_s", False),
+            "after_stack_last_s": best(ft["after"], "stack_last_s", False),
+            "talib_s": talib,
+            "values_bit_equal_before_after": all(
+                a["digest"] == b["digest"] for a, b in zip(ft["after"], ft["before"], strict=True)
+            ),
+        }
+
+    ratios: dict[str, float] = {}
+    if "env" in summary:
+        one = summary["env"]["1x4096_steps_per_s"]
+        ratios["env 1x4096 after / before"] = one["after"] / one["before"]
+        ratios["env 1x4096 after / target"] = one["after"] / TARGETS["env_steps_per_s"]
+    if "backtest" in summary:
+        b = summary["backtest"]
+        ratios["backtest before / after"] = b["before_s"] / b["after_s"]
+        ratios["backtest after / target"] = b["after_s"] / TARGETS["backtest_s"]
+    if "features" in summary:
+        f = summary["features"]
+        ratios["features before / talib"] = f["before_s"] / f["talib_s"]
+        ratios["features after / talib"] = f["after_s"] / f["talib_s"]
+        ratios["features graph only (after) / talib"] = f["after_graph_s"] / f["talib_s"]
+        ratios["features graph + stack_last (after) / talib"] = (
+            f["after_graph_s"] + f["after_stack_last_s"]
+        ) / f["talib_s"]
+        ratios["features before / after"] = f["before_s"] / f["after_s"]
+    for key, value in ratios.items():
+        print(f"{key:42s} {value:8.2f}")
+
+    payload = {
+        "benchmark": "kernels (issue 14, point 2)",
+        "timestamp": datetime.now(UTC).isoformat(),
+        "baseline": args.baseline,
+        "rounds": args.rounds,
+        "targets": TARGETS,
+        "summary": summary,
+        "ratios": ratios,
+        "runs": runs,
+        "machine": {
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "cpu_count": os.cpu_count(),
+            "load_avg_1m_per_round": loads,
+        },
+        "notes": [
+            "before = git archive of the baseline revision's src, after = this tree; each "
+            "measurement in a fresh process, alternating, best over the rounds",
+            "machine shared by several engineers (load average per round above): absolute "
+            "times are inflated and noisy, the before/after and TA-Lib ratios of one run are "
+            "what to compare",
+        ],
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
