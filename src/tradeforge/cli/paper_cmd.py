@@ -80,7 +80,7 @@ def paper_cmd(
     if result.halted:
         console.print(f"HALTED: {result.reconciliations[-1] if result.reconciliations else ''}")
     if result.state_dir is not None:
-        console.print(f"state in {result.state_dir}")
+        console.print(f"state in {result.state_dir}", soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:
