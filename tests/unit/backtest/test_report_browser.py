@@ -147,7 +147,9 @@ def test_every_plot_decodes_and_every_table_renders(report_dir: Path, tmp_path: 
     tables = {t["name"]: t for t in seen["tables"]}
     assert set(tables) == TABLES
     assert all(t["rows"] > 0 and t["cols"] > 1 for t in tables.values())
-    assert tables["cost_sensitivity"]["rows"] == 4
+    assert (
+        tables["cost_sensitivity"]["rows"] == 4 + 2
+    )  # four cost multiples, then +1 and +2 bars of delay
     assert tables["significance"]["rows"] == 1
     assert set(seen["sections"]) == SECTIONS
 
