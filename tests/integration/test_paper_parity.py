@@ -15,36 +15,14 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import typer
 
 pytest.importorskip("alpaca")
 
 from test_paper_support import no_thread_left, trained_artifact  # noqa: F401
 
-import tradeforge.cli.app as cli_app
-from tradeforge.cli import backtest_cmd, paper_cmd
+from tradeforge.testing.cli import run_cli as run
 
 PERIOD = ("2011-08-16", "2011-09-13")
-
-
-@pytest.fixture(autouse=True)
-def _app(monkeypatch: pytest.MonkeyPatch) -> None:
-    app = typer.Typer(name="tradeforge", no_args_is_help=True, pretty_exceptions_enable=False,
-                      add_completion=False)  # fmt: skip
-    app.callback()(lambda: None)
-    paper_cmd.register(app)
-    backtest_cmd.register(app)
-    monkeypatch.setattr(cli_app, "app", app)
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    try:
-        cli_app.main(list(argv))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.mark.parametrize("kind", ["single", "portfolio"])

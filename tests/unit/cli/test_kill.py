@@ -12,32 +12,11 @@ from pathlib import Path
 import pytest
 import typer
 
-import tradeforge.cli.app as cli_app
 from tradeforge.audit import AuditLog
-from tradeforge.cli import audit_cmd, risk_cmd
+from tradeforge.cli import risk_cmd
 from tradeforge.core.clock import LiveClock
 from tradeforge.risk import ExitIntent, RiskConfig, RiskEngine, StatePaths, TradingState
-
-
-@pytest.fixture(autouse=True)
-def _app(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The root app with only the risk and audit commands registered (as app.py will)."""
-    app = typer.Typer(name="tradeforge", no_args_is_help=True, pretty_exceptions_enable=False,
-                      add_completion=False)  # fmt: skip
-    app.callback()(lambda: None)
-    risk_cmd.register(app)
-    audit_cmd.register(app)
-    monkeypatch.setattr(cli_app, "app", app)
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    try:
-        cli_app.main(list(argv))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
+from tradeforge.testing.cli import run_cli as run
 
 
 class FakeOMS:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tradeforge.agents.registry import PolicyRegistry
-from tradeforge.cli.app import main
+from tradeforge.testing.cli import run_cli as run
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning")
 
@@ -37,17 +37,6 @@ def registry_uri(_store_template: Path, tmp_path: Path) -> str:
     target.parent.mkdir()
     shutil.copy(_store_template, target)
     return f"sqlite:///{target}"
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    """``tradeforge ARGV`` through the entry point: (exit code, stdout, stderr)."""
-    try:
-        main(list(argv))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> dict:

@@ -12,17 +12,7 @@ import pytest
 import typer
 
 from tradeforge.cli import app as app_module
-from tradeforge.cli.app import main
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    try:
-        main(list(argv) if argv else None)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
+from tradeforge.testing.cli import run_cli as run
 
 
 @pytest.mark.parametrize(

@@ -8,32 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import typer
 from venue_helpers import make_engine, market
 
-import tradeforge.cli.app as cli_app
 from tradeforge.cli import venue_cmd
 from tradeforge.data.panel import BarPanel
 from tradeforge.execution.venue import VenueServer
-
-
-@pytest.fixture(autouse=True)
-def _app(monkeypatch: pytest.MonkeyPatch) -> None:
-    app = typer.Typer(name="tradeforge", no_args_is_help=True, pretty_exceptions_enable=False,
-                      add_completion=False)  # fmt: skip
-    app.callback()(lambda: None)
-    venue_cmd.register(app)
-    monkeypatch.setattr(cli_app, "app", app)
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    try:
-        cli_app.main(list(argv))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
+from tradeforge.testing.cli import run_cli as run
 
 
 def test_serve_builds_the_venue_from_options(
