@@ -32,6 +32,7 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -165,6 +166,24 @@ def paper_trade(
         raise ConfigError(f"venue = {venue!r}; expected 'local', 'alpaca' or 'sim'")
     if venue_url is not None and venue != "local":
         raise ConfigError(f"venue_url is for the local venue; got venue = {venue!r}")
+    first, last = replay_period(program, venue, start, end)
+    with contextlib.ExitStack() as stack:
+        state = (
+            Path(state_dir)
+            if state_dir is not None
+            else Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tf-paper-")))
+        )
+        node = open_node(stack, cfg, program, venue=venue, venue_url=venue_url, first=first,
+                         state=state, durable=state_dir is not None, hook=hook)  # fmt: skip
+        outcome = node.run(None if first is None else first.to_pydatetime(),
+                           None if last is None else last.to_pydatetime())  # fmt: skip
+        return _result(outcome, program, venue, first, last, state if state_dir else None)
+
+
+def replay_period(
+    program: TradingProgram, venue: VenueKind, start: Any, end: Any
+) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
+    """``[start, end]`` as bar times; replay venues default to the artifact's test window."""
     replay = venue != "alpaca"
     lo = start if start is not None or not replay else program.test_window[0]
     hi = end if end is not None or not replay else program.test_window[1]
@@ -172,26 +191,34 @@ def paper_trade(
     last = None if hi is None else pd.Timestamp(as_bar_time(hi))
     if first is not None and last is not None and last < first:
         raise ConfigError(f"end = {last.date()} is before start = {first.date()}")
+    return first, last
+
+
+Wrap = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def open_node(
+    stack: contextlib.ExitStack, cfg: PaperConfig, program: TradingProgram, *,
+    venue: VenueKind, venue_url: str | None, first: pd.Timestamp | None, state: Path,
+    durable: bool, hook: Hook | None = None, wrap: Wrap | None = None,
+) -> TradingNode:  # fmt: skip
+    """The trading node ``paper_trade`` runs (its venue, broker, clock and feed closed by
+    ``stack``). ``wrap`` may replace parts before the node is built (the service gates the
+    clock and records the feed's bars); ``durable`` keeps the local venue's journal."""
     node_cfg = cfg.node.model_copy(
         update={"strategy_id": cfg.node.strategy_id or _strategy(program)}
     )
-    with contextlib.ExitStack() as stack:
-        state = (
-            Path(state_dir)
-            if state_dir is not None
-            else Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tf-paper-")))
-        )
-        parts = _venue(stack, program, venue, venue_url, first, state, cfg, state_dir is not None)
-        node = TradingNode(
-            node_cfg, policy=program.policy, observer=program.observation_builder(),
-            features=program.pipeline, sim=program.env.sim, state_dir=state,
-            fingerprint=_fingerprint(program, node_cfg), risk_factory=_risk(cfg, state),
-            hook=hook, **parts,
-        )  # fmt: skip
-        stack.callback(node.close)
-        outcome = node.run(None if first is None else first.to_pydatetime(),
-                           None if last is None else last.to_pydatetime())  # fmt: skip
-        return _result(outcome, program, venue, first, last, state if state_dir else None)
+    parts = _venue(stack, program, venue, venue_url, first, state, cfg, durable)
+    parts = {"policy": program.policy, **parts}
+    if wrap is not None:
+        parts = wrap(parts)
+    node = TradingNode(
+        node_cfg, observer=program.observation_builder(), features=program.pipeline,
+        sim=program.env.sim, state_dir=state, fingerprint=_fingerprint(program, node_cfg),
+        risk_factory=_risk(cfg, state), hook=hook, **parts,
+    )  # fmt: skip
+    stack.callback(node.close)
+    return node
 
 
 def _strategy(program: TradingProgram) -> str:
@@ -322,5 +349,7 @@ __all__ = [
     "PaperResult",
     "VenueKind",
     "load_paper_config",
+    "open_node",
     "paper_trade",
+    "replay_period",
 ]
