@@ -22,27 +22,14 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 import yaml
 
 from tradeforge.data.config import DataConfig
-from tradeforge.data.panel import BarPanel
-from tradeforge.envs.config import EnvConfig
 from tradeforge.execution.node_risk import CRASH_ENV
 from tradeforge.execution.venue import VenueConfig, VenueEngine, VenueServer
-from tradeforge.experiment.paper_program import TradingProgram
-from tradeforge.features.pipeline import FeaturePipeline
-from tradeforge.features.spec import FeatureSpec
-from tradeforge.sim import SimConfig
-from tradeforge.testing.sim import EVERY_COST
+from tradeforge.testing.programs import SIM, SYMBOLS, bundled_panel, numpy_program
 
-SYMBOLS = ["AAPL", "IBM", "MSFT"]
-COSTS = EVERY_COST.model_copy(
-    update={"borrow_bps_annual": 0.0, "cash_rate_annual": 0.0, "margin_spread_annual": 0.0}
-)
-SIM = SimConfig(costs=COSTS)
-INDICATORS = ["logret_1", "logret_5", "rsi_14"]
 _ROOT: list[Path] = []
 
 
@@ -87,36 +74,8 @@ def trained_artifact(kind: str, factory: pytest.TempPathFactory) -> Path:
     return _trained(kind, _ROOT[0])
 
 
-# -- a torch-free program for node processes ---------------------------------------------------
-class SwingPolicy:
-    """Deterministic: the held cash share stays 10 %; the rest goes to the symbols by a softmax
-    of their last one-bar log return (so every bar rebalances)."""
-
-    def __init__(self, n_assets: int, n_features: int, window: int) -> None:
-        self.n, self.f, self.window = n_assets, n_features, window
-
-    def act(self, observation: np.ndarray) -> np.ndarray:
-        rows = observation[: self.window * self.n * self.f].reshape(self.window, self.n, self.f)
-        score = np.exp(40.0 * rows[-1, :, 0])
-        return 0.9 * score / score.sum()
-
-
-@cache
-def _panel() -> BarPanel:
-    from tradeforge.data.bundled import load_bundled_panel
-
-    return load_bundled_panel(SYMBOLS)
-
-
-def numpy_program() -> TradingProgram:
-    panel = _panel()
-    pipeline = FeaturePipeline(FeatureSpec(indicators=INDICATORS)).fit(panel, None, "2009-12-31")
-    env = EnvConfig(action="weights", window=3, sim=SIM)
-    data = DataConfig(source="bundled", symbols=SYMBOLS)
-    return TradingProgram(
-        policy=SwingPolicy(len(SYMBOLS), len(INDICATORS), env.window),
-        pipeline=pipeline, env=env, data=data, name="swing", fingerprint="swing-v1",
-    )  # fmt: skip
+# -- the torch-free program lives in tradeforge.testing.programs ---------------------------
+_panel = bundled_panel
 
 
 def start_venue(replay_start: date) -> VenueServer:

@@ -37,6 +37,7 @@ _COMMAND_MODULES = (
     "tradeforge.cli.drift_cmd",
     "tradeforge.cli.venue_cmd",
     "tradeforge.cli.paper_cmd",
+    "tradeforge.cli.serve_cmd",
 )
 
 

@@ -206,7 +206,7 @@ def open_node(
     ``stack``). ``wrap`` may replace parts before the node is built (the service gates the
     clock and records the feed's bars); ``durable`` keeps the local venue's journal."""
     node_cfg = cfg.node.model_copy(
-        update={"strategy_id": cfg.node.strategy_id or _strategy(program)}
+        update={"strategy_id": cfg.node.strategy_id or strategy_id_for(program)}
     )
     parts = _venue(stack, program, venue, venue_url, first, state, cfg, durable)
     parts = {"policy": program.policy, **parts}
@@ -221,7 +221,8 @@ def open_node(
     return node
 
 
-def _strategy(program: TradingProgram) -> str:
+def strategy_id_for(program: TradingProgram) -> str:
+    """The default strategy id of ``program``: its name and fingerprint."""
     name = "".join(c if c.isalnum() or c in "-_" else "-" for c in program.name)[:40] or "policy"
     return f"{name}-{program.fingerprint[:8]}"
 
@@ -352,4 +353,5 @@ __all__ = [
     "open_node",
     "paper_trade",
     "replay_period",
+    "strategy_id_for",
 ]

@@ -1,0 +1,71 @@
+"""``tradeforge serve CONFIG [--host 127.0.0.1] [--port 8000]``: the operating service.
+
+One process: the trading node (paper on the local venue by default), the scheduler, the API,
+the dashboard and ``/metrics``. The API key comes from ``$TRADEFORGE_API_KEY``. Logs are one
+JSON object per line on stderr. All logic lives in :mod:`tradeforge.serve`.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from pathlib import Path
+
+import typer
+from rich.markup import escape
+
+from tradeforge.cli.output import console
+
+
+def serve_cmd(
+    config: Path = typer.Argument(..., help="Service YAML (policy, venue, replay, risk, alerts)."),
+    host: str | None = typer.Option(None, "--host", help="Bind address (default 127.0.0.1)."),
+    port: int | None = typer.Option(None, "--port", help="Port (default 8000)."),
+    state: Path | None = typer.Option(None, "--state", help="State directory (overrides YAML)."),
+    policy: Path | None = typer.Option(None, "--policy", help="Policy artifact (overrides YAML)."),
+) -> None:
+    """Run the trading service: node, scheduler, API v1, dashboard and /metrics."""
+    import os
+
+    from tradeforge.monitor.logs import configure_logging, register_secret
+    from tradeforge.serve.app import create_app, serve
+    from tradeforge.serve.auth import Authenticator
+    from tradeforge.serve.config import load_serve_config
+    from tradeforge.serve.runtime import TradingService
+
+    overrides: dict[str, object] = {}
+    if state is not None:
+        overrides["state_dir"] = str(state.resolve())
+    if policy is not None:
+        overrides["policy"] = str(policy.resolve())
+    cfg = load_serve_config(config, overrides)
+    api = cfg.api.model_copy(update={k: v for k, v in (("host", host), ("port", port))
+                                     if v is not None})  # fmt: skip
+    key = os.environ.get(api.key_env, "")
+    generated = not key
+    if generated:
+        key = secrets.token_urlsafe(24)
+    auth = Authenticator(key, session_ttl_s=api.session_ttl_s)
+    configure_logging(run_id=uuid.uuid4().hex[:12])
+    register_secret(key)
+    service = TradingService(cfg)
+    app = create_app(service, auth)
+    url = f"http://{api.host}:{api.port}/"
+    console.print(f"[bold]tradeforge serve[/] {cfg.mode.upper()} on venue {cfg.venue}: "
+                  f"dashboard {escape(url)} (state {escape(cfg.state_dir)})", soft_wrap=True)  # fmt: skip
+    if generated:
+        console.print(f"${api.key_env} is not set; this run's key (log in with it): "
+                      f"[bold]{escape(key)}[/]", soft_wrap=True)  # fmt: skip
+    service.start()
+    try:
+        serve(app, api.host, api.port, graceful_s=api.graceful_shutdown_s)
+    finally:
+        service.stop()
+
+
+def register(app: typer.Typer) -> None:
+    """Attach ``tradeforge serve`` to the app."""
+    app.command("serve")(serve_cmd)
+
+
+__all__ = ["register", "serve_cmd"]

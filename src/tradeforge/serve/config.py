@@ -1,0 +1,98 @@
+"""The service's YAML config: what to trade, where, on which clock, and who may operate it.
+
+::
+
+    policy: runs/quickstart-.../policy     # a policy artifact (tradeforge run/train writes it)
+    venue: local                           # local (our paper venue) | alpaca | sim
+    mode: paper                            # paper | live: the banner, and live needs confirm
+    state_dir: runs/serve                  # orders, fills, journal, risk, audit, alerts, jobs
+    replay:                                # local/sim venues replay stored bars...
+      start: 2016-01-04                    # ...from here (default: the artifact's test window)
+      bar_interval_s: 5                    # one stored bar every 5 s of wall time
+    schedule: {exchange: XNYS, frequency: 1d, offset_s: 60}   # alpaca: the exchange calendar
+    paper: {node: {...}, risk: {max_gross: 1.0, max_drawdown: 0.2}}   # as `tradeforge paper`
+    alerts: {webhooks: [{url: http://127.0.0.1:9000/hook}], cooldown_s: 300}
+    api: {host: 127.0.0.1, port: 8000}
+
+Relative paths are resolved against the config file's folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import Field
+
+from tradeforge.core.config import FrozenConfig, validate_config
+from tradeforge.core.errors import ConfigError
+from tradeforge.experiment.paper import PaperConfig
+from tradeforge.monitor.alerts import AlertsConfig
+from tradeforge.serve.scheduler import ScheduleConfig
+
+
+class ReplayConfig(FrozenConfig):
+    """Replay venues (``local``, ``sim``): the period (None: the artifact's test window) and
+    how much wall time one stored bar takes."""
+
+    start: str | None = None
+    end: str | None = None
+    bar_interval_s: float = Field(default=5.0, gt=0.0, le=86_400.0)
+
+
+class ApiConfig(FrozenConfig):
+    """Where the API listens and how long a browser session lasts. The key itself is never in
+    a file: it comes from the environment variable ``key_env``."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    key_env: str = "TRADEFORGE_API_KEY"
+    session_ttl_s: float = Field(default=12 * 3600.0, gt=0.0)
+    graceful_shutdown_s: float = Field(default=3.0, gt=0.0, le=60.0)
+
+
+class ServeConfig(FrozenConfig):
+    """One service: a policy trading on a venue (module docstring)."""
+
+    policy: str
+    venue: Literal["local", "alpaca", "sim"] = "local"
+    mode: Literal["paper", "live"] = "paper"
+    state_dir: str = "runs/serve"
+    replay: ReplayConfig = Field(default_factory=ReplayConfig)
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    paper: PaperConfig = Field(default_factory=PaperConfig)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    api: ApiConfig = Field(default_factory=ApiConfig)
+
+    def resolved(self, base: Path) -> ServeConfig:
+        """Paths made absolute against ``base`` (the config file's folder)."""
+
+        def absolute(value: str) -> str:
+            path = Path(value).expanduser()
+            return str(path if path.is_absolute() else (base / path).resolve())
+
+        return self.model_copy(
+            update={"policy": absolute(self.policy), "state_dir": absolute(self.state_dir)}
+        )
+
+
+def load_serve_config(path: str | Path, overrides: dict[str, Any] | None = None) -> ServeConfig:
+    """The :class:`ServeConfig` in the YAML file ``path`` (top level or under ``serve:``), with
+    ``overrides`` (top-level keys) applied and paths resolved against the file's folder."""
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(f"serve config {str(file)!r} does not exist; expected a YAML file")
+    try:
+        raw = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{file}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{file}: top level must be a mapping, got {type(raw).__name__}")
+    body = raw["serve"] if isinstance(raw.get("serve"), dict) else raw
+    body = {**body, **(overrides or {})}
+    config = validate_config(ServeConfig, body, source=str(file))
+    return config.resolved(file.resolve().parent)
+
+
+__all__ = ["ApiConfig", "ReplayConfig", "ServeConfig", "load_serve_config"]

@@ -1,0 +1,517 @@
+"""The running service: one trading node in its own thread, paced by the scheduler, watched.
+
+* The node (``experiment.paper.open_node``: the same node ``tradeforge paper`` runs) is built and
+  run in a thread of its own, so its SQLite connections and broker objects stay in one thread.
+  Its clock is wrapped in a :class:`GatedClock`: after each bar the node waits at a
+  :class:`BarGate` until the scheduler releases the next bar (a replay venue: every
+  ``replay.bar_interval_s`` seconds; Alpaca: at each bar close of the exchange calendar). Each
+  bar runs at most once, also across a restart: the scheduler's ledger and the node's journal
+  both refuse a bar twice.
+* While it waits, the node thread polls the kill latch, so a kill from the API cancels open
+  orders within a fraction of a second, not at the next bar.
+* A watcher thread turns changes between snapshots into Prometheus metrics and alerts (fills,
+  orders, denials, trading state changes), and refreshes the gauges.
+* :meth:`TradingService.snapshot`, :meth:`kill`, :meth:`resume` and :meth:`score` are what
+  the API and the dashboard call.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tradeforge.core.errors import ConfigError, TradeforgeError
+from tradeforge.experiment.paper import open_node, replay_period, strategy_id_for
+from tradeforge.experiment.paper_program import TradingProgram, load_program
+from tradeforge.monitor.alert_store import AlertStore
+from tradeforge.monitor.alerts import Alert, AlertManager
+from tradeforge.monitor.prometheus import TradingMetrics
+from tradeforge.risk import (
+    RiskConfig,
+    RiskStateStore,
+    StatePaths,
+    TradingState,
+    kill_state_dir,
+    resume_state_dir,
+)
+from tradeforge.serve.config import ServeConfig
+from tradeforge.serve.scheduler import ServiceScheduler
+from tradeforge.serve.snapshot import ModelRow, Snapshot
+from tradeforge.serve.view import LiveFacts, StateReader
+
+logger = logging.getLogger(__name__)
+CACHE_S = 0.2  # snapshots are rebuilt at most this often
+WATCH_S = 0.25  # the watcher's period
+
+
+class ServiceStopped(TradeforgeError):
+    """Raised inside the node thread when the service stops while the node waits for a bar."""
+
+
+class BarGate:
+    """Lets the node through one bar per :meth:`release` (module docstring)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._tokens = 0
+        self._stopped = False
+
+    def release(self, bars: int = 1) -> None:
+        with self._cond:
+            self._tokens += bars
+            self._cond.notify_all()
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopped = True
+            self._cond.notify_all()
+
+    def wait(self, idle: Callable[[], None] | None = None, tick_s: float = 0.1) -> None:
+        """Block until a bar is released (``idle`` runs every ``tick_s`` meanwhile, in the
+        caller's thread); :class:`ServiceStopped` when the service stops."""
+        while True:
+            with self._cond:
+                if self._stopped:
+                    raise ServiceStopped("the service is stopping")
+                if self._tokens:
+                    self._tokens -= 1
+                    return
+                self._cond.wait(tick_s)
+            if idle is not None:
+                idle()
+
+
+class GatedClock:
+    """A node clock whose ``advance`` first reports the finished bar, then waits at the gate."""
+
+    def __init__(self, inner: Any, gate: BarGate, service: TradingService) -> None:
+        self.inner, self.gate, self.service = inner, gate, service
+        self.replay = inner.replay
+
+    def current(self) -> datetime:
+        out: datetime = self.inner.current()
+        return out
+
+    def can_advance(self) -> bool:
+        return bool(self.inner.can_advance())
+
+    def advance(self) -> None:
+        self.service._bar_done()
+        self.gate.wait(self.service._idle)
+        self.inner.advance()
+
+
+class RecordingFeed:
+    """The node's bar feed, noting the last closes and when each bar arrived."""
+
+    def __init__(self, inner: Any, facts: LiveFacts) -> None:
+        self.inner, self.facts = inner, facts
+
+    @property
+    def symbols(self) -> tuple[str, ...]:
+        out: tuple[str, ...] = tuple(self.inner.symbols)
+        return out
+
+    def history(self, end: datetime) -> Any:
+        panel = self.inner.history(end)
+        if panel.n_bars:
+            self._note(panel.index[-1], panel.close[-1])
+        return panel
+
+    def bar(self, timestamp: datetime) -> Any:
+        bar = self.inner.bar(timestamp)
+        if bar is not None:
+            self._note(bar.timestamp, bar.close)
+        return bar
+
+    def _note(self, ts: Any, close: Any) -> None:
+        prices = {s: float(c) for s, c in zip(self.symbols, close, strict=True) if np.isfinite(c)}
+        self.facts.last_prices = {**self.facts.last_prices, **prices}
+        self.facts.last_bar_time = pd.Timestamp(ts).to_pydatetime()
+        self.facts.bar_arrived_at = datetime.now(UTC)
+
+    def close(self) -> None:
+        close = getattr(self.inner, "close", None)
+        if callable(close):
+            close()
+
+
+class TimedPolicy:
+    """The node's policy, timing each decision and keeping the last observation and weights."""
+
+    def __init__(self, inner: Any, service: TradingService) -> None:
+        self.inner, self.service = inner, service
+        self.lock = threading.Lock()
+        self.last_observation: Any = None
+
+    def act(self, observation: Any) -> Any:
+        started = time.perf_counter()
+        with self.lock:
+            weights = self.inner.act(observation)
+        seconds = time.perf_counter() - started
+        self.last_observation = observation
+        self.service._decided(np.asarray(weights, dtype=float).reshape(-1), seconds)
+        return weights
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+class TradingService:
+    """The service (module docstring). ``program`` overrides ``config.policy`` (tests pass a
+    torch-free program); ``alerts`` and ``metrics`` default to ones built from the config."""
+
+    def __init__(
+        self, config: ServeConfig, program: TradingProgram | None = None, *,
+        metrics: TradingMetrics | None = None, alerts: AlertManager | None = None,
+    ) -> None:  # fmt: skip
+        self.config = config
+        self.program = program if program is not None else load_program(Path(config.policy))
+        self.state_dir = Path(config.state_dir)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.risk_config = config.paper.risk or RiskConfig()  # the kill switch needs an engine
+        self.paper_config = config.paper.model_copy(update={"risk": self.risk_config})
+        self.strategy_id = config.paper.node.strategy_id or strategy_id_for(self.program)
+        self.paper_config = self.paper_config.model_copy(update={"node": config.paper.node.model_copy(
+            update={"strategy_id": self.strategy_id})})  # fmt: skip
+        self.symbols = tuple(self.program.symbols)
+        self.facts = LiveFacts()
+        self.facts.models = [self._running_model()]
+        self.reader = StateReader(
+            self.state_dir, strategy_id=self.strategy_id, symbols=self.symbols,
+            mode=config.mode, venue=config.venue, risk=self.risk_config,
+        )  # fmt: skip
+        self.metrics = metrics or TradingMetrics(self.symbols, [self.strategy_id])
+        self.alerts = alerts or AlertManager(
+            config.alerts, AlertStore(self.state_dir / "alerts.sqlite"),
+            on_delivery=self.metrics.count_alert,
+        )  # fmt: skip
+        self.gate = BarGate()
+        self.scheduler = ServiceScheduler(self.state_dir / "jobs.sqlite",
+                                          on_error=self._job_failed)  # fmt: skip
+        self._policy: TimedPolicy | None = None
+        self._node: Any = None
+        self._node_thread: threading.Thread | None = None
+        self._watch_thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._ended = threading.Event()
+        self._cache: tuple[float, Snapshot] | None = None
+        self._cache_lock = threading.Lock()
+        self._kill_seen = False
+        self._seen: dict[str, Any] = {}
+        self.error: str | None = None
+
+    # -- lifecycle --------------------------------------------------------------------------------
+    def start(self) -> TradingService:
+        """Start the node thread, the scheduler and the watcher."""
+        RiskStateStore(StatePaths(self.state_dir / "risk").db).close()
+        self._node_thread = threading.Thread(target=self._run_node, name="tradeforge-node",
+                                             daemon=True)  # fmt: skip
+        self._node_thread.start()
+        if self.config.venue == "alpaca":
+            from tradeforge.serve.calendar import BarCalendar
+
+            calendar = BarCalendar.from_config(self.config.schedule)
+            self.scheduler.add_bar_job(self.strategy_id, calendar, lambda _bar: self.gate.release())
+        else:
+            self.scheduler.add_interval_job("bar", self.config.replay.bar_interval_s,
+                                            self.gate.release)  # fmt: skip
+        self.scheduler.add_interval_job("heartbeat", 5.0, self._heartbeat)
+        self.scheduler.start()
+        self._watch_thread = threading.Thread(target=self._watch, name="tradeforge-watch",
+                                              daemon=True)  # fmt: skip
+        self._watch_thread.start()
+        return self
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Stop everything; the node stops between bars (its state is durable)."""
+        self._stop.set()
+        self.gate.stop()
+        with contextlib.suppress(Exception):
+            self.scheduler.shutdown(wait=False)
+        for thread in (self._node_thread, self._watch_thread):
+            if thread is not None:
+                thread.join(timeout_s)
+        self.alerts.close()
+        self.reader.close()
+
+    def __enter__(self) -> TradingService:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _run_node(self) -> None:
+        first, last = replay_period(self.program, self.config.venue, self.config.replay.start,
+                                    self.config.replay.end)  # fmt: skip
+        try:
+            with contextlib.ExitStack() as stack:
+                node = open_node(
+                    stack, self.paper_config, self.program, venue=self.config.venue,
+                    venue_url=None, first=first, state=self.state_dir, durable=True,
+                    wrap=self._wrap,
+                )  # fmt: skip
+                self._node = node
+                self.facts.broker_connected = True
+                node.run(None if first is None else first.to_pydatetime(),
+                         None if last is None else last.to_pydatetime())  # fmt: skip
+                self._bar_done()
+        except ServiceStopped:
+            pass
+        except Exception as exc:  # the node died: say so loudly, keep serving the state
+            self.error = f"{type(exc).__name__}: {exc}"
+            logger.exception("trading node stopped")
+            self.alerts.notify(Alert(key="node_error", severity="critical",
+                                     title="Trading node stopped", text=self.error))  # fmt: skip
+        finally:
+            self.facts.broker_connected = False
+            self._node = None
+            self._ended.set()
+
+    def _wrap(self, parts: dict[str, Any]) -> dict[str, Any]:
+        self._policy = TimedPolicy(parts["policy"], self)
+        return {**parts, "policy": self._policy, "clock": GatedClock(parts["clock"], self.gate, self),
+                "feed": RecordingFeed(parts["feed"], self.facts)}  # fmt: skip
+
+    # -- node-thread callbacks --------------------------------------------------------------------
+    def _decided(self, weights: np.ndarray, seconds: float) -> None:
+        self.facts.last_weights = {s: float(w) for s, w in zip(self.symbols, weights, strict=False)}
+        self.facts.last_decision_time = self.facts.last_bar_time
+        self.facts.decision_latency_ms = seconds * 1000.0
+        self.metrics.observe_decision(self.strategy_id, seconds)
+
+    def _bar_done(self) -> None:
+        node = self._node
+        if node is not None:
+            self.facts.reconciled = not bool(node.oms.halted)
+        self._cache = None
+
+    def _idle(self) -> None:
+        """In the node thread while it waits for a bar: act on a kill at once."""
+        node = self._node
+        flag = StatePaths(self.state_dir / "risk").kill_flag.exists()
+        if node is None or not flag:
+            self._kill_seen = False
+            return
+        if not self._kill_seen:
+            poll = getattr(node.risk, "poll", None)
+            if callable(poll):
+                poll()
+            self._kill_seen = True
+            self._cache = None
+
+    def _heartbeat(self) -> None:
+        self.metrics.heartbeat(datetime.now(UTC))
+
+    def _job_failed(self, job: str, key: str, exc: BaseException) -> None:
+        self.alerts.notify(Alert(key=f"job:{job}", severity="warning",
+                                 title=f"Job {job} failed", text=f"{key}: {exc}"))  # fmt: skip
+
+    # -- what the API calls -----------------------------------------------------------------------
+    def snapshot(self) -> Snapshot:
+        with self._cache_lock:
+            now = time.monotonic()
+            if self._cache is not None and now - self._cache[0] < CACHE_S:
+                return self._cache[1]
+            self.facts.next_bar_time = self._next_bar()
+            self.facts.problems = self._problems()
+            self.facts.alerts = self._alert_rows()
+            snap = self.reader.snapshot(self.facts)
+            self._cache = (now, snap)
+            return snap
+
+    def kill(self, reason: str, *, source: str = "api") -> Snapshot:
+        record = kill_state_dir(self.state_dir / "risk", reason, source=source,
+                                operator=_operator())  # fmt: skip
+        self.alerts.notify(Alert(
+            key="kill_switch", severity="critical", title="Kill switch: trading HALTED",
+            text=record.kill_reason, fields={"source": source, "strategy": self.strategy_id}))  # fmt: skip
+        self._cache = None
+        return self.snapshot()
+
+    def resume(self, reason: str, *, source: str = "api") -> Snapshot:
+        resume_state_dir(self.state_dir / "risk", reason, to=TradingState.ACTIVE, source=source,
+                         operator=_operator())  # fmt: skip
+        self.alerts.notify(Alert(key="resume", severity="info", title="Trading resumed",
+                                 text=reason, fields={"source": source}))  # fmt: skip
+        self._cache = None
+        return self.snapshot()
+
+    def score(self, observation: Any = None, symbol: str | None = None) -> dict[str, Any]:
+        """The policy's target weights for ``observation`` (a flat list of numbers in the
+        env's observation layout), or for the node's latest observation when ``symbol`` names
+        a traded symbol. The live node's state is not touched."""
+        policy = self._policy
+        if policy is None:
+            raise ConfigError("score: the trading node has not started yet; retry shortly")
+        if observation is None:
+            if symbol is None:
+                raise ConfigError("score: send 'observation' (a list of numbers) or 'symbol'")
+            if symbol not in self.symbols:
+                raise ConfigError(f"score: symbol = {symbol!r}; expected one of {list(self.symbols)}")
+            if policy.last_observation is None:
+                raise ConfigError("score: no bar has been decided yet; retry after the first bar")
+            obs = policy.last_observation
+        else:
+            obs = _observation(observation, policy.last_observation)
+        inner = policy.inner
+        started = time.perf_counter()
+        with policy.lock:
+            raw = inner.policy.env_action(obs) if hasattr(inner.policy, "env_action") else (
+                inner.policy.act(obs))  # fmt: skip
+        action = np.asarray(raw, dtype=float)
+        weights = inner.interpreter.to_weights(action, np.zeros((1, len(self.symbols))))
+        seconds = time.perf_counter() - started
+        return {
+            "model": self.program.name, "version": self.program.fingerprint,
+            "action": action.reshape(-1).tolist(),
+            "weights": dict(zip(self.symbols, np.asarray(weights, float).reshape(-1).tolist(),
+                                strict=True)),
+            "latency_ms": seconds * 1000.0,
+            "bar_time": None if self.facts.last_bar_time is None
+            else self.facts.last_bar_time.isoformat(),
+        }  # fmt: skip
+
+    def readiness(self) -> tuple[bool, list[str]]:
+        problems = self._problems()
+        return not problems, problems
+
+    # -- internals --------------------------------------------------------------------------------
+    def _problems(self) -> list[str]:
+        out: list[str] = []
+        if self.error:
+            out.append(f"node error: {self.error}")
+        elif not self.facts.broker_connected and not self._ended.is_set():
+            out.append("broker not connected yet")
+        if self._node is not None and not self.facts.reconciled and self.facts.last_bar_time:
+            out.append("reconciliation found an unexplained difference (orders halted)")
+        limit = self._freshness_limit_s()
+        arrived = self.facts.bar_arrived_at
+        if arrived is not None and not self._ended.is_set():
+            age = (datetime.now(UTC) - arrived).total_seconds()
+            if age > limit:
+                out.append(f"data stale: last bar arrived {age:.0f} s ago (limit {limit:.0f} s)")
+        return out
+
+    def _freshness_limit_s(self) -> float:
+        if self.config.venue == "alpaca":
+            return 2 * 86_400.0 * 2  # a long weekend of daily bars
+        return max(3.0 * self.config.replay.bar_interval_s, 10.0)
+
+    def _next_bar(self) -> datetime | None:
+        runs = self.scheduler.next_runs()
+        for name, when in runs.items():
+            if (name == "bar" or name.startswith("bar")) and when is not None:
+                return when
+        return None
+
+    def _alert_rows(self) -> list[Any]:
+        from tradeforge.serve.snapshot import AlertRow
+
+        rows = []
+        for r in self.alerts.recent(50):
+            rows.append(AlertRow(r.key, r.severity, r.title, r.channel, r.status, r.attempts,
+                                 r.error or "", r.created_at))  # fmt: skip
+        return rows
+
+    def _running_model(self) -> ModelRow:
+        import json
+
+        backtest: dict[str, float | None] = {}
+        metrics = Path(self.config.policy) / "metrics.json"
+        if metrics.is_file():
+            with contextlib.suppress(ValueError, OSError):
+                body = json.loads(metrics.read_text(encoding="utf-8"))
+                for key in ("sharpe", "total_return", "max_drawdown"):
+                    value = body.get(key)
+                    if isinstance(value, int | float):
+                        backtest[key] = float(value)
+        return ModelRow("running", self.program.name, self.program.fingerprint, backtest, {})
+
+    # -- the watcher ------------------------------------------------------------------------------
+    def _watch(self) -> None:
+        while not self._stop.wait(WATCH_S):
+            try:
+                self._observe(self.snapshot())
+            except Exception:  # never let the watcher die; log and carry on
+                logger.exception("service watcher")
+
+    def _observe(self, snap: Snapshot) -> None:
+        m, strategy = self.metrics, self.strategy_id
+        seen = self._seen
+        fills = {f.fill_id: f for f in snap.fills}
+        for fid, fill in fills.items():
+            if fid not in seen.setdefault("fills", set()):
+                seen["fills"].add(fid)
+                m.count_fill(strategy, fill.side, fill.fee)
+        statuses: dict[str, str] = seen.setdefault("orders", {})
+        for order in snap.recent_orders:
+            if statuses.get(order.client_order_id) != order.status:
+                statuses[order.client_order_id] = order.status
+                m.count_order(strategy, self.config.venue, order.side, _outcome(order.status))
+        for denial in snap.denials:
+            key = (denial.bar_time, denial.client_order_id)
+            if key not in seen.setdefault("denials", set()):
+                seen["denials"].add(key)
+                m.count_denial(strategy, denial.reason)
+                self.alerts.notify(Alert(key=f"denial:{denial.reason}", severity="warning",
+                                         title=f"Risk denial: {denial.reason}",
+                                         text=f"{denial.client_order_id} at {denial.bar_time}"))  # fmt: skip
+        state = snap.trading_state
+        if seen.get("state") not in (None, state) and state != "active" and not snap.killed:
+            self.alerts.notify(Alert(key=f"state:{state}", severity="critical",
+                                     title=f"Trading state {state.upper()}",
+                                     text=snap.state_reason))  # fmt: skip
+        seen["state"] = state
+        m.set_trading_state(state)
+        m.set_kill_switch(snap.killed)
+        if snap.equity is not None:
+            m.set_account("main", snap.equity, snap.realized_pnl, snap.unrealized_pnl or 0.0,
+                          -(snap.drawdown or 0.0))  # fmt: skip
+        if snap.gross_exposure is not None:
+            m.set_exposure(snap.gross_exposure, snap.net_exposure or 0.0)
+        for p in snap.positions:
+            m.set_position(strategy, p.symbol, p.quantity)
+        if snap.last_bar_time is not None:
+            for symbol in self.symbols:
+                m.set_last_bar(self.config.venue, symbol, snap.last_bar_time)
+        m.set_model_info("running", self.program.name, self.program.fingerprint)
+
+
+def _outcome(status: str) -> str:
+    return {"filled": "filled", "canceled": "canceled", "rejected": "rejected",
+            "expired": "canceled", "accepted": "accepted", "new": "accepted",
+            "partially_filled": "accepted"}.get(status, "unknown")  # fmt: skip
+
+
+def _observation(values: Any, like: Any) -> Any:
+    try:
+        obs = np.asarray(values, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise ConfigError("score: observation must be a list of numbers") from None
+    if not np.all(np.isfinite(obs)):
+        raise ConfigError("score: observation holds NaN or infinite values; expected finite numbers")
+    if like is not None and not isinstance(like, dict) and obs.shape != np.shape(like):
+        raise ConfigError(f"score: observation has shape {list(obs.shape)}; expected "
+                          f"{list(np.shape(like))} (the env's observation layout)")  # fmt: skip
+    return obs
+
+
+def _operator() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return ""
+
+
+__all__ = ["BarGate", "GatedClock", "ServiceStopped", "TradingService"]
