@@ -25,6 +25,7 @@ from tradeforge.monitor.alert_sinks import (
     AlertDeliveryError,
     AlertError,
     AlertHTTPStatusError,
+    AlertTimeoutError,
     JsonWebhookSender,
     SlackWebhookSender,
     SmtpSender,
@@ -306,6 +307,22 @@ def test_full_queue_drops_with_a_failed_record(store: AlertStore) -> None:
     [failure] = store.failures()
     assert failure.key == "second"
     assert failure.error == "ops: delivery queue full (1 pending); dropped"
+
+
+def test_slow_webhook_is_a_timeout_error() -> None:
+    slow = Receiver(delay=1.0)
+    try:
+        sender = JsonWebhookSender(WebhookSink(name="ops", url=slow.url()), timeout_s=0.2)
+        started = time.perf_counter()
+        with pytest.raises(
+            AlertTimeoutError, match=r"ops: POST http://127\.0\.0\.1:\d+/\*\*\* timed out"
+        ):
+            sender.send(kill_alert())
+        waited = time.perf_counter() - started
+        sender.close()
+    finally:
+        slow.close()
+    assert waited < 0.9
 
 
 def test_no_channel_configured_is_recorded_as_failed(store: AlertStore) -> None:

@@ -142,16 +142,23 @@ def test_registered_secret_and_bearer_values_never_appear(stream: io.StringIO) -
         raise RuntimeError(f"auth failed for {api_key}")
     except RuntimeError:
         log.exception("broker call failed")
+    try:
+        raise ValueError(f"job saw {api_key}")
+    except ValueError:
+        logging.getLogger("apscheduler.executors").exception("job crashed")
+    logging.getLogger("tradeforge.x").info("extra", extra={"password": "pw1", "strategy": "ppo"})
     text = stream.getvalue()
     assert api_key not in text
     assert "Bearer abc" not in text
     parsed = lines(stream)
-    assert len(parsed) == 5
+    assert len(parsed) == 7
     assert parsed[0]["event"] == "service key is [REDACTED]"
     assert parsed[1]["headers"] == {"Authorization": "[REDACTED]"}
     assert parsed[1]["note"] == "x-[REDACTED]-y"
     assert parsed[2]["event"] == "client sent Authorization: Bearer [REDACTED]"
     assert "RuntimeError: auth failed for [REDACTED]" in parsed[4]["exception"]
+    assert "ValueError: job saw [REDACTED]" in parsed[5]["exception"]
+    assert (parsed[6]["password"], parsed[6]["strategy"]) == ("[REDACTED]", "ppo")
 
 
 def test_values_under_secret_looking_keys_are_redacted(stream: io.StringIO) -> None:
