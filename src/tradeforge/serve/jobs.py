@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -131,14 +131,31 @@ class JobLedger:
 
     def skip(self, job: str, key: str, detail: str = "") -> bool:
         """Record ``(job, key)`` as skipped (claimed and finished at once); False if already claimed."""
+        return self.skip_many(job, [key], detail) == 1
+
+    def skip_many(self, job: str, keys: Sequence[str], detail: str = "") -> int:
+        """Record every unclaimed key of ``keys`` as skipped, in one transaction; returns how many.
+
+        One transaction (one fsync) however many bars a long outage left behind.
+        """
         moment = _stamp(self._clock())
+        rows = [(job, key, moment, moment, detail) for key in keys]
+        if not rows:
+            return 0
         with self._lock:
-            cursor = self._conn.execute(
-                "INSERT INTO job_runs (job, key, status, claimed_at, finished_at, detail) "
-                "VALUES (?, ?, 'skipped', ?, ?, ?) ON CONFLICT (job, key) DO NOTHING",
-                (job, key, moment, moment, detail),
-            )
-            return cursor.rowcount == 1
+            before = self._conn.total_changes
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._conn.executemany(
+                    "INSERT INTO job_runs (job, key, status, claimed_at, finished_at, detail) "
+                    "VALUES (?, ?, 'skipped', ?, ?, ?) ON CONFLICT (job, key) DO NOTHING",
+                    rows,
+                )
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+            return self._conn.total_changes - before
 
     # ------------------------------------------------------------------ reads
 

@@ -84,6 +84,9 @@ def test_skip_records_a_finished_run_once(tmp_path: Path) -> None:
         assert run is not None
         assert (run.status, run.detail, run.finished) == ("skipped", "missed", True)
         assert ledger.unfinished() == []
+        assert ledger.skip_many("bar:ppo", ["k", "k2", "k3"], "outage") == 2
+        assert ledger.skip_many("bar:ppo", []) == 0
+        assert [r.status for r in ledger.runs("bar:ppo")] == ["skipped"] * 3
 
 
 def test_misuse_is_an_error_naming_the_run(tmp_path: Path) -> None:
