@@ -242,6 +242,35 @@ def test_http_500_is_tried_exactly_retries_times_with_doubling_backoff(store: Al
     assert outcomes == [("ops", "failed")]
 
 
+def test_webhook_token_never_reaches_the_logs(receiver: Receiver, store: AlertStore) -> None:
+    import io
+    import logging
+
+    from tradeforge.monitor.logs import configure_logging, reset_logging
+
+    root_level = logging.getLogger().level
+    out = io.StringIO()
+    configure_logging(run_id="run-1", level="DEBUG", stream=out)
+    try:
+        token_url = receiver.url("/services/T0001/B0002/SeCrEtToKeN42")
+        cfg = config(
+            WebhookSink(name="ok", url=token_url),
+            WebhookSink(name="down", url=f"http://127.0.0.1:{closed_port()}/hooks/Tok3nDown9"),
+            retries=2,
+        )
+        with AlertManager(cfg, store) as manager:
+            manager.notify(kill_alert())
+            assert manager.flush(10.0)
+    finally:
+        reset_logging()
+        logging.getLogger().setLevel(root_level)
+    text = out.getvalue()
+    assert "HTTP Request: POST http://127.0.0.1:" in text  # httpx logged the request
+    assert "not delivered to down after 2 attempt(s)" in text
+    assert "SeCrEtToKeN42" not in text
+    assert "Tok3nDown9" not in text
+
+
 def test_http_404_is_not_retried(store: AlertStore) -> None:
     missing = Receiver(status=404)
     try:
