@@ -43,6 +43,7 @@ from tradeforge.domain import (
     Symbol,
     TimeInForce,
 )
+from tradeforge.execution.algos import VolumeHistory, make_schedule
 from tradeforge.execution.broker import Broker
 from tradeforge.execution.errors import BrokerUnavailableError, TradingHaltedError
 from tradeforge.execution.node_config import NodeConfig, NodeResult, RiskFactory
@@ -70,7 +71,13 @@ from tradeforge.execution.node_risk import (
     crash_hook,
     exit_commands,
 )
-from tradeforge.execution.node_sizing import local_buying_power, size_orders
+from tradeforge.execution.node_sizing import (
+    local_buying_power,
+    reserved_cash,
+    size_orders,
+    slice_bar,
+    split_active,
+)
 from tradeforge.execution.oms import Hook, OrderManager
 from tradeforge.execution.store import OrderStore
 from tradeforge.risk import PortfolioView
@@ -145,6 +152,9 @@ class TradingNode:
         self._last: tuple[FloatArray, FloatArray] | None = None  # (weights, close) of the last
         self._advanced = False
         self._exiting: set[Symbol] = set()
+        self.schedule = make_schedule(config.exec_algo)
+        self.volumes = (VolumeHistory(self.symbols, config.exec_algo.lookback)
+                        if self.schedule is not None else None)  # fmt: skip
         self._result = NodeResult(self.strategy_id, [], [], [], [], halted=False)
 
     def close(self) -> None:
@@ -193,6 +203,7 @@ class TradingNode:
         cids = {o.client_order_id for o in r.orders}
         r.fills = [f for f in self.store.fills() if f.client_order_id in cids]
         r.halted = self.oms.halted
+        r.parents = self.journal.parents()
         return r
 
     # -- bars and features ------------------------------------------------------------------------
@@ -201,6 +212,7 @@ class TradingNode:
         history = self.feed.history(ts)
         self.window.start(history)
         self._marks_from(history)
+        self._volumes_from(history)
         self._bar_time = ts
         if history.index[-1] != ts:
             self._problems = [f"no bar at {ts.isoformat()} (history ends {history.index[-1]})"]
@@ -214,6 +226,17 @@ class TradingNode:
             finite = np.flatnonzero(np.isfinite(close[:, j]))
             if finite.size:
                 self._marks[symbol] = Decimal(repr(float(close[finite[-1], j])))
+
+    def _volumes_from(self, history: BarPanel) -> None:
+        """The trailing volumes the execution algorithm forecasts from (its lookback dates)."""
+        if self.volumes is None or history.n_bars == 0:
+            return
+        dates = history.index.normalize()
+        keep = dates.unique()[-(self.volumes.lookback + 1) :]
+        first = int(np.searchsorted(dates, keep[0], side="left"))
+        volume = history.volume
+        for row in range(first, history.n_bars):
+            self.volumes.push(history.index[row].to_pydatetime(), volume[row])
 
     def _ingest(self, ts: datetime) -> None:
         bar = self._wait_for_bar(ts)
@@ -235,6 +258,8 @@ class TradingNode:
         if stale:
             self._problems.append(stale)
         self._close = bar.close.copy()
+        if self.volumes is not None and "volume" in bar.fields:
+            self.volumes.push(ts, bar.fields["volume"])
         for j, symbol in enumerate(self.symbols):
             value = float(bar.close[j])
             if np.isfinite(value):
@@ -335,10 +360,22 @@ class TradingNode:
         weights = target_weights(self.policy, self.observer(self.window.values(), account),
                                  len(self.symbols))  # fmt: skip
         self._last = (weights, self._close.copy())
-        commands = self._size(weights, ts)
-        return self.journal.record_decision(ts, weights, account.as_tuple(), commands)
+        active = self.journal.parents(active_only=True)
+        going, ended = split_active(active, weights, self.symbols, frozenset(self._exiting), ts)
+        hold = frozenset(self._exiting) | {p.symbol for p in going}
+        commands = self._size(weights, ts, hold, reserved_cash(going, self._marks))
+        planned = slice_bar(
+            commands, going, weights=weights, symbols=self.symbols, marks=self._marks,
+            instruments=self.instruments, sizing=self.sizing, schedule=self.schedule,
+            min_parent_notional=Decimal(repr(self.config.exec_algo.min_parent_notional)),
+            volumes=self.volumes, strategy_id=self.strategy_id, bar_time=ts,
+        )  # fmt: skip
+        return self.journal.record_decision(ts, weights, account.as_tuple(), planned.commands,
+                                            [*ended, *planned.parents])  # fmt: skip
 
-    def _size(self, weights: FloatArray, ts: datetime) -> list[SubmitOrder]:
+    def _size(
+        self, weights: FloatArray, ts: datetime, hold: frozenset[Symbol], reserved: Decimal
+    ) -> list[SubmitOrder]:
         portfolio = self.oms.portfolio
         if self.config.buying_power == "broker":
             try:
@@ -350,8 +387,9 @@ class TradingNode:
             buying_power = local_buying_power(portfolio, self.oms.open_orders(), self._marks)
         return size_orders(
             weights, portfolio=portfolio, marks=self._marks, symbols=self.symbols, sim=self.sim,
-            instruments=self.instruments, sizing=self.sizing, buying_power=buying_power,
-            strategy_id=self.strategy_id, bar_time=ts, hold=frozenset(self._exiting),
+            instruments=self.instruments, sizing=self.sizing,
+            buying_power=buying_power - reserved, strategy_id=self.strategy_id, bar_time=ts,
+            hold=hold,
         )  # fmt: skip
 
     def _send(self, ts: datetime, command: SubmitOrder, decision: BarDecision | None) -> None:

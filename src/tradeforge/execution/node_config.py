@@ -7,15 +7,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
+import pandas as pd
 from pydantic import Field
 
 from tradeforge.core.clock import Clock
 from tradeforge.core.config import FrozenConfig
 from tradeforge.domain import Order, OrderFilled
-from tradeforge.execution.node_journal import BarDecision, BarMark
+from tradeforge.execution.algos import ExecAlgoConfig
+from tradeforge.execution.node_journal import BarDecision, BarMark, ParentSchedule
 from tradeforge.execution.node_risk import RiskHook
+from tradeforge.execution.shortfall import Arrival, shortfall_summary, shortfall_table
 from tradeforge.execution.sizing import SizingConfig
 from tradeforge.risk import KillTarget
 
@@ -39,6 +42,9 @@ class NodeConfig(FrozenConfig):
     * ``price_increment``: the tick that limit prices are rounded to.
     * ``buying_power``: what buys may spend: ``local`` (the OMS cash less open buys, what the
       local venue reports; no round trip) or ``broker`` (``Broker.account()`` at every bar).
+    * ``exec_algo``: slicing of large orders over the next bars (TWAP/VWAP,
+      :class:`~tradeforge.execution.algos.ExecAlgoConfig`); ``kind: none`` (the default)
+      sends every order whole at its decision bar.
     """
 
     strategy_id: str | None = Field(default=None, min_length=1, max_length=64)
@@ -51,6 +57,7 @@ class NodeConfig(FrozenConfig):
     sizing: SizingConfig = Field(default_factory=SizingConfig)
     price_increment: Decimal = Field(default=Decimal("0.01"), gt=0)
     buying_power: Literal["local", "broker"] = "local"
+    exec_algo: ExecAlgoConfig = Field(default_factory=ExecAlgoConfig)
 
 
 @dataclass
@@ -69,10 +76,29 @@ class NodeResult:
     restore_mismatches: int = 0
     decide_latency_s: list[float] = field(default_factory=list)
     submit_latency_s: list[float] = field(default_factory=list)
+    parents: list[ParentSchedule] = field(default_factory=list)
 
     @property
     def denied(self) -> dict[str, str]:
         return {cid: why for d in self.decisions for cid, why in d.denied.items()}
+
+    def arrivals(self) -> list[Arrival]:
+        """Every order the policy decided, as a parent with its arrival price (the decision
+        bar's close) and the children handed to the order manager (risk exits not included)."""
+        return [
+            Arrival(p.parent_id, p.symbol, p.side, p.quantity, p.arrival_price, p.arrival_time,
+                    tuple(c for c, q in zip(p.client_order_ids[: p.sent], p.children, strict=False)
+                          if q > 0), p.algo)
+            for p in self.parents
+        ]  # fmt: skip
+
+    def shortfall(self) -> pd.DataFrame:
+        """Implementation shortfall per parent (:func:`~tradeforge.execution.shortfall.shortfall_table`)."""
+        return shortfall_table(self.orders, self.fills, self.arrivals())
+
+    def shortfall_summary(self) -> dict[str, Any]:
+        """JSON-ready totals of :meth:`shortfall` (total, mean bps, by symbol)."""
+        return shortfall_summary(self.shortfall())
 
 
 __all__ = ["NodeConfig", "NodeResult", "RiskFactory"]

@@ -15,7 +15,14 @@ TEXT/JSON):
 * ``node_meta``: the strategy, the symbols and the program fingerprint the journal belongs to
   (a journal written for another strategy, symbol list or program is refused);
 * ``node_bars``: one row per decided bar: status, weights, account vector, commands, denials;
-* ``node_marks``: equity and cash at each bar close, after that bar's fills.
+* ``node_marks``: equity and cash at each bar close, after that bar's fills;
+* ``node_parents``: every order the node decided, as a parent (:class:`ParentSchedule`): its
+  arrival price and time, its children (one for an order sent whole; several when an
+  execution algorithm slices it) and how many of them were handed to the order manager. A
+  bar's decision and the parents it creates, advances or ends are committed in ONE
+  transaction, so a restarted node continues every schedule where it stood: the children a
+  decided bar holds are resent with the same ids (never twice at the venue), the next bar
+  sends the next child (never a child skipped).
 """
 
 from __future__ import annotations
@@ -32,11 +39,12 @@ from pathlib import Path
 from typing import Any, Literal, cast
 
 from tradeforge.core.types import FloatArray
-from tradeforge.domain import SubmitOrder
+from tradeforge.domain import ClientOrderId, OrderSide, SubmitOrder, Symbol
 from tradeforge.execution.errors import ExecutionError
 from tradeforge.execution.store import SqliteDialect
 
 BarStatus = Literal["decided", "submitted"]
+ParentStatus = Literal["active", "done", "replaced", "canceled"]
 JOURNAL_VERSION = "1"
 
 _SCHEMA = (
@@ -54,6 +62,12 @@ _SCHEMA = (
         equity TEXT NOT NULL,
         cash TEXT NOT NULL,
         recorded_at TEXT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS node_parents (
+        parent_id TEXT PRIMARY KEY,
+        arrival_time TEXT NOT NULL,
+        symbol TEXT NOT NULL,
+        status TEXT NOT NULL,
+        body TEXT NOT NULL)""",
 )
 
 
@@ -81,6 +95,60 @@ class BarMark:
     bar_time: datetime
     equity: Decimal
     cash: Decimal
+
+
+@dataclass(frozen=True)
+class ParentSchedule:
+    """An order the node decided at ``arrival_time`` (the last close was ``arrival_price``, the
+    policy's weight for the symbol ``weight``) and its children: ``children[k]`` is sent with
+    id ``client_order_ids[k]`` at the ``k``-th trading bar from the arrival bar (a 0 child is
+    skipped). ``sent`` children were handed over so far; ``status`` is ``active`` while some
+    are left, then ``done``, or ``replaced`` (a later decision changed the symbol's target)
+    or ``canceled`` (a risk exit took the symbol) at ``ended_at``. ``algo`` is ``none`` for
+    an order sent whole."""
+
+    parent_id: str
+    symbol: Symbol
+    side: OrderSide
+    quantity: Decimal
+    arrival_price: Decimal
+    arrival_time: datetime
+    weight: float
+    algo: str
+    children: tuple[Decimal, ...]
+    client_order_ids: tuple[ClientOrderId, ...]
+    sent: int = 0
+    status: ParentStatus = "active"
+    ended_at: datetime | None = None
+
+    @property
+    def remaining(self) -> tuple[Decimal, ...]:
+        """The children not handed over yet."""
+        return self.children[self.sent :] if self.status == "active" else ()
+
+    def to_json(self) -> str:
+        return json.dumps({
+            "parent_id": self.parent_id, "symbol": self.symbol, "side": self.side.value,
+            "quantity": str(self.quantity), "arrival_price": str(self.arrival_price),
+            "arrival_time": _ts(self.arrival_time), "weight": self.weight, "algo": self.algo,
+            "children": [str(q) for q in self.children],
+            "client_order_ids": list(self.client_order_ids), "sent": self.sent,
+            "status": self.status,
+            "ended_at": None if self.ended_at is None else _ts(self.ended_at),
+        }, sort_keys=True)  # fmt: skip
+
+    @classmethod
+    def from_json(cls, text: str) -> ParentSchedule:
+        d = json.loads(text)
+        return cls(
+            parent_id=d["parent_id"], symbol=Symbol(d["symbol"]), side=OrderSide(d["side"]),
+            quantity=Decimal(d["quantity"]), arrival_price=Decimal(d["arrival_price"]),
+            arrival_time=datetime.fromisoformat(d["arrival_time"]), weight=float(d["weight"]),
+            algo=d["algo"], children=tuple(Decimal(q) for q in d["children"]),
+            client_order_ids=tuple(ClientOrderId(c) for c in d["client_order_ids"]),
+            sent=int(d["sent"]), status=d["status"],
+            ended_at=None if d["ended_at"] is None else datetime.fromisoformat(d["ended_at"]),
+        )  # fmt: skip
 
 
 def _ts(value: datetime) -> str:
@@ -158,8 +226,10 @@ class NodeJournal:
         weights: Sequence[float] | FloatArray,
         account: Sequence[float],
         commands: Sequence[SubmitOrder],
+        parents: Sequence[ParentSchedule] = (),
     ) -> BarDecision:
-        """Commit a new decision (status ``decided``); a bar decided before raises."""
+        """Commit a new decision (status ``decided``) and the new state of the ``parents`` it
+        creates or changes, in one transaction; a bar decided before raises."""
         body = json.dumps([json.loads(c.model_dump_json()) for c in commands])
         now = datetime.now(UTC).isoformat()
         try:
@@ -168,6 +238,12 @@ class NodeJournal:
                     "INSERT INTO node_bars VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (_ts(bar_time), "decided", _floats(weights), _floats(account), body, "{}", now),
                 )
+                cur.executemany(
+                    "INSERT INTO node_parents VALUES (?, ?, ?, ?, ?) ON CONFLICT (parent_id) DO "
+                    "UPDATE SET status = excluded.status, body = excluded.body",
+                    [(p.parent_id, _ts(p.arrival_time), p.symbol, p.status, p.to_json())
+                     for p in parents],
+                )  # fmt: skip
         except sqlite3.IntegrityError:
             raise NodeStateError(
                 f"bar {_ts(bar_time)} is already decided in {self.path}; a bar is decided once"
@@ -208,6 +284,15 @@ class NodeJournal:
         rows = self._conn.execute("SELECT * FROM node_bars ORDER BY bar_time").fetchall()
         return [_decision(r) for r in rows]
 
+    # -- parents ------------------------------------------------------------------------------
+    def parents(self, *, active_only: bool = False) -> list[ParentSchedule]:
+        """Every parent (or only the active ones), by arrival time and symbol."""
+        where = " WHERE status = 'active'" if active_only else ""
+        rows = self._conn.execute(
+            f"SELECT body FROM node_parents{where} ORDER BY arrival_time, symbol"
+        ).fetchall()
+        return [ParentSchedule.from_json(r[0]) for r in rows]
+
     # -- marks --------------------------------------------------------------------------------
     def record_mark(self, bar_time: datetime, equity: Decimal, cash: Decimal) -> None:
         """Store (or replace) the equity and cash at ``bar_time``'s close."""
@@ -241,4 +326,12 @@ def _decision(row: tuple[Any, ...]) -> BarDecision:
     )
 
 
-__all__ = ["BarDecision", "BarMark", "BarStatus", "NodeJournal", "NodeStateError"]
+__all__ = [
+    "BarDecision",
+    "BarMark",
+    "BarStatus",
+    "NodeJournal",
+    "NodeStateError",
+    "ParentSchedule",
+    "ParentStatus",
+]

@@ -31,6 +31,7 @@ from tradeforge.backtest.engine import run_backtest
 from tradeforge.core.errors import ConfigError
 from tradeforge.data.panel import BarPanel
 from tradeforge.domain import OrderSide, StrategyId, SubmitOrder, Symbol
+from tradeforge.execution.algos import ExecAlgoConfig, child_order_id
 from tradeforge.execution.ids import client_order_id
 from tradeforge.execution.node import NodeConfig, NodeResult
 from tradeforge.execution.oms import HOOK_POINTS
@@ -292,3 +293,180 @@ def test_config_errors_name_the_field(equities_panel: BarPanel, tmp_path: Path) 
         )
     with pytest.raises(ConfigError, match="strategy_id = None"):
         make_node(tmp_path / "b", equities_panel, venue, config=NodeConfig())
+
+
+# -- execution algorithms (TWAP/VWAP slicing) and implementation shortfall -----------------------
+LOTS = SIM.model_copy(update={"fractional": False})  # whole shares: children respect the lot
+TWAP3 = ExecAlgoConfig(kind="twap", n_bars=3, min_parent_notional=10_000)
+
+
+class _Scripted:
+    """Target weights from a script, one entry per decision (NaN after its end: hold).
+    ``reset`` rewinds it, so a restarted node's replay brings it back to where it was."""
+
+    def __init__(self, script: list[list[float]]) -> None:
+        self.script, self.calls = script, 0
+
+    def reset(self) -> None:
+        self.calls = 0
+
+    def act(self, observation: np.ndarray) -> np.ndarray:
+        self.calls += 1
+        row = self.script[self.calls - 1] if self.calls <= len(self.script) else [np.nan] * 3
+        return np.array(row, dtype=float)
+
+
+def _algo_config(algo: ExecAlgoConfig) -> NodeConfig:
+    return NodeConfig(strategy_id="unit", reconcile_every=3, exec_algo=algo)
+
+
+def _filled(result: NodeResult) -> dict[str, Decimal]:
+    out: dict[str, Decimal] = {}
+    for fill in result.fills:
+        out[fill.symbol] = out.get(fill.symbol, Decimal(0)) + fill.signed_quantity
+    return out
+
+
+def _children(panel: BarPanel, row: int, k: int) -> set[str]:
+    return {child_order_id("unit", bar_time(panel, row), s, k) for s in panel.symbols}
+
+
+def test_twap_sends_each_parent_over_three_bars_and_fills_what_the_whole_order_fills(
+    equities_panel: BarPanel, tmp_path: Path
+) -> None:
+    panel = equities_panel
+    first, _ = _window(panel)
+    once = [[0.3, 0.3, 0.3]]
+    whole, _ = _run(tmp_path / "whole", panel, policy=_Scripted(once), sim=LOTS)
+    sliced, venue = _run(tmp_path / "twap", panel, policy=_Scripted(once), sim=LOTS,
+                         config=_algo_config(TWAP3))  # fmt: skip
+    assert len(whole.orders) == 3  # one whole order per symbol at the first bar
+    # the decision of bar first + k holds child k of each parent, and it fills on the next bar
+    for k in range(3):
+        assert {c.client_order_id for c in sliced.decisions[k].commands} == _children(panel,
+                                                                                       first, k)  # fmt: skip
+    fill_bars = {f.client_order_id: pd.Timestamp(f.ts) for f in sliced.fills}
+    for k in range(3):
+        assert {fill_bars[c] for c in _children(panel, first, k)} == {panel.index[first + k + 1]}
+    assert all(not d.commands for d in sliced.decisions[3:])
+    # every child is whole shares, children equal up to one share, and they sum to the order
+    for parent in sliced.parents:
+        assert parent.algo == "twap"
+        assert parent.status == "done"
+        assert parent.sent == 3
+        assert all(q == q.to_integral_value() for q in parent.children)
+        assert max(parent.children) - min(parent.children) <= 1
+    whole_qty = {o.symbol: o.quantity for o in whole.orders}
+    assert {p.symbol: p.quantity for p in sliced.parents} == whole_qty
+    assert _filled(sliced) == _filled(whole) == whole_qty
+    assert len(venue.list_orders()) == 9  # type: ignore[attr-defined]
+    # the shortfall: one row per parent, arrival = the decision bar's close
+    table = sliced.shortfall().set_index("symbol")
+    for j, symbol in enumerate(panel.symbols):
+        row = table.loc[symbol]
+        assert row["arrival_price"] == panel.close[first, j]
+        assert row["n_children"] == row["n_orders"] == 3
+        assert row["fill_ratio"] == 1.0
+        opens = panel.open[first + 1 : first + 4, j]  # the simulator fills at the next open
+        qty = np.array([float(q) for q in sliced.parents[j].children])
+        avg = float((opens * qty).sum() / qty.sum())
+        assert row["avg_fill_price"] == pytest.approx(avg, rel=1e-12)
+        close = panel.close[first, j]
+        assert row["shortfall_bps"] == pytest.approx((avg - close) / close * 1e4, rel=1e-9)
+
+
+@pytest.mark.parametrize("point", ["after_intent", "after_submit", "after_ack"])
+def test_a_restart_mid_schedule_neither_duplicates_nor_drops_a_child(
+    equities_panel: BarPanel, tmp_path: Path, point: str
+) -> None:
+    panel = equities_panel
+    first, last = _window(panel)
+    once = [[0.3, 0.3, 0.3]]
+    config = _algo_config(TWAP3)
+    reference, ref_venue = _run(tmp_path / "ref", panel, policy=_Scripted(once), sim=LOTS,
+                                config=config)  # fmt: skip
+    # a clean stop after the second bar, then a crash inside the third bar's second child
+    venue = broker(panel, sim=LOTS)
+    node = make_node(tmp_path / "s", panel, venue, policy=_Scripted(once), sim=LOTS, config=config)
+    node.run(bar_time(panel, first), bar_time(panel, first + 1))
+    node.close()
+    assert {o.client_order_id for o in venue.list_orders()} == (
+        _children(panel, first, 0) | _children(panel, first, 1))  # fmt: skip
+    seen = Counter[str]()
+
+    def crash(reached: str, cid: str) -> None:
+        seen[reached] += 1
+        if reached == point and seen[reached] == 2:
+            raise RuntimeError(f"crash at {point}")
+
+    node = make_node(tmp_path / "s", panel, venue, policy=_Scripted(once), sim=LOTS,
+                     config=config, hook=crash)  # fmt: skip
+    with pytest.raises(RuntimeError, match="crash at"):
+        node.run(bar_time(panel, first), bar_time(panel, last))
+    node.close()
+    node = make_node(tmp_path / "s", panel, venue, policy=_Scripted(once), sim=LOTS, config=config)
+    result = node.run(bar_time(panel, first), bar_time(panel, last))
+    node.close()
+    cids = [o.client_order_id for o in venue.list_orders()]
+    assert len(cids) == len(set(cids)) == 9
+    assert set(cids) == {o.client_order_id for o in ref_venue.list_orders()}  # type: ignore[attr-defined]
+    assert _filled(result) == _filled(reference)
+    assert [m.equity for m in result.marks] == [m.equity for m in reference.marks]
+    assert [p.sent for p in result.parents] == [3, 3, 3]
+
+
+def test_a_changed_decision_replaces_the_rest_of_the_schedule(
+    equities_panel: BarPanel, tmp_path: Path
+) -> None:
+    panel = equities_panel
+    first, _ = _window(panel)
+    w, nan = 0.3, float("nan")
+    # bar 0: parents A; bar 1: same weights (A goes on); bar 2: IBM's weight changes (its A is
+    # replaced by a new parent B), AAPL holds (NaN: A goes on), MSFT same; then hold
+    script = [[w, w, w], [w, w, w], [nan, 0.1, w]]
+    result, _ = _run(tmp_path, panel, policy=_Scripted(script), sim=LOTS,
+                     config=_algo_config(TWAP3))  # fmt: skip
+    by_id = {p.parent_id: p for p in result.parents}
+    t0, t2 = bar_time(panel, first), bar_time(panel, first + 2)
+    old_ibm = by_id[f"{t0.isoformat()}|IBM"]
+    assert (old_ibm.status, old_ibm.sent, old_ibm.ended_at) == ("replaced", 2, t2)
+    new_ibm = by_id[f"{t2.isoformat()}|IBM"]
+    assert new_ibm.side is OrderSide.SELL  # 0.1 is below the ~0.2 already bought
+    assert new_ibm.algo == "twap"  # about $100k to sell: sliced again
+    assert (new_ibm.status, new_ibm.sent, len(new_ibm.children)) == ("done", 3, 3)
+    assert by_id[f"{t0.isoformat()}|AAPL"].status == "done"
+    assert by_id[f"{t0.isoformat()}|MSFT"].status == "done"
+    sent_ibm = [
+        c.client_order_id for d in result.decisions for c in d.commands if c.symbol == "IBM"
+    ]
+    assert child_order_id("unit", t0, "IBM", 2) not in sent_ibm
+    assert sent_ibm[:2] == [child_order_id("unit", t0, "IBM", k) for k in range(2)]
+    assert sent_ibm[2:] == list(new_ibm.client_order_ids)
+    # the replacement is sized against what was really bought: IBM ends at 0.1 of equity
+    ibm = _filled(result)["IBM"]
+    equity = float(result.marks[-1].equity)
+    weight = float(ibm) * panel.close[first + 7, 1] / equity
+    assert weight == pytest.approx(0.1, abs=0.01)
+
+
+def test_default_node_records_whole_orders_with_their_shortfall(
+    equities_panel: BarPanel, tmp_path: Path
+) -> None:
+    panel = equities_panel
+    result, _ = _run(tmp_path, panel)
+    assert len(result.parents) == len(result.orders) > 0
+    assert {p.algo for p in result.parents} == {"none"}
+    rows = {ts: i for i, ts in enumerate(panel.index)}
+    table = result.shortfall()
+    assert len(table) == len(result.orders)
+    for _, row in table.iterrows():
+        t, j = rows[row["arrival_time"]], panel.symbols.index(row["symbol"])
+        assert row["arrival_price"] == panel.close[t, j]
+        assert row["avg_fill_price"] == panel.open[t + 1, j]
+        sign = 1.0 if row["side"] == "buy" else -1.0
+        expected = sign * (panel.open[t + 1, j] - panel.close[t, j]) * row["filled_quantity"]
+        assert row["shortfall"] == pytest.approx(expected, rel=1e-9, abs=1e-9)
+    assert table["fees"].sum() == pytest.approx(sum(float(f.fee) for f in result.fills))
+    summary = result.shortfall_summary()
+    assert summary["shortfall"] == pytest.approx(table["shortfall"].sum())
+    assert set(summary["by_symbol"]) == set(panel.symbols)
