@@ -18,7 +18,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import pandas as pd
@@ -26,6 +26,7 @@ import pandas as pd
 from tradeforge.core.errors import ConfigError, DataError
 
 __all__ = [
+    "BarAnchor",
     "BarCalendar",
     "BrokerSession",
     "CalendarCheck",
@@ -35,6 +36,8 @@ __all__ = [
 ]
 
 _LOG = logging.getLogger(__name__)
+
+BarAnchor = Literal["open", "clock"]
 
 _FREQ = re.compile(r"^\s*(\d+)\s*(s|min|h|d)\s*$", re.IGNORECASE)
 _UNIT_SECONDS = {"s": 1, "min": 60, "h": 3600, "d": 86400}
@@ -199,18 +202,29 @@ def _utc(stamp: Any) -> datetime | None:
 class BarCalendar:
     """Bar closes and bar-job run times on an exchange calendar, UTC-aware throughout.
 
-    Daily bars close at the session close (early closes honoured). Intraday bars are anchored at
-    the session open and close every ``frequency`` after it; the last bar of a session (or of the
-    morning, on exchanges with a lunch break) is cut short at the close. A bar's job runs at
-    ``close + offset_s``.
+    Daily bars close at the session close (early closes honoured). Intraday bars end every
+    ``frequency`` after the session open (``anchor="open"``) or on the local clock's multiples of
+    ``frequency`` (``anchor="clock"``: 1h bars end at 10:00, 11:00, ... as most data vendors cut
+    them, so the first bar is short); the last bar of a session (or of the morning, on exchanges
+    with a lunch break) is cut short at the close. A bar's job runs at ``close + offset_s``.
     """
 
     def __init__(
-        self, exchange: str = "XNYS", frequency: str = "1d", offset_s: float = 60.0
+        self,
+        exchange: str = "XNYS",
+        frequency: str = "1d",
+        offset_s: float = 60.0,
+        anchor: BarAnchor = "open",
     ) -> None:
         import exchange_calendars as xcals  # heavy import, only when a calendar is built
 
         self._bar = parse_frequency(frequency)
+        if anchor not in ("open", "clock"):
+            raise ConfigError(
+                f"anchor = {anchor!r} is not a bar anchor; expected 'open' (bars counted from the "
+                "session open) or 'clock' (bars end on multiples of the frequency, local time)"
+            )
+        self.anchor: BarAnchor = anchor
         if not isinstance(offset_s, int | float) or not 0 <= offset_s < 86400:
             raise ConfigError(
                 f"offset_s = {offset_s!r} is not a delay in seconds; expected 0 <= offset_s < 86400"
@@ -311,6 +325,11 @@ class BarCalendar:
         closes: list[datetime] = []
         for begin, finish in parts:
             stamp = begin + self._bar
+            if self.anchor == "clock":  # first multiple of the bar length after local midnight
+                local = begin.astimezone(self.tz)
+                midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+                elapsed = local.replace(tzinfo=None) - midnight.replace(tzinfo=None)
+                stamp = begin + (self._bar - elapsed % self._bar)
             while stamp < finish:
                 closes.append(stamp)
                 stamp += self._bar
@@ -385,8 +404,8 @@ class BarCalendar:
     def reconcile_with(self, broker_days: Sequence[BrokerSession]) -> CalendarCheck:
         """Compare with the broker's calendar over the days it covers, and adopt the broker's word.
 
-        Within ``min(date)..max(date)`` of ``broker_days``: exchange sessions the broker does not
-        list are skipped from now on, broker sessions the exchange lacks are added, and a broker
+        Within ``min(date)..max(date)`` of ``broker_days`` (days beyond the exchange calendar's
+        range are ignored): exchange sessions the broker does not list are skipped from now on, broker sessions the exchange lacks are added, and a broker
         open or close that differs replaces the exchange's. Outside that range nothing changes.
         Calling it again re-checks against the plain exchange calendar for the new range.
         """
@@ -405,9 +424,23 @@ class BarCalendar:
                     f"broker_days lists {entry.date} twice; expected one session per day"
                 )
             by_day[entry.date] = entry
+        outside = sorted(d for d in by_day if not self._first <= d <= self._last)
+        if outside:
+            _LOG.warning(
+                "broker sessions %s..%s lie outside the %s calendar (%s..%s); not compared",
+                outside[0],
+                outside[-1],
+                self.exchange,
+                self._first,
+                self._last,
+            )
+            by_day = {d: s for d, s in by_day.items() if self._first <= d <= self._last}
+        if not by_day:
+            raise DataError(
+                f"broker_days cover {outside[0]}..{outside[-1]}, outside the {self.exchange} "
+                f"calendar; expected days from {self._first} to {self._last}"
+            )
         start, end = min(by_day), max(by_day)
-        self._check_range(start, "broker_days start")
-        self._check_range(end, "broker_days end")
         # judge against the plain exchange calendar, not earlier broker corrections
         self._removed = {d for d in self._removed if not start <= d <= end}
         self._overrides = {d: s for d, s in self._overrides.items() if not start <= d <= end}
@@ -444,5 +477,5 @@ class BarCalendar:
     def __repr__(self) -> str:
         return (
             f"BarCalendar(exchange={self.exchange!r}, frequency={self.frequency!r}, "
-            f"offset_s={self.offset.total_seconds():g})"
+            f"offset_s={self.offset.total_seconds():g}, anchor={self.anchor!r})"
         )

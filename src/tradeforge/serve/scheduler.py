@@ -35,7 +35,7 @@ from pydantic import Field, field_validator
 
 from tradeforge.core.config import FrozenConfig
 from tradeforge.core.errors import ConfigError, DataError
-from tradeforge.serve.calendar import BarCalendar, parse_frequency, require_aware
+from tradeforge.serve.calendar import BarAnchor, BarCalendar, parse_frequency, require_aware
 from tradeforge.serve.jobs import JobLedger, JobRun
 
 __all__ = [
@@ -81,6 +81,7 @@ class ScheduleConfig(FrozenConfig):
 
     exchange: str = "XNYS"
     frequency: str = "1d"
+    bar_anchor: BarAnchor = "open"
     offset_s: float = Field(default=60.0, ge=0, lt=86400, description="bar close to bar job delay")
     catch_up: bool = True
     misfire_grace_s: float = Field(default=3600.0, gt=0)
@@ -102,7 +103,7 @@ class ScheduleConfig(FrozenConfig):
 
     def calendar(self) -> BarCalendar:
         """The bar calendar this config describes."""
-        return BarCalendar(self.exchange, self.frequency, self.offset_s)
+        return BarCalendar(self.exchange, self.frequency, self.offset_s, self.bar_anchor)
 
 
 def bar_key(strategy: str, bar_close: datetime) -> str:

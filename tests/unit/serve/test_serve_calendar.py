@@ -110,6 +110,22 @@ def test_dst_weeks_give_utc_closes(
     assert all(c.astimezone(NY).hour == 16 for c in (close_before, close_after))
 
 
+def test_clock_anchored_bars_end_on_the_hour() -> None:
+    hourly = BarCalendar("XNYS", "1h", offset_s=0, anchor="clock")
+    closes = hourly.bar_closes(date(2024, 11, 27), date(2024, 11, 27))
+    local = [c.astimezone(NY).strftime("%H:%M") for c in closes]
+    assert local == ["10:00", "11:00", "12:00", "13:00", "14:00", "15:00", "16:00"]
+    early = hourly.bar_closes(date(2024, 11, 29), date(2024, 11, 29))
+    assert [c.astimezone(NY).strftime("%H:%M") for c in early] == [
+        "10:00",
+        "11:00",
+        "12:00",
+        "13:00",
+    ]
+    with pytest.raises(ConfigError, match=r"anchor = 'noon'.*expected 'open'"):
+        BarCalendar("XNYS", "1h", anchor="noon")  # type: ignore[arg-type]
+
+
 def test_exchange_with_lunch_break() -> None:
     hk = BarCalendar("XHKG", "1h", offset_s=0)
     closes = hk.bar_closes(date(2024, 3, 8), date(2024, 3, 8))
@@ -180,6 +196,21 @@ def test_reconcile_agreeing_calendars_and_added_day() -> None:
     extra = cal.reconcile_with([_alpaca("2024-11-29", close="13:00"), _alpaca("2024-11-30")])
     assert extra.added == (date(2024, 11, 30),)
     assert cal.bar_closes(date(2024, 11, 29), date(2024, 11, 30))[-1] == utc(2024, 11, 30, 21)
+
+
+def test_reconcile_ignores_broker_days_beyond_the_calendar() -> None:
+    cal = BarCalendar()
+    beyond = cal.last_session + timedelta(days=30)
+    far = BrokerSession(
+        beyond,
+        datetime.combine(beyond, datetime.min.time(), NY).replace(hour=9, minute=30),
+        datetime.combine(beyond, datetime.min.time(), NY).replace(hour=16),
+    )
+    check = cal.reconcile_with([_alpaca("2024-11-27"), far])
+    assert (check.start, check.end) == (date(2024, 11, 27), date(2024, 11, 27))
+    assert check.ok
+    with pytest.raises(DataError, match=r"outside the XNYS calendar"):
+        cal.reconcile_with([far])
 
 
 def test_reconcile_path_removes_a_closure_the_calendar_does_not_know() -> None:

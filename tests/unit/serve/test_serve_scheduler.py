@@ -443,3 +443,23 @@ def test_first_start_with_empty_ledger_catches_up_only_the_latest_bar(ledger: Jo
     assert [(r.key, r.status) for r in ledger.runs()] == [
         (bar_key("ppo", _utc(2024, 11, 29, 18)), "ok")
     ]
+
+
+def test_bar_run_later_than_the_grace_is_skipped_and_the_next_bar_runs(ledger: JobLedger) -> None:
+    # one worker: while "hog" holds it, ppo's first bar waits past the 1 s grace and is missed
+    start = _soon(0.2)
+    hog = _Bars(start, 1.0, 1, offset_s=0)
+    bars = _Bars(start + timedelta(seconds=0.05), 1.9, 2, offset_s=0)
+    calls: list[datetime] = []
+    scheduler = ServiceScheduler(ledger, misfire_grace_s=1, max_workers=1)
+    scheduler.add_bar_job("hog", hog, lambda close: time.sleep(1.3))
+    scheduler.add_bar_job("ppo", bars, calls.append)
+    scheduler.start()
+    try:
+        assert _wait_for(lambda: len(calls) == 1)
+    finally:
+        scheduler.shutdown()
+    assert calls == [bars.closes[1]]
+    missed = ledger.get("bar:ppo", bar_key("ppo", bars.closes[0]))
+    assert missed is not None
+    assert (missed.status, missed.detail) == ("skipped", "missed: the process woke too late")
