@@ -180,6 +180,8 @@ class ServiceScheduler:
                 f"misfire_grace_s = {misfire_grace_s!r}; expected a positive number of seconds "
                 "(a small grace silently drops late runs; use e.g. 3600)"
             )
+        if not isinstance(max_workers, int) or max_workers < 1:
+            raise ConfigError(f"max_workers = {max_workers!r}; expected at least one worker thread")
         self.ledger = ledger
         self._clock = clock or _wall_now
         self._on_error = on_error

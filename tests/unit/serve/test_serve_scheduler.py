@@ -401,6 +401,8 @@ def test_config_and_registration_errors(ledger: JobLedger) -> None:
     )
     with pytest.raises(ConfigError, match=r"misfire_grace_s = 0"):
         ServiceScheduler(ledger, misfire_grace_s=0)
+    with pytest.raises(ConfigError, match=r"max_workers = 0"):
+        ServiceScheduler(ledger, max_workers=0)
     scheduler = ServiceScheduler(ledger)
     scheduler.add_interval_job("heartbeat", 1, lambda: None)
     with pytest.raises(ConfigError, match=r"job name = 'heartbeat' is already scheduled"):
