@@ -151,11 +151,21 @@ def _wait_change(locator: Any, before: str, timeout_s: float) -> float:
     raise AssertionError(f"text stayed {before!r} for {timeout_s} s")
 
 
-def test_login_live_update_and_kill(dashboard: Dashboard, context: tuple[Any, Watch]) -> None:
+def _shots(tmp_path: Path) -> Path:
+    """Where screenshots go: ``$TF_DASHBOARD_SHOTS`` (kept as artefacts) or the test's tmp."""
+    shots = Path(os.environ.get("TF_DASHBOARD_SHOTS", tmp_path))
+    shots.mkdir(parents=True, exist_ok=True)
+    return shots
+
+
+def test_login_live_update_and_kill(
+    dashboard: Dashboard, context: tuple[Any, Watch], tmp_path: Path
+) -> None:
     ctx, watch = context
     page = _page(ctx, watch)
     page.goto(dashboard.url + "/")
     assert page.get_by_test_id("login-form").is_visible()
+    page.screenshot(path=str(_shots(tmp_path) / "dashboard-login.png"))
     page.get_by_test_id("login-key").fill("wrong-key-wrong-key-000")
     page.get_by_test_id("login-button").click()
     assert "That API key is not valid." in page.get_by_test_id("login-error").inner_text()
@@ -206,6 +216,7 @@ def test_login_live_update_and_kill(dashboard: Dashboard, context: tuple[Any, Wa
     assert page.get_by_test_id("trading-state").inner_text() == "HALTED"
     assert page.get_by_test_id("resume-form").is_visible()
     assert not page.get_by_test_id("kill-form").is_visible()
+    page.screenshot(path=str(_shots(tmp_path) / "dashboard-overview-halted.png"))
     # the other open page learns it from the stream
     other = positions.get_by_test_id("trading-state")
     _wait_until(lambda: other.inner_text() == "HALTED", LIVE_UPDATE_S, "HALTED on /positions")
@@ -220,8 +231,7 @@ def test_every_page_renders_non_blank_with_no_request_off_the_host(
     ctx, watch = context
     page = _page(ctx, watch)
     _login(page, dashboard, watch)
-    shots = Path(os.environ.get("TF_DASHBOARD_SHOTS", tmp_path))
-    shots.mkdir(parents=True, exist_ok=True)
+    shots = _shots(tmp_path)
     requested: list[str] = []
     page.on("request", lambda r: requested.append(r.url))
     for path, expected in PAGE_TEXT.items():

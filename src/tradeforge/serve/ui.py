@@ -13,7 +13,7 @@ Routes (``make_ui_router``):
 * ``GET /static/dashboard.js``, ``/static/dashboard.css`` and ``/static/plotly.min.js`` (the
   latter from the installed ``plotly`` package): the pages load nothing from another host.
 
-Everything but the login form and the static files needs credentials
+Everything but the login form needs credentials (the login page inlines its stylesheet)
 (:func:`~tradeforge.serve.auth.require_auth`); POSTs also need the session's CSRF token
 (:func:`~tradeforge.serve.auth.require_csrf`). A browser (``Accept: text/html``) that asks for
 a page without a session gets the login form with status 401 (not a redirect), other clients a
@@ -259,10 +259,17 @@ def _html(body: str, status_code: int = status.HTTP_200_OK) -> HTMLResponse:
     return HTMLResponse(body, status_code=status_code, headers=PAGE_HEADERS)
 
 
+@functools.cache
+def _dashboard_css() -> str:
+    """The stylesheet, inlined into the login page: static files need a session too."""
+    return (STATIC_DIR / "dashboard.css").read_text(encoding="utf-8").replace("</", "<\\/")
+
+
 def _login_page(
     request: Request, *, error: str = "", next_path: str = "/", status_code: int = 200
 ) -> HTMLResponse:
-    body = render("login.html", error=error, next_path=_safe_next(next_path), csrf_token="")
+    body = render("login.html", error=error, next_path=_safe_next(next_path), csrf_token="",
+                  inline_css=Markup(_dashboard_css()))  # fmt: skip
     response = _html(body, status_code)
     if status_code == status.HTTP_401_UNAUTHORIZED:
         response.headers["WWW-Authenticate"] = "Bearer"
@@ -462,14 +469,16 @@ def make_ui_router(*, poll_s: float = 0.25, heartbeat_s: float = 5.0) -> APIRout
             yield event
 
     @router.get("/static/plotly.min.js")
-    async def plotly_js() -> FileResponse:
+    async def plotly_js(_principal: Annotated[Principal, Depends(require_auth)]) -> FileResponse:
         return FileResponse(
             plotly_js_path(), media_type="text/javascript",
-            headers={"Cache-Control": "public, max-age=86400"},
+            headers={"Cache-Control": "private, max-age=86400"},
         )  # fmt: skip
 
     @router.get("/static/{name}")
-    async def static_file(name: str) -> FileResponse:
+    async def static_file(
+        name: str, _principal: Annotated[Principal, Depends(require_auth)]
+    ) -> FileResponse:
         if name not in OWN_STATIC:
             raise HTTPException(
                 status.HTTP_404_NOT_FOUND,

@@ -40,6 +40,10 @@ from tradeforge.serve.ui import (
 
 PAGE_PATHS = [path for path, _t, _l in PAGES]
 HTML = {"Accept": "text/html,application/xhtml+xml"}
+PROTECTED_GETS = [
+    *PAGE_PATHS, "/events", "/ui/chart/equity", *[f"/ui/fragments/{n}" for n in FRAGMENTS],
+    "/static/plotly.min.js", "/static/dashboard.js", "/static/dashboard.css",
+]  # fmt: skip
 
 
 @dataclass
@@ -115,9 +119,7 @@ def test_logout_needs_csrf_and_clears_the_cookie(dash: Dash) -> None:
 
 
 # -- auth on every route --------------------------------------------------------------------------
-@pytest.mark.parametrize(
-    "path", [*PAGE_PATHS, "/events", "/ui/chart/equity", *[f"/ui/fragments/{n}" for n in FRAGMENTS]]
-)
+@pytest.mark.parametrize("path", PROTECTED_GETS)
 def test_every_route_is_401_without_credentials(dash: Dash, path: str) -> None:
     r = dash.client.get(path, headers={"Accept": "application/json"})
     assert r.status_code == 401
@@ -131,6 +133,8 @@ def test_a_browser_without_a_session_gets_the_login_page_with_401(dash: Dash, pa
     assert r.status_code == 401
     assert 'data-testid="login-form"' in r.text
     assert f'name="next" value="{path}"' in r.text
+    assert ".badge-halted" in r.text  # the stylesheet is inlined: /static needs a session
+    assert "/static/" not in r.text
     assert "77,089" not in r.text  # nothing of the snapshot leaks
 
 
@@ -314,9 +318,10 @@ def test_key_clients_need_no_csrf_token(dash: Dash) -> None:
 
 # -- static files ---------------------------------------------------------------------------------
 def test_static_files_come_from_this_host(dash: Dash) -> None:
+    login(dash.client)
     r = dash.client.get("/static/plotly.min.js")
     assert r.status_code == 200
-    assert r.headers["cache-control"] == "public, max-age=86400"
+    assert r.headers["cache-control"] == "private, max-age=86400"
     assert "etag" in r.headers
     assert len(r.content) == plotly_js_path().stat().st_size > 1_000_000
     assert dash.client.get("/static/dashboard.js").text.count("EventSource") >= 1
