@@ -30,6 +30,9 @@ from tradeforge.serve.snapshot import ServiceHandle
 SNAPSHOT_EVENT = "snapshot"
 HEARTBEAT_EVENT = "heartbeat"
 RETRY_MS = 2000  # how long a browser waits before reconnecting a dropped stream
+POLL_S = 0.25
+# below 5 s with room for one poll interval: a quiet stream beats at least every 5 s
+HEARTBEAT_S = 4.0
 
 
 async def _never_disconnected() -> bool:
@@ -41,8 +44,8 @@ async def snapshot_events(
     *,
     stopping: threading.Event,
     is_disconnected: Callable[[], Awaitable[bool]] = _never_disconnected,
-    poll_s: float = 0.25,
-    heartbeat_s: float = 5.0,
+    poll_s: float = POLL_S,
+    heartbeat_s: float = HEARTBEAT_S,
     clock: Callable[[], float] = time.monotonic,
 ) -> AsyncIterator[ServerSentEvent]:
     """The event stream of one client (module docstring)."""
@@ -74,4 +77,11 @@ async def snapshot_events(
         await anyio.sleep(poll_s)
 
 
-__all__ = ["HEARTBEAT_EVENT", "RETRY_MS", "SNAPSHOT_EVENT", "snapshot_events"]
+__all__ = [
+    "HEARTBEAT_EVENT",
+    "HEARTBEAT_S",
+    "POLL_S",
+    "RETRY_MS",
+    "SNAPSHOT_EVENT",
+    "snapshot_events",
+]

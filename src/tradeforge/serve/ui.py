@@ -51,7 +51,7 @@ from tradeforge.serve.auth import (
     require_csrf,
 )
 from tradeforge.serve.charts import equity_figure
-from tradeforge.serve.events import snapshot_events
+from tradeforge.serve.events import HEARTBEAT_S, POLL_S, snapshot_events
 from tradeforge.serve.snapshot import ServiceHandle, Snapshot
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -362,7 +362,7 @@ def plotly_js_path() -> Path:
 
 
 # -- the router -----------------------------------------------------------------------------------
-def make_ui_router(*, poll_s: float = 0.25, heartbeat_s: float = 5.0) -> APIRouter:
+def make_ui_router(*, poll_s: float = POLL_S, heartbeat_s: float = HEARTBEAT_S) -> APIRouter:
     """The dashboard's routes (module docstring). ``poll_s``: how often an event stream reads
     the snapshot; ``heartbeat_s``: the longest quiet time before a heartbeat event."""
     if not poll_s > 0 or not heartbeat_s >= poll_s:

@@ -25,7 +25,7 @@ from serve_ui_support import (
 
 from tradeforge.core.errors import ConfigError
 from tradeforge.serve.charts import equity_figure
-from tradeforge.serve.events import snapshot_events
+from tradeforge.serve.events import HEARTBEAT_S, POLL_S, snapshot_events
 from tradeforge.serve.ui import (
     CONTENT_SECURITY_POLICY,
     FRAGMENTS,
@@ -425,7 +425,7 @@ def test_server_with_three_open_streams_shuts_down_promptly() -> None:
     """The hang users hit: an open SSE client keeps uvicorn alive after SIGTERM. With the
     ``stopping`` event set (as the service does on SIGTERM) it exits in well under 10 s."""
     service = StandInService()
-    app = make_app(service, poll_s=0.25, heartbeat_s=5.0)
+    app = make_app(service, poll_s=POLL_S, heartbeat_s=HEARTBEAT_S)
     with serve_in_thread(app, graceful_s=30.0) as server:
         clients = [httpx.Client(base_url=server.url, timeout=10.0) for _ in range(3)]
         streams = []
@@ -479,3 +479,21 @@ def test_snapshot_events_generator_stops_on_disconnect_and_validates() -> None:
 
     with pytest.raises(ConfigError, match="poll_s"):
         anyio.run(bad)
+
+
+def test_a_quiet_stream_beats_within_5_s_with_the_defaults() -> None:
+    service = StandInService()
+    stopping = threading.Event()
+
+    async def first_gap() -> float:
+        started = 0.0
+        async for ev in snapshot_events(service, stopping=stopping):
+            if ev.event == "snapshot":
+                started = time.monotonic()
+            else:
+                assert ev.event == "heartbeat"
+                return time.monotonic() - started
+        raise AssertionError("the stream ended")
+
+    gap = anyio.run(first_gap)
+    assert HEARTBEAT_S <= gap <= 5.0
