@@ -66,7 +66,11 @@ class ExecAlgoConfig(FrozenConfig):
       close) are sliced; smaller ones go whole;
     * ``participation_cap``: at most this fraction of a bar's forecast volume per child
       (None: no cap); the schedule is lengthened up to ``max_bars`` to respect it;
-    * ``lookback``: dates of history in the volume forecast (intraday profile or daily ADV).
+    * ``lookback``: dates of history in the volume forecast (intraday profile or daily ADV);
+    * ``replace_tolerance``: a later decision whose weight for a symbol being worked lies
+      within this (absolute) distance of the weight its parent was sized for lets the
+      schedule go on; a larger change cancels the remaining children and replaces them with a
+      new order (0: any change replaces; see ``node_sizing``).
     """
 
     kind: AlgoKind = "none"
@@ -75,6 +79,7 @@ class ExecAlgoConfig(FrozenConfig):
     participation_cap: float | None = Field(default=None, gt=0.0, le=1.0)
     max_bars: int = Field(default=20, ge=1, le=1000)
     lookback: int = Field(default=20, ge=1, le=1000)
+    replace_tolerance: float = Field(default=0.0, ge=0.0)
 
     @model_validator(mode="after")
     def _check_bars(self) -> ExecAlgoConfig:
@@ -113,7 +118,7 @@ def quantity_step(instrument: Instrument) -> Decimal:
 
 
 def split_quantity(
-    quantity: Decimal, weights: Sequence[float], step: Decimal
+    quantity: Decimal, weights: Sequence[float] | FloatArray, step: Decimal
 ) -> tuple[Decimal, ...]:
     """``quantity`` split in proportion to ``weights`` into whole multiples of ``step`` that sum
     exactly to ``quantity`` (largest remainders; ties go to the earlier slice)."""

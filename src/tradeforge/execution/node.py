@@ -233,7 +233,7 @@ class TradingNode:
             return
         dates = history.index.normalize()
         keep = dates.unique()[-(self.volumes.lookback + 1) :]
-        first = int(np.searchsorted(dates, keep[0], side="left"))
+        first = int(dates.searchsorted(keep[0], side="left"))
         volume = history.volume
         for row in range(first, history.n_bars):
             self.volumes.push(history.index[row].to_pydatetime(), volume[row])
@@ -361,7 +361,8 @@ class TradingNode:
                                  len(self.symbols))  # fmt: skip
         self._last = (weights, self._close.copy())
         active = self.journal.parents(active_only=True)
-        going, ended = split_active(active, weights, self.symbols, frozenset(self._exiting), ts)
+        going, ended = split_active(active, weights, self.symbols, frozenset(self._exiting), ts,
+                                    self.config.exec_algo.replace_tolerance)  # fmt: skip
         hold = frozenset(self._exiting) | {p.symbol for p in going}
         commands = self._size(weights, ts, hold, reserved_cash(going, self._marks))
         planned = slice_bar(

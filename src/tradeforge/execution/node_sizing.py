@@ -14,8 +14,8 @@ bars; every other order goes whole (recorded as a parent of one child, so its im
 shortfall is measured too). The rule for a symbol that still has children to send, applied by
 :func:`split_active` at each later decision:
 
-* the policy's weight for the symbol is NaN (hold) or exactly the weight the parent was sized
-  for: the schedule goes on, this bar's child is sent, and the symbol gets no other order
+* the policy's weight for the symbol is NaN (hold) or within ``replace_tolerance`` (default 0:
+  exactly) of the weight the parent was sized for: the schedule goes on, this bar's child is sent, and the symbol gets no other order
   (it is held in sizing; the cash the schedule's remaining buys need is kept out of the
   buying power of the other orders);
 * any other weight: the remaining children are dropped (status ``replaced``) and the symbol is
@@ -131,6 +131,7 @@ def split_active(
     symbols: Sequence[Symbol],
     exiting: frozenset[Symbol],
     bar_time: datetime,
+    tolerance: float = 0.0,
 ) -> tuple[list[ParentSchedule], list[ParentSchedule]]:
     """The active schedules that go on at this decision and those it ends (module docstring)."""
     col = {s: j for j, s in enumerate(symbols)}
@@ -140,7 +141,7 @@ def split_active(
         weight = float(weights[col[parent.symbol]]) if parent.symbol in col else float("nan")
         if parent.symbol in exiting:
             ended.append(replace(parent, status="canceled", ended_at=bar_time))
-        elif np.isnan(weight) or weight == parent.weight:
+        elif np.isnan(weight) or abs(weight - parent.weight) <= tolerance:
             going.append(parent)
         else:
             ended.append(replace(parent, status="replaced", ended_at=bar_time))

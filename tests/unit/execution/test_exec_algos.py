@@ -27,6 +27,8 @@ from tradeforge.execution.algos import (
 )
 from tradeforge.execution.errors import SizingError
 from tradeforge.execution.ids import client_order_id
+from tradeforge.execution.node_journal import ParentSchedule
+from tradeforge.execution.node_sizing import reserved_cash, split_active
 
 SHARES = Instrument(symbol="AAPL", fractionable=False, lot_size=Decimal(1))
 LOTS_OF_10 = Instrument(symbol="AAPL", fractionable=False, lot_size=Decimal(10))
@@ -215,3 +217,36 @@ def test_config_defaults_and_errors() -> None:
         ExecAlgoConfig(kind="pov")  # type: ignore[arg-type]
     with pytest.raises(ValidationError, match="participation_cap"):
         ExecAlgoConfig(participation_cap=0.0)
+
+
+def _schedule(symbol: str, side: OrderSide, weight: float, sent: int = 1) -> ParentSchedule:
+    children = (Decimal(4), Decimal(3), Decimal(3))
+    ids = tuple(child_order_id("s", T, symbol, k) for k in range(3))
+    return ParentSchedule(f"{T.isoformat()}|{symbol}", Symbol(symbol), side, Decimal(10),
+                          Decimal(50), T, weight, "twap", children, ids, sent=sent)  # fmt: skip
+
+
+def test_the_replace_rule_keeps_holds_and_same_weights_and_ends_the_rest() -> None:
+    symbols = [Symbol(s) for s in ("AAPL", "IBM", "MSFT", "GOOG")]
+    active = [_schedule("AAPL", OrderSide.BUY, 0.3), _schedule("IBM", OrderSide.BUY, 0.3),
+              _schedule("MSFT", OrderSide.SELL, 0.1), _schedule("GOOG", OrderSide.BUY, 0.2)]  # fmt: skip
+    weights = np.array([np.nan, 0.3, 0.12, 0.2])
+    later = datetime(2024, 1, 3, 21, 0, tzinfo=UTC)
+    going, ended = split_active(active, weights, symbols, frozenset({Symbol("GOOG")}), later)
+    assert [p.symbol for p in going] == ["AAPL", "IBM"]  # NaN holds; an equal weight goes on
+    assert [(p.symbol, p.status, p.ended_at) for p in ended] == [
+        ("MSFT", "replaced", later), ("GOOG", "canceled", later)]  # fmt: skip
+    going, ended = split_active(active, weights, symbols, frozenset(), later, tolerance=0.05)
+    assert [p.symbol for p in going] == ["AAPL", "IBM", "MSFT", "GOOG"]
+    assert ended == []
+
+
+def test_the_cash_of_remaining_buy_children_is_reserved() -> None:
+    going = [
+        _schedule("AAPL", OrderSide.BUY, 0.3, sent=1),  # 3 + 3 left
+        _schedule("IBM", OrderSide.BUY, 0.3, sent=2),  # 3 left
+        _schedule("MSFT", OrderSide.SELL, 0.1, sent=1),
+    ]  # sells reserve nothing
+    marks = {Symbol("AAPL"): Decimal("100"), Symbol("IBM"): Decimal("20")}
+    assert reserved_cash(going, marks) == Decimal(6 * 100 + 3 * 20)
+    assert going[0].remaining == (Decimal(3), Decimal(3))

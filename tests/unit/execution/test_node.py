@@ -9,6 +9,7 @@ difference, and the risk engine's denials and kill latch hold.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from decimal import Decimal
 from pathlib import Path
@@ -470,3 +471,27 @@ def test_default_node_records_whole_orders_with_their_shortfall(
     summary = result.shortfall_summary()
     assert summary["shortfall"] == pytest.approx(table["shortfall"].sum())
     assert set(summary["by_symbol"]) == set(panel.symbols)
+
+
+def test_vwap_with_a_participation_cap_lengthens_by_the_trailing_adv(
+    equities_panel: BarPanel, tmp_path: Path
+) -> None:
+    panel = equities_panel
+    first, _ = _window(panel)
+    cap = 1e-4
+    algo = ExecAlgoConfig(kind="vwap", n_bars=3, participation_cap=cap, max_bars=10)
+    result, _ = _run(tmp_path, panel, policy=_Scripted([[0.3, 0.3, 0.3]]), sim=LOTS,
+                     config=_algo_config(algo))  # fmt: skip
+    adv = panel.volume[first - 20 : first].mean(axis=0)  # the 20 bars before the decision bar
+    lengths = {}
+    for parent in result.parents:
+        j = panel.symbols.index(parent.symbol)
+        limit = cap * adv[j]
+        n = next(n for n in range(3, 11) if math.ceil(parent.quantity / n) <= limit)
+        lengths[parent.symbol] = n
+        assert len(parent.children) == parent.sent == n
+        assert max(parent.children) <= limit
+        assert sum(parent.children) == parent.quantity
+    assert max(lengths.values()) > 3  # the cap made at least one schedule longer
+    ibm = [d.bar_time for d in result.decisions for c in d.commands if c.symbol == "IBM"]
+    assert ibm == [bar_time(panel, first + k) for k in range(lengths["IBM"])]
