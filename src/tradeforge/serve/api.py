@@ -18,6 +18,7 @@ from tradeforge.serve.auth import Principal, require_auth, require_csrf
 from tradeforge.serve.snapshot import Snapshot
 
 READ = [Depends(require_auth)]
+COUNTED = ("open_orders", "positions", "ready", "problems")
 
 
 class ReasonBody(BaseModel):
@@ -87,7 +88,7 @@ def make_api_router() -> APIRouter:
         snap = await _snapshot(request)
         body = snap.to_dict()
         return Status(
-            **{k: body[k] for k in Status.model_fields if k in body},
+            **{k: body[k] for k in Status.model_fields if k in body and k not in COUNTED},
             open_orders=len(snap.open_orders), positions=len(snap.positions),
             ready=not snap.problems, problems=list(snap.problems),
         )  # fmt: skip

@@ -35,6 +35,7 @@ def create_app(service: Any, auth: Authenticator, *, metrics: Any = None) -> Fas
     app = FastAPI(
         title="tradeforge", version=__version__,
         description="Trading service: status, positions, orders, risk, kill switch, scoring.",
+        openapi_url=None, docs_url=None, redoc_url=None,
     )  # fmt: skip
     app.state.service = service
     app.state.auth = auth
@@ -48,7 +49,9 @@ def create_app(service: Any, auth: Authenticator, *, metrics: Any = None) -> Fas
     @app.get("/readyz", tags=["ops"], dependencies=[Depends(require_auth)])
     async def readyz(request: Request) -> JSONResponse:
         ready, problems = await run_in_threadpool(request.app.state.service.readiness)
-        return JSONResponse({"ready": ready, "problems": problems}, status_code=200 if ready else 503)
+        return JSONResponse(
+            {"ready": ready, "problems": problems}, status_code=200 if ready else 503
+        )
 
     @app.get("/metrics", tags=["ops"], dependencies=[Depends(require_auth)])
     async def metrics_route(request: Request) -> Response:
@@ -60,8 +63,22 @@ def create_app(service: Any, auth: Authenticator, *, metrics: Any = None) -> Fas
 
     app.include_router(make_api_router())
     _include_dashboard(app)
+    _documentation(app)
     _error_handlers(app)
     return app
+
+
+def _documentation(app: FastAPI) -> None:
+    """The OpenAPI schema and its browsable docs, behind the same credentials as the rest."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+
+    @app.get("/openapi.json", include_in_schema=False, dependencies=[Depends(require_auth)])
+    async def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False, dependencies=[Depends(require_auth)])
+    async def docs() -> Response:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="tradeforge API")
 
 
 def _include_dashboard(app: FastAPI) -> None:

@@ -37,6 +37,7 @@ from tradeforge.monitor.alert_store import AlertStore
 from tradeforge.monitor.alerts import Alert, AlertManager
 from tradeforge.monitor.prometheus import TradingMetrics
 from tradeforge.risk import (
+    DenyReason,
     RiskConfig,
     RiskStateStore,
     StatePaths,
@@ -45,11 +46,13 @@ from tradeforge.risk import (
     resume_state_dir,
 )
 from tradeforge.serve.config import ServeConfig
+from tradeforge.serve.jobs import JobLedger
 from tradeforge.serve.scheduler import ServiceScheduler
 from tradeforge.serve.snapshot import ModelRow, Snapshot
 from tradeforge.serve.view import LiveFacts, StateReader
 
 logger = logging.getLogger(__name__)
+FEED, SLEEVE = "bars", "account"
 CACHE_S = 0.2  # snapshots are rebuilt at most this often
 WATCH_S = 0.25  # the watcher's period
 
@@ -191,14 +194,28 @@ class TradingService:
             self.state_dir, strategy_id=self.strategy_id, symbols=self.symbols,
             mode=config.mode, venue=config.venue, risk=self.risk_config,
         )  # fmt: skip
-        self.metrics = metrics or TradingMetrics(self.symbols, [self.strategy_id])
+        self.metrics = metrics or TradingMetrics(
+            self.symbols, [self.strategy_id], denial_reasons=[r.value for r in DenyReason],
+            venues=(config.venue,), feeds=(FEED,), sleeves=(SLEEVE,),
+            model_aliases=("running", "champion", "challenger", "shadow", "canary",
+                           "previous_champion"),
+            alert_channels=(*[w.name for w in config.alerts.webhooks],
+                            *([config.alerts.email.name] if config.alerts.email else []),
+                            "*", "none"),
+        )  # fmt: skip
+        self.metrics.set_bar_interval(FEED, self._bar_interval_s())
+        self.metrics.set_market_open(FEED, True)
+        self.metrics.set_trading_state("active")
+        self.metrics.set_kill_switch(False)
         self.alerts = alerts or AlertManager(
             config.alerts, AlertStore(self.state_dir / "alerts.sqlite"),
             on_delivery=self.metrics.count_alert,
         )  # fmt: skip
         self.gate = BarGate()
-        self.scheduler = ServiceScheduler(self.state_dir / "jobs.sqlite",
-                                          on_error=self._job_failed)  # fmt: skip
+        self.scheduler = ServiceScheduler(
+            JobLedger(self.state_dir / "jobs.sqlite"), on_error=self._job_failed,
+            catch_up=config.schedule.catch_up, misfire_grace_s=config.schedule.misfire_grace_s,
+        )  # fmt: skip
         self._policy: TimedPolicy | None = None
         self._node: Any = None
         self._node_thread: threading.Thread | None = None
@@ -218,16 +235,21 @@ class TradingService:
         self._node_thread = threading.Thread(target=self._run_node, name="tradeforge-node",
                                              daemon=True)  # fmt: skip
         self._node_thread.start()
+        calendar = self.config.schedule.calendar()
         if self.config.venue == "alpaca":
-            from tradeforge.serve.calendar import BarCalendar
-
-            calendar = BarCalendar.from_config(self.config.schedule)
             self.scheduler.add_bar_job(self.strategy_id, calendar, lambda _bar: self.gate.release())
         else:
             self.scheduler.add_interval_job("bar", self.config.replay.bar_interval_s,
                                             self.gate.release)  # fmt: skip
         self.scheduler.add_interval_job("heartbeat", 5.0, self._heartbeat)
-        self.scheduler.start()
+        self.scheduler.add_schedule_jobs(self.config.schedule, calendar,
+                                         daily_report=self._daily_report,
+                                         retrain=self._retrain_due)  # fmt: skip
+        unfinished = self.scheduler.start()
+        for run in unfinished:
+            self.alerts.notify(Alert(key=f"unfinished:{run.job}", severity="warning",
+                                     title=f"Job {run.job} did not finish before a restart",
+                                     text=f"{run.key}: not rerun automatically"))  # fmt: skip
         self._watch_thread = threading.Thread(target=self._watch, name="tradeforge-watch",
                                               daemon=True)  # fmt: skip
         self._watch_thread.start()
@@ -313,6 +335,26 @@ class TradingService:
     def _heartbeat(self) -> None:
         self.metrics.heartbeat(datetime.now(UTC))
 
+    def _daily_report(self, now: datetime) -> None:
+        """Write the day's snapshot to ``STATE/reports/DATE.json`` and send a summary."""
+        import json
+
+        snap = self.snapshot()
+        folder = self.state_dir / "reports"
+        folder.mkdir(exist_ok=True)
+        day = now.date().isoformat()
+        (folder / f"{day}.json").write_text(json.dumps(snap.to_dict(), indent=1), "utf-8")
+        self.alerts.notify(Alert(
+            key=f"daily:{day}", severity="info", title=f"Daily report {day}",
+            text=f"equity {snap.equity}, day P&L {snap.day_pnl}, state {snap.trading_state}",
+        ))  # fmt: skip
+
+    def _retrain_due(self, now: datetime) -> None:
+        self.alerts.notify(Alert(
+            key=f"retrain:{now.date().isoformat()}", severity="info", title="Retraining is due",
+            text=f"run `tradeforge run` on the policy's config; model {self.program.name}",
+        ))  # fmt: skip
+
     def _job_failed(self, job: str, key: str, exc: BaseException) -> None:
         self.alerts.notify(Alert(key=f"job:{job}", severity="warning",
                                  title=f"Job {job} failed", text=f"{key}: {exc}"))  # fmt: skip
@@ -358,7 +400,9 @@ class TradingService:
             if symbol is None:
                 raise ConfigError("score: send 'observation' (a list of numbers) or 'symbol'")
             if symbol not in self.symbols:
-                raise ConfigError(f"score: symbol = {symbol!r}; expected one of {list(self.symbols)}")
+                raise ConfigError(
+                    f"score: symbol = {symbol!r}; expected one of {list(self.symbols)}"
+                )
             if policy.last_observation is None:
                 raise ConfigError("score: no bar has been decided yet; retry after the first bar")
             obs = policy.last_observation
@@ -402,6 +446,13 @@ class TradingService:
             if age > limit:
                 out.append(f"data stale: last bar arrived {age:.0f} s ago (limit {limit:.0f} s)")
         return out
+
+    def _bar_interval_s(self) -> float:
+        """Seconds between bars as the operator sees them (daily bars: a long weekend, so
+        staleness alerts do not fire on Monday mornings)."""
+        if self.config.venue == "alpaca":
+            return 3 * 86_400.0 if self.config.schedule.frequency == "1d" else 3_600.0
+        return self.config.replay.bar_interval_s
 
     def _freshness_limit_s(self) -> float:
         if self.config.venue == "alpaca":
@@ -463,10 +514,13 @@ class TradingService:
             key = (denial.bar_time, denial.client_order_id)
             if key not in seen.setdefault("denials", set()):
                 seen["denials"].add(key)
-                m.count_denial(strategy, denial.reason)
-                self.alerts.notify(Alert(key=f"denial:{denial.reason}", severity="warning",
-                                         title=f"Risk denial: {denial.reason}",
-                                         text=f"{denial.client_order_id} at {denial.bar_time}"))  # fmt: skip
+                code = _deny_code(denial.reason)
+                m.count_denial(strategy, code)
+                if code != DenyReason.TRADING_HALTED:  # the halt itself was alerted
+                    self.alerts.notify(Alert(key=f"denial:{code}", severity="warning",
+                                             title=f"Risk denial: {code}",
+                                             text=f"{denial.client_order_id} at "
+                                             f"{denial.bar_time}: {denial.reason}"))  # fmt: skip
         state = snap.trading_state
         if seen.get("state") not in (None, state) and state != "active" and not snap.killed:
             self.alerts.notify(Alert(key=f"state:{state}", severity="critical",
@@ -476,7 +530,7 @@ class TradingService:
         m.set_trading_state(state)
         m.set_kill_switch(snap.killed)
         if snap.equity is not None:
-            m.set_account("main", snap.equity, snap.realized_pnl, snap.unrealized_pnl or 0.0,
+            m.set_account(SLEEVE, snap.equity, snap.realized_pnl, snap.unrealized_pnl or 0.0,
                           -(snap.drawdown or 0.0))  # fmt: skip
         if snap.gross_exposure is not None:
             m.set_exposure(snap.gross_exposure, snap.net_exposure or 0.0)
@@ -484,8 +538,15 @@ class TradingService:
             m.set_position(strategy, p.symbol, p.quantity)
         if snap.last_bar_time is not None:
             for symbol in self.symbols:
-                m.set_last_bar(self.config.venue, symbol, snap.last_bar_time)
+                m.set_last_bar(FEED, symbol, snap.last_bar_time)
         m.set_model_info("running", self.program.name, self.program.fingerprint)
+
+
+def _deny_code(text: str) -> str:
+    """The :class:`DenyReason` of a journal denial (``"code: message"``); a halt by the
+    reconciliation counts as ``trading_halted``."""
+    code = text.split(":", 1)[0].strip()
+    return code if code in DenyReason._value2member_map_ else DenyReason.TRADING_HALTED.value
 
 
 def _outcome(status: str) -> str:
@@ -500,7 +561,9 @@ def _observation(values: Any, like: Any) -> Any:
     except (TypeError, ValueError):
         raise ConfigError("score: observation must be a list of numbers") from None
     if not np.all(np.isfinite(obs)):
-        raise ConfigError("score: observation holds NaN or infinite values; expected finite numbers")
+        raise ConfigError(
+            "score: observation holds NaN or infinite values; expected finite numbers"
+        )
     if like is not None and not isinstance(like, dict) and obs.shape != np.shape(like):
         raise ConfigError(f"score: observation has shape {list(obs.shape)}; expected "
                           f"{list(np.shape(like))} (the env's observation layout)")  # fmt: skip

@@ -22,9 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from tradeforge.audit import AuditLog
-from tradeforge.domain.orders import Order
-from tradeforge.execution.store import OrderStore
 from tradeforge.core.errors import RiskError
+from tradeforge.domain.events import OrderFilled
+from tradeforge.domain.orders import Order
+from tradeforge.domain.portfolio import Portfolio
+from tradeforge.execution.store import OrderStore
 from tradeforge.risk import RiskConfig, StatePaths, StateRecord, read_state_dir
 from tradeforge.serve.snapshot import (
     AlertRow,
@@ -72,18 +74,24 @@ class StateReader:
         self.state_dir = Path(state_dir)
         self.strategy_id, self.symbols = strategy_id, tuple(symbols)
         self.mode, self.venue, self.risk = mode, venue, risk
-        self._store: OrderStore | None = None
 
     def close(self) -> None:
-        if self._store is not None:
-            self._store.close()
-            self._store = None
+        """Nothing stays open between snapshots (each is read on a fresh connection, in
+        whichever thread asks)."""
 
     # -- stores -----------------------------------------------------------------------------------
-    def _orders_store(self) -> OrderStore | None:
-        if self._store is None and (self.state_dir / "oms.sqlite").is_file():
-            self._store = OrderStore.open_sqlite(self.state_dir / "oms.sqlite")
-        return self._store
+    def _orders(self) -> tuple[list[Order], list[OrderFilled], Portfolio | None]:
+        path = self.state_dir / "oms.sqlite"
+        if not path.is_file():
+            return [], [], None
+        store = OrderStore.open_sqlite(path)
+        try:
+            orders = [o for o in store.load_orders() if o.strategy_id == self.strategy_id]
+            cids = {o.client_order_id for o in orders}
+            fills = [f for f in store.fills() if f.client_order_id in cids]
+            return orders, fills, store.load_portfolio()
+        finally:
+            store.close()
 
     def _journal_rows(self, sql: str) -> list[tuple[Any, ...]]:
         path = self.state_dir / "node.sqlite"
@@ -100,11 +108,7 @@ class StateReader:
     # -- the snapshot -----------------------------------------------------------------------------
     def snapshot(self, live: LiveFacts, now: datetime | None = None) -> Snapshot:
         now = now or datetime.now(UTC)
-        store = self._orders_store()
-        orders = [o for o in store.load_orders() if o.strategy_id == self.strategy_id] if store else []
-        cids = {o.client_order_id for o in orders}
-        fills = [f for f in store.fills() if f.client_order_id in cids] if store else []
-        portfolio = store.load_portfolio() if store else None
+        orders, fills, portfolio = self._orders()
         marks = [
             EquityPoint(datetime.fromisoformat(t), float(Decimal(e)))
             for t, e in self._journal_rows("SELECT bar_time, equity FROM node_marks ORDER BY bar_time")
@@ -144,7 +148,9 @@ class StateReader:
             base = previous[-1].equity if previous else marks[0].equity
             day_pnl = equity - base
 
-        order_rows = [_order_row(o) for o in sorted(orders, key=lambda o: o.updated_at, reverse=True)]
+        order_rows = [
+            _order_row(o) for o in sorted(orders, key=lambda o: o.updated_at, reverse=True)
+        ]
         fill_rows = [
             FillRow(str(f.client_order_id), str(f.fill_id), str(f.symbol), f.side.value,
                     float(f.quantity), float(f.price), float(f.fee), f.ts)
