@@ -20,16 +20,26 @@ Tables (every Decimal is stored as TEXT, exactly; every time as ISO 8601 UTC TEX
 * ``tf_meta``: the schema version.
 
 The store speaks plain DB-API 2 through a small :class:`Dialect` (how to connect, how to start
-a write transaction, the parameter placeholder), so a PostgreSQL dialect can be added beside
-:class:`SqliteDialect` without touching the SQL, which uses only types and statements both
-accept (TEXT, INTEGER, ``INSERT ... ON CONFLICT``).
+a write transaction, the parameter placeholder, how to read a setting): ONE implementation of
+the SQL serves SQLite (:class:`SqliteDialect`) and PostgreSQL
+(:class:`tradeforge.execution.store_pg.PostgresDialect`). The SQL is written with ``?``
+placeholders (rewritten to ``%s`` for PostgreSQL) and uses only types and statements both
+accept: TEXT and INTEGER columns, ``INSERT ... ON CONFLICT (...) DO UPDATE`` (no ``INSERT OR
+IGNORE``/``REPLACE``), and event ids numbered ``MAX(id) + 1`` inside the write transaction (no
+``AUTOINCREMENT``/identity column), which is safe because a write transaction holds the store's
+single-writer lock (SQLite: ``BEGIN IMMEDIATE``; PostgreSQL: a transaction-scoped advisory
+lock), so two connections never interleave their writes.
 SQLite runs in WAL mode with ``synchronous=FULL``: a committed transaction survives a power
-loss, not only a process crash.
+loss, not only a process crash; PostgreSQL sessions run with ``synchronous_commit = on``.
+
+:func:`open_store` picks the database from its argument: a ``postgresql://`` (or
+``postgres://``) URL opens PostgreSQL, anything else is an SQLite file path.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -132,13 +142,18 @@ class Connection(Protocol):
 
 class Dialect(Protocol):
     """What differs between databases: connecting (with its durability settings), the
-    statement that opens a write transaction, and the parameter placeholder."""
+    statements that open a write transaction (and take the store's single-writer lock), the
+    parameter placeholder, the statement that reads a setting, and how the database is named
+    in messages (no password)."""
 
     name: str
     placeholder: str
 
+    @property
+    def where(self) -> str: ...
     def connect(self) -> Connection: ...
     def begin(self, cursor: Cursor) -> None: ...
+    def setting_sql(self, name: str) -> str: ...
 
 
 class SqliteDialect:
@@ -156,6 +171,10 @@ class SqliteDialect:
     def __init__(self, path: str | Path, busy_timeout_ms: int = 5000) -> None:
         self.path = str(path)
         self.busy_timeout_ms = int(busy_timeout_ms)
+
+    @property
+    def where(self) -> str:
+        return self.path
 
     def connect(self) -> Connection:
         if self.path != ":memory:":
@@ -180,6 +199,19 @@ class SqliteDialect:
     def begin(self, cursor: Cursor) -> None:
         cursor.execute("BEGIN IMMEDIATE")
 
+    def setting_sql(self, name: str) -> str:
+        return f"PRAGMA {name}"
+
+
+_SETTING_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+_PG_SCHEMES = ("postgresql://", "postgres://")
+
+
+def is_postgres_url(target: str | Path) -> bool:
+    """Whether ``target`` names a PostgreSQL database (a ``postgresql://`` or ``postgres://``
+    URL) rather than an SQLite file."""
+    return isinstance(target, str) and target.lower().startswith(_PG_SCHEMES)
+
 
 def _now() -> str:
     return datetime.now(UTC).isoformat()
@@ -189,13 +221,23 @@ class OrderStore:
     """Durable orders, events, fills and positions (see the module docstring).
 
     Each write method is one transaction, committed before it returns; a failure rolls it back
-    and raises :class:`~tradeforge.execution.errors.OmsStoreError`. Not thread-safe: one
-    order manager owns one store.
+    and raises :class:`~tradeforge.execution.errors.OmsStoreError`. Inside :meth:`batch`, the
+    writes join the batch's one transaction instead, committed when the block ends. Not
+    thread-safe: one order manager owns one store (other processes or connections may share
+    the database: their writes are serialized).
     """
 
     def __init__(self, dialect: Dialect) -> None:
         self.dialect = dialect
+        self._batch: Cursor | None = None
         self._conn = dialect.connect()
+        try:
+            self._create_schema()
+        except BaseException:
+            self._conn.close()
+            raise
+
+    def _create_schema(self) -> None:
         with self._transaction() as cur:
             for statement in _SCHEMA:
                 cur.execute(statement)
@@ -217,8 +259,22 @@ class OrderStore:
         """A store on the SQLite file ``path`` (created if missing)."""
         return cls(SqliteDialect(path))
 
+    @classmethod
+    def open_postgres(cls, url: str, *, connect_timeout_s: float = 10.0) -> OrderStore:
+        """A store in the PostgreSQL database ``url`` (``postgresql://user:pw@host:port/db``;
+        the tables are created if missing). Needs ``psycopg`` (3)."""
+        from tradeforge.execution.store_pg import PostgresDialect
+
+        return cls(PostgresDialect(url, connect_timeout_s=connect_timeout_s))
+
     def close(self) -> None:
         self._conn.close()
+
+    def __enter__(self) -> OrderStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # -- plumbing ---------------------------------------------------------------------------
     def _sql(self, text: str) -> str:
@@ -228,17 +284,70 @@ class OrderStore:
 
     @contextmanager
     def _transaction(self) -> Iterator[Cursor]:
+        """One write transaction; inside :meth:`batch`, the batch's (committed by the batch)."""
+        if self._batch is not None:
+            try:
+                yield self._batch
+            except OmsStoreError:
+                raise
+            except Exception as exc:
+                raise OmsStoreError(self._failed(exc)) from exc
+            return
         cur: Cursor = self._conn.cursor()
         try:
             self.dialect.begin(cur)
             yield cur
             self._conn.commit()
         except OmsStoreError:
-            self._conn.rollback()
+            self._rollback()
             raise
         except Exception as exc:
+            self._rollback()
+            raise OmsStoreError(self._failed(exc)) from exc
+        finally:
+            cur.close()
+
+    def _failed(self, exc: Exception) -> str:
+        return f"OMS store ({self.dialect.name}) write failed: {exc}"
+
+    def _rollback(self) -> None:
+        try:
             self._conn.rollback()
-            raise OmsStoreError(f"OMS store ({self.dialect.name}) write failed: {exc}") from exc
+        except Exception as exc:  # a lost connection: the server drops the transaction itself
+            logger.warning("OMS store (%s): rollback failed: %s", self.dialect.name, exc)
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Every write inside the block joins ONE transaction, committed when the block ends
+        (a group commit: one fsync for a whole bar's orders). An exception in the block (a
+        failed write included: it fails the whole batch) rolls all of it back and propagates.
+
+        Write-ahead still holds only if the caller acts on none of these writes (sends no
+        order) before the block has ended: record the intents of a bar in one batch, then
+        send them. Batches do not nest.
+        """
+        if self._batch is not None:
+            raise OmsStoreError("batch() inside batch(); expected one batch at a time")
+        cur: Cursor = self._conn.cursor()
+        try:
+            try:
+                self.dialect.begin(cur)
+            except Exception as exc:
+                self._rollback()
+                raise OmsStoreError(self._failed(exc)) from exc
+            self._batch = cur
+            try:
+                yield
+            except BaseException:
+                self._rollback()
+                raise
+            finally:
+                self._batch = None
+            try:
+                self._conn.commit()
+            except Exception as exc:
+                self._rollback()
+                raise OmsStoreError(self._failed(exc)) from exc
         finally:
             cur.close()
 
@@ -433,7 +542,33 @@ class OrderStore:
         """An SQLite PRAGMA's value (for checks and tests; SQLite only)."""
         if self.dialect.name != "sqlite":
             raise OmsStoreError(f"pragma({name!r}) on a {self.dialect.name} store; SQLite only")
-        return self._query(f"PRAGMA {name}")[0][0]
+        return self.setting(name)
+
+    def setting(self, name: str) -> Any:
+        """A database setting as this connection sees it (SQLite: ``PRAGMA name``;
+        PostgreSQL: ``SHOW name``), for checks and tests."""
+        if not isinstance(name, str) or not _SETTING_RE.fullmatch(name):
+            raise OmsStoreError(
+                f"setting name = {name!r}; expected a lower-case identifier (letters, digits, _)"
+            )
+        return self._query(self.dialect.setting_sql(name))[0][0]
 
 
-__all__ = ["Connection", "Cursor", "Dialect", "OrderStore", "SqliteDialect"]
+def open_store(target: str | Path) -> OrderStore:
+    """The store ``target`` names: a ``postgresql://`` (or ``postgres://``) URL opens
+    PostgreSQL (:meth:`OrderStore.open_postgres`), anything else is an SQLite file path
+    (:meth:`OrderStore.open_sqlite`)."""
+    if is_postgres_url(target):
+        return OrderStore.open_postgres(str(target))
+    return OrderStore.open_sqlite(target)
+
+
+__all__ = [
+    "Connection",
+    "Cursor",
+    "Dialect",
+    "OrderStore",
+    "SqliteDialect",
+    "is_postgres_url",
+    "open_store",
+]
