@@ -17,6 +17,13 @@ memory, previous target) is rebuilt by replaying its journaled decisions on the 
 had; a replayed decision that differs from the journal is counted (``restore_mismatches``).
 The node imports no agent code: the policy, its feature pipeline and an
 :class:`~tradeforge.execution.node_policy.ObservationBuilder` are handed in.
+
+With ``NodeConfig.exec_algo`` on (TWAP/VWAP, :mod:`~tradeforge.execution.algos`), an order worth
+at least ``min_parent_notional`` is sent as child orders over the next bars; the schedules live
+in the journal and are committed with each bar's decision, and a later decision that changes
+the symbol's weight replaces the rest of its schedule (:mod:`~tradeforge.execution.node_sizing`).
+Every order the policy decided is journaled as a parent with its arrival price, so
+``NodeResult.shortfall()`` measures its implementation shortfall.
 """
 
 from __future__ import annotations

@@ -68,6 +68,7 @@ _SCHEMA = (
         symbol TEXT NOT NULL,
         status TEXT NOT NULL,
         body TEXT NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS node_parents_status ON node_parents (status)",
 )
 
 

@@ -3,8 +3,11 @@ bundled bars (EURUSD hourly, AAPL daily) and that it never looks past the arriva
 
 from __future__ import annotations
 
+import sqlite3
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -27,7 +30,7 @@ from tradeforge.execution.algos import (
 )
 from tradeforge.execution.errors import SizingError
 from tradeforge.execution.ids import client_order_id
-from tradeforge.execution.node_journal import ParentSchedule
+from tradeforge.execution.node_journal import NodeJournal, NodeStateError, ParentSchedule
 from tradeforge.execution.node_sizing import reserved_cash, split_active
 
 SHARES = Instrument(symbol="AAPL", fractionable=False, lot_size=Decimal(1))
@@ -250,3 +253,28 @@ def test_the_cash_of_remaining_buy_children_is_reserved() -> None:
     marks = {Symbol("AAPL"): Decimal("100"), Symbol("IBM"): Decimal("20")}
     assert reserved_cash(going, marks) == Decimal(6 * 100 + 3 * 20)
     assert going[0].remaining == (Decimal(3), Decimal(3))
+
+
+def test_parent_schedules_persist_with_the_decision_and_old_journals_open(tmp_path: Path) -> None:
+    # a journal written before schedules existed (no node_parents table) opens and has none
+    old = sqlite3.connect(tmp_path / "old.sqlite")
+    old.execute("CREATE TABLE node_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    old.executemany("INSERT INTO node_meta VALUES (?, ?)", [("version", "1"),
+                    ("strategy_id", "s"), ("symbols", '["AAPL"]'), ("fingerprint", "f")])  # fmt: skip
+    old.commit()
+    old.close()
+    journal = NodeJournal(tmp_path / "old.sqlite", "s", ["AAPL"], "f")
+    assert journal.parents() == []
+    active = _schedule("AAPL", OrderSide.BUY, 0.25, sent=1)
+    journal.record_decision(T, [0.25], [0.0, 0.0, 1.0, 0.0], [], [active])
+    later = datetime(2024, 1, 3, 21, 0, tzinfo=UTC)
+    done = replace(active, sent=3, status="done", ended_at=later)
+    journal.record_decision(later, [float("nan")], [0.0, 0.0, 1.0, 0.0], [], [done])
+    journal.close()
+    journal = NodeJournal(tmp_path / "old.sqlite", "s", ["AAPL"], "f")
+    assert journal.parents() == [done]
+    assert journal.parents(active_only=True) == []
+    with pytest.raises(NodeStateError, match="already decided"):  # nothing half-written
+        journal.record_decision(later, [0.5], [0.0, 0.0, 1.0, 0.0], [], [active])
+    assert journal.parents() == [done]
+    journal.close()

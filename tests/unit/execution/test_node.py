@@ -9,6 +9,7 @@ difference, and the risk engine's denials and kill latch hold.
 
 from __future__ import annotations
 
+import json
 import math
 from collections import Counter
 from decimal import Decimal
@@ -471,6 +472,7 @@ def test_default_node_records_whole_orders_with_their_shortfall(
     summary = result.shortfall_summary()
     assert summary["shortfall"] == pytest.approx(table["shortfall"].sum())
     assert set(summary["by_symbol"]) == set(panel.symbols)
+    assert json.loads(json.dumps(summary)) == summary  # JSON-ready for the paper report
 
 
 def test_vwap_with_a_participation_cap_lengthens_by_the_trailing_adv(
