@@ -8,6 +8,7 @@ import re
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from html import unescape
 
@@ -426,27 +427,29 @@ def test_server_with_three_open_streams_shuts_down_promptly() -> None:
     ``stopping`` event set (as the service does on SIGTERM) it exits in well under 10 s."""
     service = StandInService()
     app = make_app(service, poll_s=POLL_S, heartbeat_s=HEARTBEAT_S)
-    with serve_in_thread(app, graceful_s=30.0) as server:
-        clients = [httpx.Client(base_url=server.url, timeout=10.0) for _ in range(3)]
-        streams = []
-        try:
-            for client in clients:
-                stream = client.stream("GET", "/events", headers={"X-API-Key": API_KEY})
-                response = stream.__enter__()
-                assert _read_events(response.iter_lines(), 1, 5.0)[0][0] == "snapshot"
-                streams.append(stream)
-            started = time.monotonic()
-            app.state.stopping.set()
-            server.server.should_exit = True
-            server.thread.join(timeout=10.0)
-            elapsed = time.monotonic() - started
-            assert not server.thread.is_alive()
-            assert elapsed < 3.0  # graceful timeout is 30 s: the streams ended by themselves
-        finally:
-            for stream in streams:
-                stream.__exit__(None, None, None)
-            for client in clients:
-                client.close()
+    with serve_in_thread(app, graceful_s=30.0) as server, ExitStack() as stack:
+        readers = []  # keep each line iterator alive: dropping it closes the connection
+        for _ in range(3):
+            client = stack.enter_context(httpx.Client(base_url=server.url, timeout=10.0))
+            response = stack.enter_context(
+                client.stream("GET", "/events", headers={"X-API-Key": API_KEY})
+            )
+            lines = response.iter_lines()
+            assert _read_events(lines, 1, 5.0)[0][0] == "snapshot"
+            readers.append(lines)
+        # uvicorn alone waits for the open streams (this is the hang) ...
+        server.server.should_exit = True
+        server.thread.join(timeout=1.0)
+        assert server.thread.is_alive()
+        # ... until the service says it is stopping: then every stream ends by itself
+        started = time.monotonic()
+        app.state.stopping.set()
+        server.thread.join(timeout=10.0)
+        elapsed = time.monotonic() - started
+        assert not server.thread.is_alive()
+        assert elapsed < 3.0  # the graceful timeout is 30 s
+        for lines in readers:
+            assert all(not line.startswith("event: snapshot") for line in lines)
 
 
 def test_snapshot_events_generator_stops_on_disconnect_and_validates() -> None:
@@ -497,3 +500,16 @@ def test_a_quiet_stream_beats_within_5_s_with_the_defaults() -> None:
 
     gap = anyio.run(first_gap)
     assert HEARTBEAT_S <= gap <= 5.0
+
+
+def test_sse_stops_polling_when_the_client_goes(dash: Dash) -> None:
+    keyed = httpx.Client(base_url=dash.server.url, headers={"X-API-Key": API_KEY})
+    with keyed, keyed.stream("GET", "/events") as r:
+        lines = r.iter_lines()
+        assert _read_events(lines, 1, 5.0)[0][0] == "snapshot"
+        time.sleep(0.3)
+        assert dash.service.snapshot_calls >= 3  # it polls while the client listens
+    time.sleep(0.3)
+    settled = dash.service.snapshot_calls
+    time.sleep(0.5)  # 10 poll intervals of the test app
+    assert dash.service.snapshot_calls == settled
