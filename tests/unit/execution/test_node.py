@@ -497,3 +497,21 @@ def test_vwap_with_a_participation_cap_lengthens_by_the_trailing_adv(
     assert max(lengths.values()) > 3  # the cap made at least one schedule longer
     ibm = [d.bar_time for d in result.decisions for c in d.commands if c.symbol == "IBM"]
     assert ibm == [bar_time(panel, first + k) for k in range(lengths["IBM"])]
+
+
+def test_a_bar_without_a_decision_moves_the_rest_of_the_schedule_one_bar_later(
+    equities_panel: BarPanel, tmp_path: Path
+) -> None:
+    first, _ = _window(equities_panel)
+    high = equities_panel.high.copy()
+    high[first + 1, 0] = equities_panel.low[first + 1, 0] * 0.5  # bar 1 is bad: no orders
+    panel = BarPanel(equities_panel.index, equities_panel.symbols, equities_panel.open, high,
+                     equities_panel.low, equities_panel.close, equities_panel.volume)  # fmt: skip
+    result, _ = _run(tmp_path, panel, policy=_Scripted([[0.3, 0.3, 0.3]]), sim=LOTS,
+                     config=_algo_config(TWAP3))  # fmt: skip
+    assert [ts for ts, _ in result.skipped] == [bar_time(panel, first + 1)]
+    sent = {d.bar_time: {c.client_order_id for c in d.commands} for d in result.decisions}
+    assert sent[bar_time(panel, first)] == _children(panel, first, 0)
+    assert sent[bar_time(panel, first + 2)] == _children(panel, first, 1)
+    assert sent[bar_time(panel, first + 3)] == _children(panel, first, 2)
+    assert [p.status for p in result.parents] == ["done"] * 3
