@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import json
 import re
+import signal
+import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from html import unescape
+from pathlib import Path
 
 import anyio
 import httpx
@@ -513,3 +518,63 @@ def test_sse_stops_polling_when_the_client_goes(dash: Dash) -> None:
     settled = dash.service.snapshot_calls
     time.sleep(0.5)  # 10 poll intervals of the test app
     assert dash.service.snapshot_calls == settled
+
+
+SERVE_SCRIPT = """
+import sys
+from serve_ui_support import API_KEY, StandInService
+from tradeforge.serve.app import create_app, serve
+from tradeforge.serve.auth import Authenticator
+serve(create_app(StandInService(), Authenticator(API_KEY)), "127.0.0.1", int(sys.argv[1]),
+      graceful_s=30.0)
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_sigterm_with_three_open_dashboards_exits_within_10_s() -> None:
+    """The real process (``serve.app.serve``) with three open event streams: SIGTERM ends it
+    long before its 30 s graceful timeout."""
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SERVE_SCRIPT, str(port)], cwd=Path(__file__).parent,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60.0
+        while True:
+            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+            try:
+                if httpx.get(url + "/healthz", timeout=1.0).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "the service did not start within 60 s"
+            time.sleep(0.2)
+        with ExitStack() as stack:
+            readers = []
+            for _ in range(3):
+                client = stack.enter_context(httpx.Client(base_url=url, timeout=15.0))
+                response = stack.enter_context(
+                    client.stream("GET", "/events", headers={"X-API-Key": API_KEY})
+                )
+                lines = response.iter_lines()
+                assert _read_events(lines, 1, 10.0)[0][0] == "snapshot"
+                readers.append(lines)
+            started = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=10.0)
+            elapsed = time.monotonic() - started
+        assert elapsed < 10.0
+        print(f"exit after SIGTERM with 3 open streams: {elapsed:.2f} s")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=5.0)
+        if proc.stderr:
+            proc.stderr.close()
