@@ -7,6 +7,7 @@ JSON object per line on stderr. All logic lives in :mod:`tradeforge.serve`.
 
 from __future__ import annotations
 
+import logging
 import secrets
 import uuid
 from pathlib import Path
@@ -46,7 +47,11 @@ def serve_cmd(
     if generated:
         key = secrets.token_urlsafe(24)
     auth = Authenticator(key, session_ttl_s=api.session_ttl_s)
+    root = logging.getLogger()
+    for handler in list(root.handlers):  # the CLI's plain handler: the service logs JSON only
+        root.removeHandler(handler)
     configure_logging(run_id=uuid.uuid4().hex[:12])
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per job run is noise
     register_secret(key)
     service = TradingService(cfg)
     app = create_app(service, auth)

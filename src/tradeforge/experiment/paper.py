@@ -140,6 +140,7 @@ class PaperResult:
             "halted": self.halted, "reconciliations": self.reconciliations,
             "skipped": [[ts.isoformat(), why] for ts, why in self.skipped],
             "restore_mismatches": self.restore_mismatches,
+            "shortfall": None if self.node is None else self.node.shortfall_summary(),
             "state_dir": None if self.state_dir is None else str(self.state_dir),
             "equity": [{"timestamp": ts.isoformat(), "equity": float(v)}
                        for ts, v in zip(self.equity.index, self.equity.to_numpy(), strict=True)],

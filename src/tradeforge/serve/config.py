@@ -2,7 +2,8 @@
 
 ::
 
-    policy: runs/quickstart-.../policy     # a policy artifact (tradeforge run/train writes it)
+    policy: latest:quickstart              # an artifact dir, or the newest `tradeforge run` of a
+                                           # config name: its last fold's ensemble (or member)
     venue: local                           # local (our paper venue) | alpaca | sim
     mode: paper                            # paper | live: the banner, and live needs confirm
     state_dir: runs/serve                  # orders, fills, journal, risk, audit, alerts, jobs
@@ -14,7 +15,7 @@
     alerts: {webhooks: [{url: http://127.0.0.1:9000/hook}], cooldown_s: 300}
     api: {host: 127.0.0.1, port: 8000}
 
-Relative paths are resolved against the config file's folder.
+Relative paths are resolved against the working directory (where ``runs/`` is).
 """
 
 from __future__ import annotations
@@ -65,21 +66,46 @@ class ServeConfig(FrozenConfig):
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     api: ApiConfig = Field(default_factory=ApiConfig)
 
-    def resolved(self, base: Path) -> ServeConfig:
-        """Paths made absolute against ``base`` (the config file's folder)."""
+    def resolved(self, base: Path | None = None) -> ServeConfig:
+        """Paths made absolute against ``base`` (default: the working directory); a
+        ``latest:NAME`` policy becomes the newest run's artifact (:func:`latest_policy`)."""
+        root = base or Path.cwd()
 
         def absolute(value: str) -> str:
             path = Path(value).expanduser()
-            return str(path if path.is_absolute() else (base / path).resolve())
+            return str(path if path.is_absolute() else (root / path).resolve())
 
+        policy = self.policy
+        if policy.startswith("latest:"):
+            policy = str(latest_policy(policy.removeprefix("latest:"), root / "runs"))
         return self.model_copy(
-            update={"policy": absolute(self.policy), "state_dir": absolute(self.state_dir)}
+            update={"policy": absolute(policy), "state_dir": absolute(self.state_dir)}
         )
+
+
+def latest_policy(name: str, runs: Path) -> Path:
+    """The policy artifact of the newest ``runs/NAME-*`` run: its last fold's ``ensemble``,
+    or the fold's only member when it trained one algorithm."""
+    candidates = sorted((d for d in runs.glob(f"{name}-*") if (d / "folds").is_dir()),
+                        key=lambda d: d.stat().st_mtime)  # fmt: skip
+    if not candidates:
+        raise ConfigError(f"policy = 'latest:{name}': no run {runs}/{name}-*/folds; expected "
+                          f"`tradeforge run configs/{name}.yaml` to have run first")  # fmt: skip
+    folds = sorted((candidates[-1] / "folds").glob("fold_*"),
+                   key=lambda d: int(d.name.split("_")[-1]) if d.name.split("_")[-1].isdigit() else -1)  # fmt: skip
+    for fold in reversed(folds):
+        if (fold / "ensemble" / "manifest.json").is_file():
+            return fold / "ensemble"
+        members = sorted(p.parent for p in fold.glob("members/*/policy/manifest.json"))
+        if members:
+            return members[0]
+    raise ConfigError(f"policy = 'latest:{name}': {candidates[-1]} holds no policy artifact "
+                      "(folds/fold_K/ensemble or members/*/policy); expected a finished run")  # fmt: skip
 
 
 def load_serve_config(path: str | Path, overrides: dict[str, Any] | None = None) -> ServeConfig:
     """The :class:`ServeConfig` in the YAML file ``path`` (top level or under ``serve:``), with
-    ``overrides`` (top-level keys) applied and paths resolved against the file's folder."""
+    ``overrides`` (top-level keys) applied and paths resolved (:meth:`ServeConfig.resolved`)."""
     file = Path(path)
     if not file.is_file():
         raise ConfigError(f"serve config {str(file)!r} does not exist; expected a YAML file")
@@ -92,7 +118,7 @@ def load_serve_config(path: str | Path, overrides: dict[str, Any] | None = None)
     body = raw["serve"] if isinstance(raw.get("serve"), dict) else raw
     body = {**body, **(overrides or {})}
     config = validate_config(ServeConfig, body, source=str(file))
-    return config.resolved(file.resolve().parent)
+    return config.resolved()
 
 
-__all__ = ["ApiConfig", "ReplayConfig", "ServeConfig", "load_serve_config"]
+__all__ = ["ApiConfig", "ReplayConfig", "ServeConfig", "latest_policy", "load_serve_config"]
