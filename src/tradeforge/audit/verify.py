@@ -21,6 +21,9 @@ database after a commit; keep a copy elsewhere (an alert, another machine) and a
 rewrites the database, head table included, still cannot hide a dropped tail or a rewritten
 history. It lags the database (written after the commit), never leads it, so an anchor behind
 the head is normal.
+
+The walk is the same on both databases; a reader gives it one snapshot of the rows as raw
+bytes (SQLite: this module; PostgreSQL: :class:`tradeforge.audit.pg.PgReader`).
 """
 
 from __future__ import annotations
@@ -31,15 +34,19 @@ import multiprocessing
 import os
 import sqlite3
 import time
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from tradeforge.audit.errors import AuditError
-from tradeforge.audit.log import GENESIS_HASH, AuditLog
+from tradeforge.audit.log import GENESIS_HASH, AuditLogBase
+
+if TYPE_CHECKING:
+    import psycopg
 
 _SEP = b"\x1f"
 
@@ -99,50 +106,102 @@ _ROWS = (
 _PARALLEL_MIN = 200_000  # fewer entries than this: one process is faster than starting workers
 
 
-def _scan(conn: sqlite3.Connection, lo: int, hi: int, prev: bytes | None) -> _Scan:
-    """Walk the entries ``lo..hi``; ``prev`` is the hash entry ``lo`` must link to (None: take
-    its ``prev_hash`` as given, for the caller to stitch). Reads every column as raw bytes (no
-    UTF-8 decoding and re-encoding: the stored bytes are what was hashed)."""
+def _scan(rows: Iterable[Sequence[Any]], lo: int, hi: int, prev: bytes | None) -> _Scan:
+    """Walk the entries ``lo..hi`` (``rows``: those entries in ``seq`` order, every text column
+    as the raw stored bytes: no UTF-8 decoding and re-encoding, the stored bytes are what was
+    hashed); ``prev`` is the hash entry ``lo`` must link to (None: take its ``prev_hash`` as
+    given, for the caller to stitch)."""
     expected, count, first_prev = lo, 0, None
     last = prev if prev is not None else b""
     sha256 = hashlib.sha256
-    factory = conn.text_factory
-    conn.text_factory = bytes
 
     def stop(seq: int, problem: Problem, message: str) -> _Scan:
         return _Scan(count, expected - 1, last, seq, problem, message, first_prev)
 
-    try:
-        for seq, ts, kind, cid, payload, prev_hash, stored in conn.execute(_ROWS, (lo, hi)):
-            if seq != expected:
-                return stop(expected, Problem.MISSING,
-                            f"seq {expected} is missing (the next entry is seq {seq})")  # fmt: skip
-            try:
-                text = _SEP.join((b"%d" % seq, ts, kind, cid, payload, prev_hash))
-                intact = sha256(text).hexdigest().encode() == stored
-            except TypeError:  # a field rewritten with another SQL type
-                intact = False
-            if not intact:
-                return stop(seq, Problem.EDITED, f"seq {seq}: the stored hash does not match "
-                            "the entry's content (edited or reordered)")  # fmt: skip
-            if count == 0:
-                first_prev = prev_hash
-            if prev_hash != last and (count > 0 or prev is not None):
-                return stop(seq, Problem.BROKEN_LINK, f"seq {seq}: prev_hash does not match the "
-                            f"hash of seq {seq - 1} (one of them was rewritten)")  # fmt: skip
-            last, expected, count = stored, expected + 1, count + 1
-    finally:
-        conn.text_factory = factory
+    for seq, ts, kind, cid, payload, prev_hash, stored in rows:
+        if seq != expected:
+            return stop(expected, Problem.MISSING,
+                        f"seq {expected} is missing (the next entry is seq {seq})")  # fmt: skip
+        try:
+            text = _SEP.join((b"%d" % seq, ts, kind, cid, payload, prev_hash))
+            intact = sha256(text).hexdigest().encode() == stored
+        except TypeError:  # a field rewritten with another SQL type
+            intact = False
+        if not intact:
+            return stop(seq, Problem.EDITED, f"seq {seq}: the stored hash does not match "
+                        "the entry's content (edited or reordered)")  # fmt: skip
+        if count == 0:
+            first_prev = prev_hash
+        if prev_hash != last and (count > 0 or prev is not None):
+            return stop(seq, Problem.BROKEN_LINK, f"seq {seq}: prev_hash does not match the "
+                        f"hash of seq {seq - 1} (one of them was rewritten)")  # fmt: skip
+        last, expected, count = stored, expected + 1, count + 1
     if expected <= hi:  # rows missing at the end of a bounded range
         return stop(expected, Problem.MISSING, f"seq {expected} is missing")
     return _Scan(count, expected - 1, last, None, None, "", first_prev)
+
+
+class _Reader(Protocol):
+    """One read snapshot of a log (entered with ``with``) for :func:`verify_chain`."""
+
+    path: str | None  # the SQLite file, for parallel workers (None: verify in this process)
+
+    def __enter__(self) -> _Reader: ...
+    def __exit__(self, *exc: object) -> None: ...
+    def head(self) -> Any: ...
+    def bounds(self) -> tuple[int, int]: ...
+    def rows(self, lo: int, hi: int) -> Iterable[Sequence[Any]]: ...
+    def hash_at(self, seq: int) -> str | None: ...
+
+
+class _SqliteReader:
+    """:class:`_Reader` on an SQLite connection: one ``BEGIN`` ... ``ROLLBACK`` snapshot
+    (unless the caller's transaction is open), rows read with ``text_factory = bytes``."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self._own = False
+        self.path: str | None = None
+
+    def __enter__(self) -> _SqliteReader:
+        self._own = not self.conn.in_transaction
+        if self._own:
+            self.conn.execute("BEGIN")  # one read snapshot for the head, the entries and anchor
+        self.path = _database_file(self.conn)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._own and self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")
+
+    def head(self) -> Any:
+        return self.conn.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
+
+    def bounds(self) -> tuple[int, int]:
+        bottom, top = self.conn.execute(
+            "SELECT COALESCE(MIN(seq), 1), COALESCE(MAX(seq), 0) FROM audit_log"
+        ).fetchone()
+        return bottom, top
+
+    def rows(self, lo: int, hi: int) -> Iterator[Sequence[Any]]:
+        factory = self.conn.text_factory
+        self.conn.text_factory = bytes
+        try:
+            yield from self.conn.execute(_ROWS, (lo, hi))
+        finally:
+            self.conn.text_factory = factory
+
+    def hash_at(self, seq: int) -> str | None:
+        row = self.conn.execute("SELECT hash FROM audit_log WHERE seq = ?", (seq,)).fetchone()
+        return None if row is None else row[0]
 
 
 def _scan_file(path: str, lo: int, hi: int) -> _Scan:
     """:func:`_scan` of ``lo..hi`` on its own read-only connection (a worker process)."""
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
-        return _scan(conn, lo, hi, None)
+        conn.text_factory = bytes
+        return _scan(conn.execute(_ROWS, (lo, hi)), lo, hi, None)
     finally:
         conn.close()
 
@@ -174,7 +233,7 @@ def _database_file(conn: sqlite3.Connection) -> str | None:
 
 
 def verify_chain(
-    conn: sqlite3.Connection,
+    conn: sqlite3.Connection | psycopg.Connection[Any],
     anchor: Anchor | None = None,
     *,
     workers: int = 1,
@@ -182,42 +241,52 @@ def verify_chain(
 ) -> VerifyReport:
     """Check every entry, ``audit_head`` and (when given) the ``anchor`` (module docstring).
 
-    Reads one snapshot: entries appended while it runs are not looked at. ``workers`` > 1
-    verifies seq ranges in that many processes (logs of ``parallel_min`` entries or more, in a
-    file) and stitches their links; the report is the same.
+    ``conn`` is the log's connection: SQLite (``AuditLog.connection``) or PostgreSQL
+    (``PgAuditLog.connection``). Reads one snapshot: entries appended while it runs are not
+    looked at. ``workers`` > 1 verifies seq ranges in that many processes (SQLite logs of
+    ``parallel_min`` entries or more, in a file) and stitches their links; the report is the
+    same.
     """
     if not isinstance(workers, int) or workers < 1:
         raise AuditError(f"verify workers = {workers!r}; expected an int >= 1")
     start, cpu = time.perf_counter(), time.process_time()
-    own = not conn.in_transaction
+    reader: _Reader
+    errors: tuple[type[Exception], ...]
+    if isinstance(conn, sqlite3.Connection):
+        reader, errors = _SqliteReader(conn), (sqlite3.Error,)
+    else:
+        from tradeforge.audit import pg
+
+        if not pg.is_pg_connection(conn):
+            raise AuditError(
+                f"verify conn = {type(conn).__name__}; expected an sqlite3 or psycopg connection"
+            )
+        reader, errors = pg.PgReader(conn), (pg.Error,)
     try:
-        if own:
-            conn.execute("BEGIN")  # one read snapshot for the head, the entries and the anchor
-        head_row = conn.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
-        bottom, top = conn.execute(
-            "SELECT COALESCE(MIN(seq), 1), COALESCE(MAX(seq), 0) FROM audit_log"
-        ).fetchone()
-        path = _database_file(conn)
-        if bottom < 1:
-            scan = _Scan(0, 0, GENESIS_HASH.encode(), int(bottom), Problem.EDITED,
-                         f"seq {bottom} is not a valid seq (entries start at 1)", None)  # fmt: skip
-        elif workers > 1 and top >= parallel_min and path:
-            scan = _scan_parallel(path, top, workers)
-        else:
-            scan = _scan(conn, 1, top, GENESIS_HASH.encode())
-        report = _judge(conn, scan, head_row, anchor)
-    except sqlite3.Error as exc:
+        with reader:
+            report = _verify(reader, anchor, workers, parallel_min)
+    except errors as exc:
         raise AuditError(f"audit log cannot be read: {exc}") from exc
-    finally:
-        if own and conn.in_transaction:
-            conn.execute("ROLLBACK")
     return replace(report, seconds=time.perf_counter() - start,
                    cpu_seconds=time.process_time() - cpu)  # fmt: skip
 
 
-def _judge(
-    conn: sqlite3.Connection, scan: _Scan, head_row: Any, anchor: Anchor | None
+def _verify(
+    reader: _Reader, anchor: Anchor | None, workers: int, parallel_min: int
 ) -> VerifyReport:
+    head_row = reader.head()
+    bottom, top = reader.bounds()
+    if bottom < 1:
+        scan = _Scan(0, 0, GENESIS_HASH.encode(), int(bottom), Problem.EDITED,
+                     f"seq {bottom} is not a valid seq (entries start at 1)", None)  # fmt: skip
+    elif workers > 1 and top >= parallel_min and reader.path:
+        scan = _scan_parallel(reader.path, top, workers)
+    else:
+        scan = _scan(reader.rows(1, top), 1, top, GENESIS_HASH.encode())
+    return _judge(reader, scan, head_row, anchor)
+
+
+def _judge(reader: _Reader, scan: _Scan, head_row: Any, anchor: Anchor | None) -> VerifyReport:
     count, last, bad, problem, message = (scan.entries, scan.last_seq, scan.bad, scan.problem,
                                           scan.message)  # fmt: skip
     head_seq, head_hash = (int(head_row[0]), str(head_row[1])) if head_row else (0, GENESIS_HASH)
@@ -236,12 +305,9 @@ def _judge(
         if anchor.seq > last:
             bad, problem = last + 1, Problem.TRUNCATED
             message = f"the anchor records seq {anchor.seq} but the last entry is seq {last}"
-        elif anchor.seq > 0:
-            found = conn.execute("SELECT hash FROM audit_log WHERE seq = ?", (anchor.seq,))
-            row = found.fetchone()
-            if row is None or row[0] != anchor.hash:
-                bad, problem = anchor.seq, Problem.ANCHOR_MISMATCH
-                message = f"seq {anchor.seq}: hash differs from the anchor's"
+        elif anchor.seq > 0 and reader.hash_at(anchor.seq) != anchor.hash:
+            bad, problem = anchor.seq, Problem.ANCHOR_MISMATCH
+            message = f"seq {anchor.seq}: hash differs from the anchor's"
     if problem is None:
         message = f"{count} entries verified; head seq {head_seq}"
     return VerifyReport(
@@ -250,7 +316,7 @@ def _judge(
     )  # fmt: skip
 
 
-def write_anchor(log: AuditLog, path: str | Path) -> Anchor:
+def write_anchor(log: AuditLogBase, path: str | Path) -> Anchor:
     """Write the log's current head to ``path`` atomically (temporary file, fsync, rename)."""
     seq, digest = log.head()
     anchor = Anchor(seq=seq, hash=digest, written_at=datetime.now(UTC).isoformat())
