@@ -34,7 +34,8 @@ from tradeforge.core.errors import ConfigError, TradeforgeError
 from tradeforge.experiment.paper import open_node, replay_period, strategy_id_for
 from tradeforge.experiment.paper_program import TradingProgram, load_program
 from tradeforge.monitor.alert_store import AlertStore
-from tradeforge.monitor.alerts import Alert, AlertManager
+from tradeforge.monitor.alert_sinks import Alert
+from tradeforge.monitor.alerts import AlertManager
 from tradeforge.monitor.prometheus import TradingMetrics
 from tradeforge.risk import (
     DenyReason,

@@ -164,7 +164,8 @@ class Snapshot:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (datetimes as ISO strings)."""
-        return _jsonable(asdict(self))
+        out: dict[str, Any] = _jsonable(asdict(self))
+        return out
 
 
 class ServiceHandle(Protocol):
