@@ -18,7 +18,6 @@ import pytest
 pytest.importorskip("alpaca")
 
 KEY = "sigterm-test-key-0123456789"
-HERE = Path(__file__).parent
 
 
 def _free_port() -> int:
@@ -41,8 +40,8 @@ def _stream(url: str, opened: list[int]) -> None:
 def test_sigterm_with_three_event_streams_exits_within_ten_seconds(tmp_path: Path) -> None:
     port = _free_port()
     env = {**os.environ, "TRADEFORGE_API_KEY": KEY, "SERVE_BAR_INTERVAL_S": "0.5"}
-    process = subprocess.Popen([sys.executable, str(HERE / "serve_process.py"), str(tmp_path),
-                                str(port)], env=env, stdout=subprocess.DEVNULL,
+    process = subprocess.Popen([sys.executable, "-m", "tradeforge.testing.serve_demo",
+                                str(tmp_path), str(port)], env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE)  # fmt: skip
     try:
         base = f"http://127.0.0.1:{port}"
@@ -74,3 +73,4 @@ def test_sigterm_with_three_event_streams_exits_within_ten_seconds(tmp_path: Pat
         if process.poll() is None:
             process.kill()
             process.wait()
+        process.stderr.close()  # type: ignore[union-attr]

@@ -1,5 +1,6 @@
-"""Run the service on the torch-free program in this process, for tests that need a real server
-process (SIGTERM handling, the browser test): ``python serve_process.py STATE PORT``.
+"""Run the service on the torch-free program in this process, for tests and benchmarks that need
+a real server process (SIGTERM handling, API latency):
+``python -m tradeforge.testing.serve_demo STATE PORT``.
 
 It serves on 127.0.0.1:PORT with the key from ``TRADEFORGE_API_KEY`` and the local venue
 replaying 2010 bar by bar (``SERVE_BAR_INTERVAL_S``, default 1 s), and writes ``STATE/ready``
