@@ -380,6 +380,34 @@ def _run(store: OrderStore, broker: SimulatedBroker, n_bars: int,
     return oms
 
 
+def test_each_step_is_committed_before_the_next(target: str, equities_panel: BarPanel) -> None:
+    """Write-ahead, seen from ANOTHER connection (which sees only committed rows): the intent
+    is committed before the broker is called, the acknowledgement before the manager goes on,
+    the fill (with the portfolio) before ``after_fill``."""
+    broker = SimulatedBroker.from_panel(equities_panel, CONFIG, start=START)
+    seen: list[tuple[str, str | None, Decimal | None]] = []
+    with open_store(target) as store, open_store(target) as observer:
+
+        def hook(point: Any, cid: Any) -> None:
+            stored = observer.get_order(cid)
+            pf = observer.load_portfolio()
+            qty = pf.position(Symbol("AAPL")).quantity if pf is not None else None
+            seen.append((point, stored.status.value if stored else None, qty))
+
+        oms = OrderManager(store, broker, hook=hook, initial_cash=Decimal(100_000))
+        oms.submit(make_command("c1", quantity="10"))
+        broker.advance()
+        oms.process_events()
+    assert seen == [
+        ("before_intent", None, Decimal(0)),
+        ("after_intent", "new", Decimal(0)),
+        ("after_submit", "new", Decimal(0)),
+        ("after_ack", "accepted", Decimal(0)),
+        ("fill_received", "accepted", Decimal(0)),
+        ("after_fill", "filled", Decimal(10)),
+    ]
+
+
 @pytest.mark.parametrize("point", ["after_intent", "fill_received"])
 def test_order_manager_restarts_from_postgres_after_a_crash(
     point: str, equities_panel: BarPanel, pg_url: str, tmp_path: Path
