@@ -6,6 +6,7 @@ import copy
 import itertools
 import math
 import time
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -22,6 +23,16 @@ from tradeforge.monitor.explain import (
     permutation_importance,
     top_k,
 )
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread() -> Iterator[None]:
+    """Tiny networks: threads only contend (and the timings mean one core, as in live.md)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
 
 LAYOUT = ObservationLayout(window=3, symbols=("AAA", "BBB"), features=("ret", "rsi", "vol"))
 
@@ -116,9 +127,9 @@ def test_ig_per_decision_cost_for_a_32_feature_mlp() -> None:
         began = time.perf_counter()
         integrated_gradients(net, x, np.zeros(32), n_steps=50)
         times.append(time.perf_counter() - began)
-    # research/live.md measured 5.7 ms on one idle core; this machine is shared, so the bound
-    # is loose: a regression to per-step Python loops would cost far more
-    assert float(np.median(times)) * 1000 < 50.0
+    # research/live.md measured 5.7 ms on one idle core; CI machines are shared, so the best of
+    # 20 runs is compared with a loose bound: a regression to per-step Python loops costs more
+    assert min(times) * 1000 < 50.0
 
 
 # -- one informative feature ----------------------------------------------------------------------
