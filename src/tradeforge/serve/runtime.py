@@ -33,8 +33,8 @@ import pandas as pd
 from tradeforge.core.errors import ConfigError, TradeforgeError
 from tradeforge.experiment.paper import open_node, replay_period, strategy_id_for
 from tradeforge.experiment.paper_program import TradingProgram, load_program
-from tradeforge.monitor.alert_store import AlertStore
 from tradeforge.monitor.alert_sinks import Alert
+from tradeforge.monitor.alert_store import AlertStore
 from tradeforge.monitor.alerts import AlertManager
 from tradeforge.monitor.prometheus import TradingMetrics
 from tradeforge.risk import (
@@ -407,16 +407,26 @@ class TradingService:
             if policy.last_observation is None:
                 raise ConfigError("score: no bar has been decided yet; retry after the first bar")
             obs = policy.last_observation
+        elif policy.last_observation is None:
+            raise ConfigError("score: the observation layout is known after the first decided "
+                              "bar; retry shortly")  # fmt: skip
         else:
             obs = _observation(observation, policy.last_observation)
         inner = policy.inner
         started = time.perf_counter()
-        with policy.lock:
-            raw = inner.policy.env_action(obs) if hasattr(inner.policy, "env_action") else (
-                inner.policy.act(obs))  # fmt: skip
-        action = np.asarray(raw, dtype=float)
-        weights = inner.interpreter.to_weights(action, np.zeros((1, len(self.symbols))))
+        with policy.lock, np.errstate(all="ignore"):
+            if hasattr(inner, "interpreter"):  # an env policy: its action, then its weights
+                model = inner.policy
+                raw = model.env_action(obs) if hasattr(model, "env_action") else model.act(obs)
+                action = np.asarray(raw, dtype=float)
+                weights = inner.interpreter.to_weights(action, np.zeros((1, len(self.symbols))))
+            else:  # a policy that answers target weights directly
+                action = np.asarray(inner.act(obs), dtype=float)
+                weights = action
         seconds = time.perf_counter() - started
+        if not (np.all(np.isfinite(action)) and np.all(np.isfinite(weights))):
+            raise ConfigError("score: the policy gave non-finite values for this observation; "
+                              "expected an observation in the range it was trained on")  # fmt: skip
         return {
             "model": self.program.name, "version": self.program.fingerprint,
             "action": action.reshape(-1).tolist(),
@@ -565,7 +575,7 @@ def _observation(values: Any, like: Any) -> Any:
         raise ConfigError(
             "score: observation holds NaN or infinite values; expected finite numbers"
         )
-    if like is not None and not isinstance(like, dict) and obs.shape != np.shape(like):
+    if not isinstance(like, dict) and obs.shape != np.shape(like):
         raise ConfigError(f"score: observation has shape {list(obs.shape)}; expected "
                           f"{list(np.shape(like))} (the env's observation layout)")  # fmt: skip
     return obs

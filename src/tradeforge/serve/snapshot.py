@@ -10,6 +10,7 @@ otherwise; times are timezone-aware UTC ``datetime`` (None when not known yet).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -163,7 +164,12 @@ class Snapshot:
     problems: tuple[str, ...] = ()  # what keeps the service from being ready
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready (datetimes as ISO strings)."""
+        """JSON-ready (datetimes as ISO strings); built once per snapshot and shared, so
+        callers must not modify it."""
+        return self._as_dict
+
+    @cached_property
+    def _as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = _jsonable(asdict(self))
         return out
 

@@ -264,9 +264,8 @@ def _summary(data: Any) -> str:
 def _versioned(snapshot: Snapshot) -> Snapshot:
     """The snapshot with ``version``: a digest of everything but the generation time and the
     data age (which change every call)."""
-    body = snapshot.to_dict()
-    for key in ("generated_at", "version", "data_age_s"):
-        body.pop(key, None)
+    body = {k: v for k, v in snapshot.to_dict().items()
+            if k not in ("generated_at", "version", "data_age_s")}  # fmt: skip
     text = json.dumps(body, sort_keys=True, default=_finite)
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
     from dataclasses import replace
