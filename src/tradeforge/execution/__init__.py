@@ -30,7 +30,13 @@ from tradeforge.execution.sizing import (
     round_quantity,
     to_commands,
 )
-from tradeforge.execution.store import Dialect, OrderStore, SqliteDialect
+from tradeforge.execution.store import (
+    Dialect,
+    OrderStore,
+    SqliteDialect,
+    is_postgres_url,
+    open_store,
+)
 
 __all__ = [
     "HOOK_POINTS",
@@ -63,6 +69,8 @@ __all__ = [
     "TradingNode",
     "client_order_id",
     "collar_price",
+    "is_postgres_url",
+    "open_store",
     "plan_orders",
     "round_quantity",
     "to_commands",
