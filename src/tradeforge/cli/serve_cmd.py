@@ -1,7 +1,9 @@
 """``tradeforge serve CONFIG [--host 127.0.0.1] [--port 8000]``: the operating service.
 
 One process: the trading node (paper on the local venue by default), the scheduler, the API,
-the dashboard and ``/metrics``. The API key comes from ``$TRADEFORGE_API_KEY``. Logs are one
+the dashboard and ``/metrics``. The API key comes from ``$TRADEFORGE_API_KEY`` (generated and
+printed when unset); ``$TRADEFORGE_METRICS_TOKEN_FILE`` names a file whose token opens
+``/metrics`` only (Prometheus); ``$TRADEFORGE_STATE_DIR`` is the default ``--state``. Logs are one
 JSON object per line on stderr. All logic lives in :mod:`tradeforge.serve`.
 """
 
@@ -22,7 +24,9 @@ def serve_cmd(
     config: Path = typer.Argument(..., help="Service YAML (policy, venue, replay, risk, alerts)."),
     host: str | None = typer.Option(None, "--host", help="Bind address (default 127.0.0.1)."),
     port: int | None = typer.Option(None, "--port", help="Port (default 8000)."),
-    state: Path | None = typer.Option(None, "--state", help="State directory (overrides YAML)."),
+    state: Path | None = typer.Option(
+        None, "--state", envvar="TRADEFORGE_STATE_DIR", help="State directory (overrides YAML)."
+    ),
     policy: Path | None = typer.Option(None, "--policy", help="Policy artifact (overrides YAML)."),
 ) -> None:
     """Run the trading service: node, scheduler, API v1, dashboard and /metrics."""
@@ -54,7 +58,13 @@ def serve_cmd(
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per job run is noise
     register_secret(key)
     service = TradingService(cfg)
-    app = create_app(service, auth)
+    token_file = os.environ.get("TRADEFORGE_METRICS_TOKEN_FILE")
+    metrics_token = None
+    if token_file:
+        metrics_token = Path(token_file).read_text(encoding="utf-8").strip() or None
+        if metrics_token:
+            register_secret(metrics_token)
+    app = create_app(service, auth, metrics_token=metrics_token)
     url = f"http://{api.host}:{api.port}/"
     console.print(f"[bold]tradeforge serve[/] {cfg.mode.upper()} on venue {cfg.venue}: "
                   f"dashboard {escape(url)} (state {escape(cfg.state_dir)})", soft_wrap=True)  # fmt: skip

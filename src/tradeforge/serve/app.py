@@ -12,6 +12,7 @@ open event streams end, and uvicorn stops waiting for connections after ``gracef
 
 from __future__ import annotations
 
+import hmac
 import logging
 import threading
 from typing import Any
@@ -29,9 +30,12 @@ from tradeforge.serve.auth import Authenticator, require_auth
 logger = logging.getLogger(__name__)
 
 
-def create_app(service: Any, auth: Authenticator, *, metrics: Any = None) -> FastAPI:
+def create_app(
+    service: Any, auth: Authenticator, *, metrics: Any = None, metrics_token: str | None = None
+) -> FastAPI:
     """The service's app (module docstring). ``metrics`` has ``render() -> (body, type)``
-    (default: ``service.metrics``)."""
+    (default: ``service.metrics``); ``metrics_token`` is a second bearer token that opens
+    ``/metrics`` only (what a Prometheus scrape job holds instead of the API key)."""
     app = FastAPI(
         title="tradeforge", version=__version__,
         description="Trading service: status, positions, orders, risk, kill switch, scoring.",
@@ -53,7 +57,15 @@ def create_app(service: Any, auth: Authenticator, *, metrics: Any = None) -> Fas
             {"ready": ready, "problems": problems}, status_code=200 if ready else 503
         )
 
-    @app.get("/metrics", tags=["ops"], dependencies=[Depends(require_auth)])
+    async def require_scrape(request: Request) -> None:
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if (metrics_token and scheme.lower() == "bearer"
+                and hmac.compare_digest(token.strip().encode(), metrics_token.encode())):  # fmt: skip
+            return
+        await require_auth(request)
+
+    @app.get("/metrics", tags=["ops"], dependencies=[Depends(require_scrape)])
     async def metrics_route(request: Request) -> Response:
         source = request.app.state.metrics
         if source is None:

@@ -184,3 +184,13 @@ def test_readyz_metrics_and_score(client: TestClient, service: StandIn) -> None:
     typo = client.post("/api/v1/score", json={"observations": [1]}, headers=headers)
     assert typo.status_code == 422
     assert typo.json()["detail"][0]["field"] == "body.observations"
+
+
+def test_the_scrape_token_opens_metrics_and_nothing_else(service: StandIn) -> None:
+    app = create_app(service, Authenticator(KEY), metrics=Metrics(), metrics_token="scrape-tok")
+    client = TestClient(app)
+    scrape = {"Authorization": "Bearer scrape-tok"}
+    assert client.get("/metrics", headers=scrape).status_code == 200
+    assert client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert client.get("/api/v1/status", headers=scrape).status_code == 401
+    assert client.get("/metrics", headers={"X-API-Key": KEY}).status_code == 200
