@@ -196,12 +196,102 @@ class WeightsActions:
         return _cap(w, self.max_leverage)
 
 
+def project_capped_simplex(v: FloatArray, radius: float = 1.0) -> FloatArray:
+    """Euclidean projection of each row onto {w >= 0, sum(w) <= radius} (the rest is cash)."""
+    clipped = np.maximum(v, 0.0)
+    inside = clipped.sum(axis=1) <= radius
+    out: FloatArray = np.where(inside[:, None], clipped, project_simplex(v, radius))
+    return out
+
+
+_TANH_ONE = float(np.tanh(1.0))
+
+
+class TiltActions:
+    """A bounded tilt per asset around a benchmark allocation (``EnvConfig.tilt``).
+
+    The action ``a`` (``Box[-1, 1]^N``) is squashed to ``tilt = max_tilt * tanh(a) / tanh(1)``
+    (in [-max_tilt, max_tilt]) and added to the benchmark weights: ``equal_weight`` (1/N each)
+    or ``hold`` (the previous target; 1/N when the previous target is flat, i.e. at the start
+    of an episode). The sum is projected back onto the feasible set: with ``sim.allow_short``
+    the L1 ball of radius ``max_leverage``; long only with ``weights_cash`` the set
+    {w >= 0, sum(w) <= 1} (a negative net tilt is cash); long only without cash the simplex.
+    Then ``smoothing`` ``s`` blends ``(1 - s) * projected + s * previous`` (skipped while the
+    previous target is flat), and ``max_position``/``max_leverage`` clip as for ``weights``.
+    Action 0 therefore gives the benchmark weights exactly (when they are feasible).
+
+    The interpreter only sees the action and the previous target (``to_weights``), so ``hold``
+    follows the previous *target*, not the weights after the market moved them (the simulator
+    rebalances that drift), and it cannot scale to a volatility target (that needs returns).
+    """
+
+    def __init__(self, n_assets: int, config: EnvConfig) -> None:
+        sim = config.sim
+        tilt = config.tilt
+        self.n_assets = n_assets
+        self.benchmark = tilt.benchmark
+        self.max_tilt = tilt.max_tilt
+        self.smoothing = tilt.smoothing
+        self.cash = config.weights_cash
+        self.allow_short = sim.allow_short
+        self.max_position = sim.max_position
+        self.max_leverage = sim.max_leverage
+        self.space: spaces.Space[Any] = spaces.Box(-1.0, 1.0, shape=(n_assets,), dtype=np.float32)
+
+    def base_weights(self, previous: FloatArray) -> FloatArray:
+        """The benchmark allocation (B, N) the tilt is added to."""
+        equal = np.full(previous.shape, 1.0 / self.n_assets)
+        if self.benchmark == "equal_weight":
+            return equal
+        flat = ~np.any(previous != 0.0, axis=1)
+        out: FloatArray = np.where(flat[:, None], equal, previous)
+        return out
+
+    def _project(self, v: FloatArray) -> FloatArray:
+        if self.allow_short:
+            return project_l1_ball(v, self.max_leverage)
+        radius = min(1.0, self.max_leverage)
+        if self.cash:
+            # 1/N summed may exceed 1 by a rounding error: keep such rows as they are
+            inside = np.maximum(v, 0.0).sum(axis=1) <= radius * (1.0 + 1e-12)
+            out: FloatArray = np.where(
+                inside[:, None], np.maximum(v, 0.0), project_capped_simplex(v, radius)
+            )
+            return out
+        return project_simplex(v, radius)
+
+    def to_weights(self, actions: np.ndarray, previous: FloatArray) -> FloatArray:
+        raw = np.asarray(actions, dtype=np.float64)
+        batch = previous.shape[0]
+        if raw.size != batch * self.n_assets:
+            raise SimulationError(
+                f"tilt action has shape {raw.shape}; expected ({self.n_assets},) per env"
+            )
+        a = raw.reshape(batch, self.n_assets)
+        if not np.all(np.abs(a) <= 1.0 + _TOL):  # also rejects NaN
+            raise SimulationError(
+                f"tilt action {a.tolist()!r} is outside the action space; expected finite "
+                "values in [-1, 1]"
+            )
+        prev = np.asarray(previous, dtype=np.float64)
+        tilt = self.max_tilt * (np.tanh(np.clip(a, -1.0, 1.0)) / _TANH_ONE)
+        w = self._project(self.base_weights(prev) + tilt)
+        if self.smoothing > 0.0:
+            started = np.any(prev != 0.0, axis=1)
+            smoothed = (1.0 - self.smoothing) * w + self.smoothing * prev
+            w = np.where(started[:, None], smoothed, w)
+        w = np.clip(w, -self.max_position, self.max_position)
+        return _cap(w, self.max_leverage)
+
+
 def make_action_interpreter(n_assets: int, config: EnvConfig) -> ActionInterpreter:
     """The interpreter for ``config.action``."""
     if config.action == "discrete":
         return DiscreteActions(n_assets, config)
     if config.action == "continuous":
         return ContinuousActions(n_assets, config)
+    if config.action == "tilt":
+        return TiltActions(n_assets, config)
     return WeightsActions(n_assets, config)
 
 
@@ -209,8 +299,10 @@ __all__ = [
     "ActionInterpreter",
     "ContinuousActions",
     "DiscreteActions",
+    "TiltActions",
     "WeightsActions",
     "make_action_interpreter",
+    "project_capped_simplex",
     "project_l1_ball",
     "project_simplex",
 ]

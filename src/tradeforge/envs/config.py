@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SerializerFunctionWrapHandler, model_serializer, model_validator
 
 from tradeforge.core.config import FrozenConfig, validate_config
 from tradeforge.sim.config import SimConfig
+
+_EXCESS_KEYS = ("excess_benchmark", "excess_log_return", "excess_dsr", "excess_drawdown")
 
 
 class RewardConfig(FrozenConfig):
@@ -19,6 +21,14 @@ class RewardConfig(FrozenConfig):
     rate ``dsr_eta``). Penalties (subtracted, weights >= 0): ``downside`` (squared negative simple
     return, Sortino-style), ``drawdown`` (current drawdown from the episode's equity peak),
     ``turnover`` (traded notional / equity before the step). The total is multiplied by ``scale``.
+
+    Benchmark-relative terms (all 0 by default), against a frictionless benchmark account over
+    the same bars and fills as the env (``excess_benchmark``: ``equal_weight`` rebalanced to 1/N
+    at every fill, or ``hold``: 1/N bought at the episode's first fill, then held):
+    ``excess_log_return`` (log return minus the benchmark's log return), ``excess_dsr`` (the
+    differential Sharpe ratio of the simple excess return, rate ``dsr_eta``) and the penalty
+    ``excess_drawdown`` (drawdown of the relative wealth ``equity / benchmark equity`` from its
+    episode peak).
     """
 
     pnl: float = 0.0
@@ -29,16 +39,53 @@ class RewardConfig(FrozenConfig):
     drawdown: float = Field(default=0.0, ge=0.0)
     turnover: float = Field(default=0.0, ge=0.0)
     scale: float = Field(default=1.0, gt=0.0)
+    excess_benchmark: Literal["equal_weight", "hold"] = "equal_weight"
+    excess_log_return: float = 0.0
+    excess_dsr: float = 0.0
+    excess_drawdown: float = Field(default=0.0, ge=0.0)
+
+    @property
+    def has_excess(self) -> bool:
+        """Whether any benchmark-relative term is switched on."""
+        return any(
+            w != 0.0 for w in (self.excess_log_return, self.excess_dsr, self.excess_drawdown)
+        )
+
+    @model_serializer(mode="wrap")
+    def _omit_unused_excess(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # configs without benchmark-relative terms dump exactly as before these options existed
+        # (stored run configs, fingerprints); a missing key validates to its default
+        data: dict[str, Any] = handler(self)
+        if not self.has_excess and self.excess_benchmark == "equal_weight":
+            for key in _EXCESS_KEYS:
+                data.pop(key, None)
+        return data
 
     @model_validator(mode="after")
     def _some_term(self) -> RewardConfig:
         terms = (self.pnl, self.log_return, self.dsr, self.downside, self.drawdown, self.turnover)
-        if all(w == 0.0 for w in terms):
+        if all(w == 0.0 for w in terms) and not self.has_excess:
             raise ValueError(
                 "RewardConfig has every term weight at 0; set at least one of pnl, log_return, "
-                "dsr, downside, drawdown, turnover"
+                "dsr, downside, drawdown, turnover, excess_log_return, excess_dsr, "
+                "excess_drawdown"
             )
         return self
+
+
+class TiltConfig(FrozenConfig):
+    """The ``tilt`` action: a bounded tilt per asset added to a benchmark allocation.
+
+    ``benchmark``: ``equal_weight`` (1/N per asset) or ``hold`` (the previous target weights;
+    1/N at the start of an episode, when the previous target is flat). ``max_tilt``: the largest
+    tilt per asset (action ``a`` in [-1, 1] gives ``max_tilt * tanh(a) / tanh(1)``).
+    ``smoothing`` ``s``: the target is ``(1 - s) * projected + s * previous`` (not applied while
+    the previous target is flat).
+    """
+
+    benchmark: Literal["equal_weight", "hold"] = "equal_weight"
+    max_tilt: float = Field(default=0.1, gt=0.0, le=1.0)
+    smoothing: float = Field(default=0.0, ge=0.0, lt=1.0)
 
 
 class EnvConfig(FrozenConfig):
@@ -46,7 +93,10 @@ class EnvConfig(FrozenConfig):
 
     * ``action``: ``discrete`` (per asset short/flat/long levels, or sell/hold/buy steps with
       ``discrete_mode="trade"``), ``continuous`` (target position per asset in [-1, 1], scaled by
-      ``sim.max_position``), ``weights`` (portfolio weights via ``weights_transform``).
+      ``sim.max_position``), ``weights`` (portfolio weights via ``weights_transform``),
+      ``tilt`` (a bounded tilt per asset around a benchmark allocation, see ``TiltConfig``;
+      long-only with ``weights_cash`` allowing cash, or inside the L1 ball of radius
+      ``sim.max_leverage`` with ``sim.allow_short``).
     * ``window``: bars of features in each observation; ``feature_names`` picks a subset of the
       feature panel's columns (all when None).
     * episodes: ``episode_length`` decisions (None: to the end of the range), ``random_start``;
@@ -54,11 +104,12 @@ class EnvConfig(FrozenConfig):
       drawdown from the episode's peak reaches ``max_drawdown``.
     """
 
-    action: Literal["discrete", "continuous", "weights"] = "continuous"
+    action: Literal["discrete", "continuous", "weights", "tilt"] = "continuous"
     discrete_mode: Literal["position", "trade"] = "position"
     weights_transform: Literal["softmax", "simplex"] = "softmax"
     weights_cash: bool = True
     softmax_scale: float = Field(default=4.0, gt=0.0)
+    tilt: TiltConfig = TiltConfig()
     window: int = Field(default=30, ge=1)
     feature_names: list[str] | None = None
     dict_obs: bool = False
@@ -68,6 +119,14 @@ class EnvConfig(FrozenConfig):
     ruin_fraction: float = Field(default=0.05, ge=0.0, lt=1.0)
     max_drawdown: float | None = Field(default=None, gt=0.0, le=1.0)
     sim: SimConfig = SimConfig()
+
+    @model_serializer(mode="wrap")
+    def _omit_unused_tilt(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # other actions with the default tilt settings dump exactly as before ``tilt`` existed
+        data: dict[str, Any] = handler(self)
+        if self.action != "tilt" and self.tilt == TiltConfig():
+            data.pop("tilt", None)
+        return data
 
 
 def as_env_config(config: EnvConfig | Mapping[str, Any] | None) -> EnvConfig:
@@ -80,4 +139,4 @@ def as_env_config(config: EnvConfig | Mapping[str, Any] | None) -> EnvConfig:
     return validate_config(EnvConfig, dict(config), source="EnvConfig")
 
 
-__all__ = ["EnvConfig", "RewardConfig", "as_env_config"]
+__all__ = ["EnvConfig", "RewardConfig", "TiltConfig", "as_env_config"]

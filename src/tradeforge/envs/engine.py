@@ -181,7 +181,8 @@ class TradingCore:
         self.actions = make_action_interpreter(self.n_assets, config)
         self.observations = WindowObservations(values, config.window, config.dict_obs)
         self.initial_cash = float(config.sim.initial_cash)
-        self.rewards = RewardState(config.reward, n_batch, self.initial_cash)
+        prices = (self.market.mark, self.market.fill_prices(self.sim_config.fill_price))
+        self.rewards = RewardState(config.reward, n_batch, self.initial_cash, prices)
         self.state = initial_state(config.sim, n_batch, self.n_assets)
         shape = (n_batch, self.n_assets)
         self.t: IntArray = np.full(n_batch, self.range.first, dtype=np.int64)
@@ -375,6 +376,8 @@ class TradingCore:
             )
         buf, reward, terminated, truncated = self._one
         params = self._params
+        excess = self.rewards.has_excess  # benchmark-relative terms: in Python after the kernel
+        t0, prev_equity = (self.t.copy(), self.equity.copy()) if excess else (self.t, self.equity)
         kind = type(action)
         if self._python_actions or self.actions is not self._interpreter:
             params = self._map_in_python(action)  # e.g. agents.safe's projecting wrapper
@@ -409,6 +412,8 @@ class TradingCore:
         )
         if code != 0:
             self._raise_step_error(code, action, equity)
+        if excess:
+            reward += self.rewards.excess(t0, prev_equity, self.equity)
         i_t, a_equity, a_turnover = self._slots
         equity_row = self._acct[0]
         return (
@@ -485,6 +490,8 @@ class TradingCore:
         reward = np.empty(n_batch)
         terminated = np.empty(n_batch, dtype=bool)
         truncated = np.empty(n_batch, dtype=bool)
+        excess = self.rewards.has_excess  # benchmark-relative terms: in Python after the kernel
+        t0, prev_equity = (self.t.copy(), self.equity.copy()) if excess else (self.t, self.equity)
         code, row, equity = k.batch_env_step(
             self._ints,
             acts,
@@ -511,6 +518,8 @@ class TradingCore:
                 f"equity is {equity} after the fill at bar {t1} (row {row}); "
                 "expected a finite value: a held asset has no known price"
             )
+        if excess:
+            reward += self.rewards.excess(t0, prev_equity, self.equity)
         return (obs if self._kernel_obs else None), reward, terminated, truncated
 
     def step(self, actions: np.ndarray) -> tuple[FloatArray, BoolArray, BoolArray]:
@@ -541,7 +550,7 @@ class TradingCore:
                 f"equity is {equity[row]} after the fill at bar {int(t1[row])} (row {row}); "
                 "expected a finite value: a held asset has no known price"
             )
-        reward = self.rewards.step(res.prev_equity, equity, traded_value)
+        reward = self.rewards.step(res.prev_equity, equity, traded_value, t)
         mark = self.market.mark[t1]
         open_pnl = np.where(new_shares != 0.0, new_shares * (mark - self.basis), 0.0).sum(axis=1)
         safe_equity = np.where(equity > 0.0, equity, 1.0)
