@@ -124,3 +124,27 @@ def test_a_kill_halts_cancels_alerts_and_survives_a_restart(tmp_path: Path,
         assert again.snapshot().trading_state == "active"
     finally:
         again.stop()
+
+
+def test_a_limit_breach_reaches_the_webhook_once_per_cooldown(tmp_path: Path,
+                                                              receiver: Receiver) -> None:  # fmt: skip
+    tight = PAPER.model_copy(update={"risk": RiskConfig(max_gross=1.0, max_drawdown=0.01)})
+    config = _config(tmp_path / "svc", receiver.url, interval=0.3).model_copy(
+        update={"paper": tight}
+    )
+    with TradingService(config, numpy_program()) as service:
+        _until(lambda: bool(service.snapshot().denials), what="a risk denial")
+        seen_at = time.monotonic()
+        key = "denial:gross_exposure_exceeds_max"
+        _until(lambda: any(b.get("key") == key for _, b in receiver.bodies), 5.0, "the alert")
+        arrived = next(t for t, b in receiver.bodies if b.get("key") == key)
+        assert arrived - seen_at < 5.0
+        _until(lambda: service.snapshot().trading_state == "halted", 30.0, "the drawdown breaker")
+        _until(lambda: any(b.get("key") == "state:halted" for _, b in receiver.bodies), 5.0,
+               "the breaker's alert")  # fmt: skip
+        denials = len(service.snapshot().denials)
+        time.sleep(1.0)
+    keys = [b.get("key") for _, b in receiver.bodies]
+    assert denials > 1  # the same limit was hit again and again...
+    assert keys.count(key) == 1  # ...and alerted once inside the cooldown
+    assert keys.count("state:halted") == 1
