@@ -33,6 +33,10 @@ log = logging.getLogger(__name__)
 CHALLENGER = "challenger"
 CHAMPION = "champion"
 PREVIOUS_CHAMPION = "previous_champion"
+SHADOW = "shadow"
+CANARY = "canary"
+LIFECYCLE_ALIASES = (CHALLENGER, SHADOW, CANARY, CHAMPION, PREVIOUS_CHAMPION)
+UNKNOWN = "unknown"
 ARTIFACT_PATH = "policy"
 REGISTRY_URI_ENV = "TRADEFORGE_REGISTRY_URI"
 _ALIAS = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,254}$")
@@ -128,7 +132,7 @@ class PolicyRegistry:
         created that holds them. ``alias`` (default ``challenger``) is moved to the new version.
         """
         artifact_dir = Path(artifact_dir)
-        verify_manifest(artifact_dir)
+        files = verify_manifest(artifact_dir)
         spec = read_json(artifact_dir, "spec.json")
         metrics = (
             read_json(artifact_dir, "metrics.json")
@@ -146,6 +150,7 @@ class PolicyRegistry:
                 "algo": str(spec.get("algo")),
                 "feature_hash": str(spec.get("feature_hash")),
                 **_metric_tags(metrics),
+                **provenance_tags(artifact_dir, files),
                 **(tags or {}),
             }
             mv = self.client.create_model_version(
@@ -161,6 +166,15 @@ class PolicyRegistry:
             self.set_alias(name, alias, version)
         log.info("registered %s version %d (run %s)", name, version, run_id)
         return self.get(name, version)
+
+    def set_tags(self, name: str, version: int, tags: dict[str, str]) -> None:
+        """Set (or overwrite) tags on ``version`` of ``name`` (e.g. gate results)."""
+        self.get(name, version)
+        try:
+            for key, value in tags.items():
+                self.client.set_model_version_tag(name, str(version), key, str(value))
+        except _mlflow_error() as exc:
+            raise AgentError(f"cannot tag {name} v{version}: {exc}") from exc
 
     def set_alias(self, name: str, alias: str, version: int) -> None:
         """Point ``alias`` (e.g. ``challenger`` or ``champion``) at ``version`` of ``name``."""
@@ -319,6 +333,48 @@ class PolicyRegistry:
         return {str(k): int(v) for k, v in dict(model.aliases or {}).items()}
 
 
+def provenance_tags(artifact_dir: Path, files: dict[str, str] | None = None) -> dict[str, str]:
+    """Tags that say where a version came from, set by :meth:`PolicyRegistry.register`:
+
+    * ``git_commit``: the commit of the tradeforge working tree registering it (``unknown``
+      outside a git checkout); ``artifact_git_commit``: the one recorded at training
+      (``version.json``), when known;
+    * ``data_checksum``: SHA-256 over the manifest digests of ``data.json`` (the train,
+      validation and test ranges the policy saw) and ``config.json`` (its training
+      configuration, data section included): it names the data the policy was fitted on by
+      its ranges and source, not by the bytes of the bars;
+    * ``feature_pipeline_hash``: the fitted pipeline's ``content_hash`` (from ``spec.json``);
+    * ``registered_by``: the operating-system user registering it (the trainer, whom a second
+      approver must differ from).
+    """
+    import getpass
+    import hashlib
+
+    from tradeforge.agents.artifact import git_sha
+
+    directory = Path(artifact_dir)
+    files = files if files is not None else verify_manifest(directory)
+    digest = hashlib.sha256()
+    for name in ("data.json", "config.json"):
+        digest.update(f"{name}:{files.get(name, 'absent')}\n".encode())
+    spec = read_json(directory, "spec.json")
+    version = read_json(directory, "version.json") if (directory / "version.json").is_file() else {}
+    try:
+        user = getpass.getuser()
+    except (OSError, KeyError):  # no login name (e.g. a container without a passwd entry)
+        user = UNKNOWN
+    out = {
+        "git_commit": git_sha() or UNKNOWN,
+        "data_checksum": digest.hexdigest(),
+        "feature_pipeline_hash": str(spec.get("feature_hash") or UNKNOWN),
+        "registered_by": user or UNKNOWN,
+    }
+    trained_at = version.get("git_sha") if isinstance(version, dict) else None
+    if trained_at:
+        out["artifact_git_commit"] = str(trained_at)
+    return out
+
+
 def _sqlite_path(uri: str) -> Path | None:
     """The database file of a ``sqlite:///`` uri (None for other stores and in-memory ones)."""
     if not uri.startswith("sqlite:///"):
@@ -363,11 +419,15 @@ def _info(mv: Any, aliases: dict[str, int]) -> ModelVersionInfo:
 
 
 __all__ = [
+    "CANARY",
     "CHALLENGER",
     "CHAMPION",
+    "LIFECYCLE_ALIASES",
     "PREVIOUS_CHAMPION",
     "REGISTRY_URI_ENV",
+    "SHADOW",
     "ModelVersionInfo",
     "PolicyRegistry",
     "default_registry_uri",
+    "provenance_tags",
 ]
