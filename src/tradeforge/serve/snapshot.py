@@ -10,8 +10,8 @@ otherwise; times are timezone-aware UTC ``datetime`` (None when not known yet).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from functools import cached_property
 from datetime import datetime
+from functools import cached_property
 from typing import Any, Protocol
 
 
