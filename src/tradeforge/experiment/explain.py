@@ -35,7 +35,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 import pandas as pd
@@ -66,6 +66,9 @@ class PolicyOutput(torch.nn.Module):
     critic, ``probs`` (n, K) the action probabilities of a discrete policy. The artifact's
     observation normalizer (VecNormalize statistics) is applied first, with its clipping.
     """
+
+    mean: torch.Tensor
+    var: torch.Tensor
 
     def __init__(
         self,
@@ -174,7 +177,7 @@ class ExplanationReport:
         """Global importance summed per feature, symbol or bar offset, largest first."""
         rows = []
         for ex in self.explained:
-            series = aggregate(ex.result.importance(), self.layout, by)
+            series = cast(pd.Series, aggregate(ex.result.importance(), self.layout, by))
             for group, value in series.sort_values(ascending=False).items():
                 rows.append(
                     {"member": ex.member, "output": ex.output, by: group, "importance": value}
@@ -383,7 +386,7 @@ def _baseline(
     observed = observations.mean(axis=0)
     if not (directory / PROFILE_FILE).is_file():
         return observed, (
-            f"mean observation over the explained decisions (the artifact has no {PROFILE_FILE})"
+            f"mean observation over the replayed decisions (the artifact has no {PROFILE_FILE})"
         )
     profile = ReferenceProfile.load(directory)
     means = dict(zip(profile.feature_names, profile.feature_means, strict=True))

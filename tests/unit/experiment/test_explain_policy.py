@@ -162,3 +162,39 @@ def test_policy_output_applies_the_normalizer() -> None:
     out = PolicyOutput(Echo(), stats, layout, False, "action")
     x = torch.tensor([[3.0, 0.5, 1.0, 9.0]], dtype=torch.float64)
     assert out(x).tolist() == [[1.0, 0.5, 1.0, 2.0]]
+
+
+def _cli(*argv: str):
+    import typer
+    from typer.testing import CliRunner
+
+    from tradeforge.cli.explain_cmd import register
+
+    app = typer.Typer()
+
+    @app.callback()
+    def _root() -> None:
+        """tradeforge (test app)."""
+
+    register(app)
+    return CliRunner().invoke(app, ["explain", *argv])
+
+
+def test_cli_tables_json_and_html(single: Path, tmp_path: Path) -> None:
+    page = tmp_path / "why.html"
+    result = _cli("--policy", str(single), "--top", "3", "--last", "5", "--html", str(page))
+    assert result.exit_code == 0, result.output
+    assert "ppo action[SP500]: by entry" in result.output
+    assert "by feature" in result.output
+    assert "last decision 2011-" in result.output
+    assert "explained: the last 5" in result.output
+    assert "completeness" in result.output
+    assert page.is_file()
+    as_json = _cli("--policy", str(single), "--method", "permutation", "--json")
+    assert as_json.exit_code == 0, as_json.output
+    payload = json.loads(as_json.output)
+    assert payload["method"] == "permutation"
+    assert payload["decisions"] == []
+    assert [r["rank"] for r in payload["global_importance"]] == [1, 2, 3, 4, 5]
+    bad = _cli("--policy", str(single), "--method", "lime")
+    assert isinstance(bad.exception, ConfigError)
