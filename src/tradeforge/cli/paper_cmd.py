@@ -78,8 +78,8 @@ def paper_cmd(
     table.add_row("bars without a decision", str(len(result.skipped)))
     shortfall = result.node.shortfall_summary() if result.node is not None else None
     if shortfall and shortfall.get("weighted_bps") is not None:
-        table.add_row("shortfall vs arrival (bps)", num(shortfall["weighted_bps"], 2))
-        table.add_row("shortfall + fees", num(shortfall["cost"], 2))
+        table.add_row("shortfall vs arrival (bps)", num(shortfall["weighted_bps"], ".2f"))
+        table.add_row("shortfall + fees", num(shortfall["cost"], ",.2f"))
     console.print(table)
     if result.halted:
         console.print(f"HALTED: {result.reconciliations[-1] if result.reconciliations else ''}")
