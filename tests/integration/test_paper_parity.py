@@ -55,6 +55,7 @@ def test_paper_replay_on_the_local_venue_equals_the_backtest(
     assert paper["halted"] is False
     assert paper["skipped"] == []
     assert paper["denied"] == {}
+    assert paper["shortfall"]["n_filled"] > 0
     assert paper["metrics"]["total_return"] == pytest.approx(
         equity.iloc[-1] / equity.iloc[0] - 1.0, rel=1e-12
     )
@@ -78,6 +79,8 @@ def test_paper_prints_a_table_without_json(
     assert "2011-08-16 .. 2011-08-22" in " ".join(out.split())
     assert "final equity" in out
     assert "total_return" in out
+    assert "shortfall vs arrival (bps)" in out
+    assert "shortfall + fees" in out
     assert f"state in {tmp_path / 'state'}" in out
 
 
