@@ -8,7 +8,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -148,3 +148,33 @@ def test_a_limit_breach_reaches_the_webhook_once_per_cooldown(tmp_path: Path,
     assert denials > 1  # the same limit was hit again and again...
     assert keys.count(key) == 1  # ...and alerted once inside the cooldown
     assert keys.count("state:halted") == 1
+
+
+def test_the_broker_calendar_is_checked_and_a_closure_is_alerted(tmp_path: Path,
+                                                                 receiver: Receiver) -> None:  # fmt: skip
+    from alpaca.trading.client import TradingClient
+    from test_paper_support import start_venue
+
+    from tradeforge.serve.calendar import BarCalendar
+
+    service = TradingService(_config(tmp_path / "svc", receiver.url), numpy_program())
+    server = start_venue(date(2010, 1, 4))
+    client = TradingClient("k", "s", paper=True, url_override=server.url)
+    try:
+        agree = service.check_calendar(BarCalendar(), client, today=date(2010, 1, 20))
+        assert agree.ok
+        assert receiver.bodies == []
+
+        class Closed:  # the broker says 2010-01-25 is closed (say, a national day of mourning)
+            def get_calendar(self, request: Any) -> list[Any]:
+                return [r for r in client.get_calendar(request) if r.date != date(2010, 1, 25)]
+
+        calendar = BarCalendar()
+        differ = service.check_calendar(calendar, Closed(), today=date(2010, 1, 20))
+        assert differ.closed == (date(2010, 1, 25),)
+        assert not calendar.is_trading_day(date(2010, 1, 25))  # no bar job that day
+        _until(lambda: any(b.get("key") == "calendar" for _, b in receiver.bodies), 5.0, "alert")
+    finally:
+        client._session.close()
+        server.stop()
+        service.stop()

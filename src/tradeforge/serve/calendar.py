@@ -25,12 +25,34 @@ import pandas as pd
 
 from tradeforge.core.errors import ConfigError, DataError
 
+
+def broker_sessions(
+    client: Any, start: date, end: date, tz: str = "America/New_York"
+) -> list[BrokerSession]:
+    """The broker's sessions ``[start, end]`` from an alpaca-py ``TradingClient``
+    (``GET /v2/calendar``; Alpaca and the local venue answer it alike)."""
+    from alpaca.trading.requests import GetCalendarRequest
+
+    rows = client.get_calendar(GetCalendarRequest(start=start, end=end))
+    out = []
+    for row in rows:
+        opened, closed = row.open, row.close
+        if opened.tzinfo is None:  # alpaca-py gives exchange-local naive datetimes
+            opened, closed = (
+                opened.replace(tzinfo=ZoneInfo(tz)),
+                closed.replace(tzinfo=ZoneInfo(tz)),
+            )
+        out.append(BrokerSession(date=row.date, open=opened, close=closed))
+    return out
+
+
 __all__ = [
     "BarAnchor",
     "BarCalendar",
     "BrokerSession",
     "CalendarCheck",
     "SessionChange",
+    "broker_sessions",
     "parse_frequency",
     "require_aware",
 ]

@@ -23,7 +23,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,7 @@ from tradeforge.risk import (
     kill_state_dir,
     resume_state_dir,
 )
+from tradeforge.serve.calendar import BarCalendar, CalendarCheck, broker_sessions
 from tradeforge.serve.config import ServeConfig
 from tradeforge.serve.jobs import JobLedger
 from tradeforge.serve.scheduler import ServiceScheduler
@@ -238,6 +239,7 @@ class TradingService:
         self._node_thread.start()
         calendar = self.config.schedule.calendar()
         if self.config.venue == "alpaca":
+            self.check_calendar(calendar, _alpaca_client(self.config))
             self.scheduler.add_bar_job(self.strategy_id, calendar, lambda _bar: self.gate.release())
         else:
             self.scheduler.add_interval_job("bar", self.config.replay.bar_interval_s,
@@ -335,6 +337,22 @@ class TradingService:
 
     def _heartbeat(self) -> None:
         self.metrics.heartbeat(datetime.now(UTC))
+
+    def check_calendar(
+        self, calendar: BarCalendar, client: Any, today: date | None = None
+    ) -> CalendarCheck:
+        """Compare the exchange calendar with the broker's from a week back to two months ahead
+        and adopt the broker's word (unscheduled closures, changed closes); a difference is
+        logged and alerted."""
+        day = today or datetime.now(UTC).date()
+        sessions = broker_sessions(client, day - timedelta(days=7), day + timedelta(days=60))
+        check = calendar.reconcile_with(sessions)
+        if not check.ok:
+            logger.warning("calendar: %s", check.summary())
+            self.alerts.notify(Alert(key="calendar", severity="warning",
+                                     title="Exchange and broker calendars differ",
+                                     text=check.summary()))  # fmt: skip
+        return check
 
     def _daily_report(self, now: datetime) -> None:
         """Write the day's snapshot to ``STATE/reports/DATE.json`` and send a summary."""
@@ -551,6 +569,19 @@ class TradingService:
             for symbol in self.symbols:
                 m.set_last_bar(FEED, symbol, snap.last_bar_time)
         m.set_model_info("running", self.program.name, self.program.fingerprint)
+
+
+def _alpaca_client(config: ServeConfig) -> Any:
+    import os
+
+    from alpaca.trading.client import TradingClient
+
+    from tradeforge.experiment.paper import KEY_ENV, SECRET_ENV
+
+    key, secret = os.environ.get(KEY_ENV), os.environ.get(SECRET_ENV)
+    if not key or not secret:
+        raise ConfigError(f"venue = 'alpaca' needs ${KEY_ENV} and ${SECRET_ENV}; expected both set")
+    return TradingClient(key, secret, paper=config.paper.alpaca.paper)
 
 
 def _deny_code(text: str) -> str:
