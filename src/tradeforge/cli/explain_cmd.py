@@ -31,6 +31,9 @@ def explain_cmd(
     last: int | None = typer.Option(
         None, "--last", min=1, help="Explain only the last N decisions (ig, kernel_shap)."
     ),
+    n_steps: int = typer.Option(
+        50, "--n-steps", min=2, help="IG quadrature points (ReLU actors converge slowly: 1000)."
+    ),
     html: Path | None = typer.Option(None, "--html", help="Also write an HTML page here."),
     as_json: bool = JSON_OPTION,
 ) -> None:
@@ -39,7 +42,7 @@ def explain_cmd(
 
     if method not in METHODS:
         raise ConfigError(f"--method {method!r}; expected one of {', '.join(METHODS)}")
-    report = explain_policy(policy, start, end, method, last=last)  # type: ignore[arg-type]
+    report = explain_policy(policy, start, end, method, last=last, n_steps=n_steps)  # type: ignore[arg-type]
     if html is not None:
         report.write_html(html, top)
     if as_json:

@@ -474,7 +474,11 @@ def _explain_member(
     if options["q_values"] and hasattr(sb3, "critic") and hasattr(sb3.critic, "q1_forward"):
         q = PolicyOutput(sb3, normalizer, lay, dict_obs, "q")
         if method == "ig":
-            found.append(Explained(name, "Q(s, pi(s))", integrated_gradients(q, X, baseline)))
+            found.append(
+                Explained(
+                    name, "Q(s, pi(s))", integrated_gradients(q, X, baseline, options["n_steps"])
+                )
+            )
         else:
             found.append(_run(name, "Q(s, pi(s))", X, baseline, method, numpy_forward(q), None, options))  # fmt: skip
     return found
