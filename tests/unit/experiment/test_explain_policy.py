@@ -254,3 +254,71 @@ def test_off_policy_actor_and_q_are_explained(algo: str) -> None:
     perm = _explain_member(algo, member, decisions, X.mean(axis=0), "permutation", options, [])
     assert [e.output for e in perm] == ["action[A]", "action[B]", "Q(s, pi(s))"]
     assert all(e.result.values.max() > 0 for e in perm)
+
+
+def test_ensemble_members_are_explained_one_by_one(single: Path, tmp_path: Path) -> None:
+    from tradeforge.agents.ensemble import EnsemblePolicy
+    from tradeforge.agents.policy import load_policy
+
+    members = {"ppo": load_policy(single), "ppo_2": load_policy(single)}
+    ensemble = EnsemblePolicy(
+        members, {"ppo": 1.0, "ppo_2": 0.5}, sources={"ppo": single, "ppo_2": single}
+    )
+    directory = ensemble.save(tmp_path / "ensemble")
+    report = explain_policy(directory, method="ig", last=3)
+    assert [(e.member, e.output) for e in report.explained] == [
+        ("ppo", "action[SP500]"),
+        ("ppo_2", "action[SP500]"),
+    ]
+    a, b = (e.result for e in report.explained)
+    np.testing.assert_array_equal(a.values, b.values)  # same weights, same attributions
+    alone = explain_policy(single, method="ig", last=3).explained[0].result
+    np.testing.assert_allclose(a.values, alone.values, atol=1e-12)
+
+
+def test_discrete_policy_explains_the_probability_of_the_action_taken() -> None:
+    from types import SimpleNamespace
+
+    from stable_baselines3 import PPO
+
+    from tradeforge.experiment.explain import _Decisions, _explain_member
+    from tradeforge.monitor.explain import ObservationLayout
+
+    layout = ObservationLayout(window=2, symbols=("A",), features=("f", "g"))
+    env = _SpacesEnv(layout.size, 1)
+    env.action_space = gym.spaces.Discrete(3)
+    model = PPO("MlpPolicy", env, policy_kwargs={"net_arch": [8]}, seed=0, n_steps=64)
+    member = SimpleNamespace(model=model, normalizer=None, action_space=model.action_space)
+    X = np.random.default_rng(1).normal(size=(5, layout.size))
+    decisions = _Decisions(member, X, tuple(range(5)), layout, False)
+    options = {"last": None, "n_steps": 50, "n_repeats": 2, "nsamples": 64, "seed": 0,
+               "q_values": True}  # fmt: skip
+    [ex] = _explain_member("ppo", member, decisions, X.mean(axis=0), "ig", options, [])
+    assert ex.output == "p(action taken)"
+    with torch.no_grad():
+        dist = model.policy.get_distribution(torch.as_tensor(X, dtype=torch.float32))
+        probs = dist.distribution.probs.numpy()
+    taken, _ = model.predict(X.astype(np.float32), deterministic=True)
+    np.testing.assert_allclose(ex.result.outputs, probs[np.arange(5), taken], atol=1e-6)
+    assert ex.result.completeness_error < 1e-4
+
+
+def test_dict_observations_are_split_like_the_env_does() -> None:
+    from stable_baselines3 import PPO
+
+    from tradeforge.envs.observations import WindowObservations
+    from tradeforge.monitor.explain import ObservationLayout
+
+    layout = ObservationLayout(window=3, symbols=("A", "B"), features=("f", "g"))
+    values = np.random.default_rng(2).normal(size=(8, 2, 2))
+    windows = WindowObservations(values, 3, dict_obs=True)
+    env = _SpacesEnv(layout.size, 2)
+    env.observation_space = windows.space
+    model = PPO("MultiInputPolicy", env, policy_kwargs={"net_arch": [8]}, seed=0, n_steps=64)
+    obs = windows.observe(np.array([5]), np.array([[0.2, 0.3]]), np.array([0.5]), np.array([0.0]))
+    flat = np.concatenate([obs["features"].reshape(-1), obs["account"].reshape(-1)])
+    forward = PolicyOutput(model.policy, None, layout, True, "action")
+    with torch.no_grad():
+        mean = forward(torch.as_tensor(flat[None], dtype=torch.float32)).numpy()
+    action, _ = model.predict(obs, deterministic=True)
+    np.testing.assert_allclose(np.clip(mean, -1, 1), action, atol=1e-6)
