@@ -135,7 +135,7 @@ class CanaryMonitor:
 
     def __init__(
         self, config: CanaryConfig | None = None, reference: CanaryReference | None = None
-    ):
+    ) -> None:
         self.config = cfg = config or CanaryConfig()
         self.reference = reference or CanaryReference()
         calibration = self.reference.cusum
