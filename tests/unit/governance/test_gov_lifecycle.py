@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -18,11 +19,14 @@ from tradeforge.core.errors import AgentError
 from tradeforge.governance import (
     Check,
     GateResult,
+    GovernanceError,
     PromotionRefused,
+    RollbackDecision,
     default_audit_path,
     promote,
     record_gate,
     register_version,
+    rollback,
     rollback_champion,
 )
 from tradeforge.governance.lifecycle import AUDIT_KIND, REFUSED_KIND, REQUIRED_GATES, gate_status
@@ -167,6 +171,7 @@ ops = st.lists(
             approvers,
         ),
         st.tuples(st.just("rollback"), approvers),
+        st.tuples(st.just("canary_rollback")),
     ),
     min_size=1,
     max_size=10,
@@ -207,8 +212,11 @@ def test_failed_gate_version_never_holds_canary_or_champion_unapproved(shared, s
             elif op[0] == "promote":
                 _, v, alias, approver = op
                 promote(registry, name, v, alias, actor=ACTOR, audit=audit, approver=approver)
-            else:
+            elif op[0] == "rollback":
                 rollback_champion(registry, name, actor=ACTOR, audit=audit, approver=op[1])
-        except (PromotionRefused, AgentError):
+            else:
+                decision = RollbackDecision(0, datetime.now(UTC), (), 1.0)
+                rollback(registry, name, decision, audit)
+        except (PromotionRefused, AgentError, GovernanceError):
             pass
         _invariant(registry, name, audit)
