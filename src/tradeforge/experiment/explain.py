@@ -457,7 +457,7 @@ def _explain_member(
         chosen = numpy_forward(probs)(X).argmax(axis=1)
         if method == "ig":
             target = [int(c) for c in chosen]
-            res = integrated_gradients(probs, X, baseline, options["n_steps"], target)
+            res = _ig(probs, X, baseline, options, target)
             return [Explained(name, "p(action taken)", res)]
         return [
             _run(name, f"p(action {k})", X, baseline, method, numpy_forward(probs), int(k), options)
@@ -467,21 +467,32 @@ def _explain_member(
     n_out = int(np.prod(member.action_space.shape))
     for i, out in enumerate(_output_names(n_out, lay.symbols)):
         if method == "ig":
-            res = integrated_gradients(actor, X, baseline, options["n_steps"], i)
+            res = _ig(actor, X, baseline, options, i)
             found.append(Explained(name, out, res))
         else:
             found.append(_run(name, out, X, baseline, method, numpy_forward(actor), i, options))
     if options["q_values"] and hasattr(sb3, "critic") and hasattr(sb3.critic, "q1_forward"):
         q = PolicyOutput(sb3, normalizer, lay, dict_obs, "q")
         if method == "ig":
-            found.append(
-                Explained(
-                    name, "Q(s, pi(s))", integrated_gradients(q, X, baseline, options["n_steps"])
-                )
-            )
+            found.append(Explained(name, "Q(s, pi(s))", _ig(q, X, baseline, options, None)))
         else:
             found.append(_run(name, "Q(s, pi(s))", X, baseline, method, numpy_forward(q), None, options))  # fmt: skip
     return found
+
+
+IG_BATCH = 8192  # interpolated observations per forward pass (bounds memory on long ranges)
+
+
+def _ig(
+    forward: torch.nn.Module,
+    X: FloatArray,
+    baseline: FloatArray,
+    options: dict[str, Any],
+    target: int | list[int] | None,
+) -> Attribution:
+    return integrated_gradients(
+        forward, X, baseline, options["n_steps"], target, internal_batch_size=IG_BATCH
+    )
 
 
 def _run(

@@ -28,8 +28,9 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from itertools import combinations
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -124,20 +125,24 @@ class ObservationLayout:
             raise FeatureError(f"symbol = {symbol!r}; expected one of {list(self.symbols)}")
         return self.symbols.index(symbol)
 
-    @property
+    @cached_property
     def entries(self) -> tuple[ObservationEntry, ...]:
         return tuple(self.entry(p) for p in range(self.size))
 
-    @property
+    @cached_property
     def names(self) -> tuple[str, ...]:
         return tuple(e.name for e in self.entries)
 
+    @cached_property
+    def _by_name(self) -> dict[str, ObservationEntry]:
+        return {e.name: e for e in self.entries}
+
     def lookup(self, name: str) -> ObservationEntry:
         """The entry named ``name`` (the inverse of ``entry(p).name``)."""
-        for e in self.entries:
-            if e.name == name:
-                return e
-        raise FeatureError(f"observation entry {name!r} is not in this layout")
+        found = self._by_name.get(name)
+        if found is None:
+            raise FeatureError(f"observation entry {name!r} is not in this layout")
+        return found
 
     def tile(self, feature_values: FloatArray, account_values: FloatArray) -> FloatArray:
         """A flat observation with ``feature_values`` (F,) at every bar and symbol and
@@ -413,6 +418,41 @@ def integrated_gradients(
     )
 
 
+def explain_decision(
+    forward: Forward,
+    observation: FloatArray,
+    baseline: FloatArray,
+    layout: ObservationLayout,
+    *,
+    target: int | None = None,
+    k: int = 5,
+    n_steps: int = 50,
+) -> dict[str, Any]:
+    """The top-``k`` IG attributions of one decision as a JSON-ready dict (for an audit event or
+    a dashboard's "why" panel): the output, its baseline value, the completeness error, the
+    cost, and per entry its name, observed value and attribution."""
+    x = np.asarray(observation, dtype=np.float64).reshape(1, -1)
+    if x.shape[1] != layout.size:
+        raise FeatureError(f"observation has {x.shape[1]} entries; the layout has {layout.size}")
+    attr = integrated_gradients(forward, x, baseline, n_steps, target)
+    top = top_k(attr, layout.names, k=min(k, layout.size), row=0)
+    return {
+        "method": attr.method,
+        "output": float(attr.outputs[0]),
+        "baseline_output": float(attr.baseline_outputs[0]),
+        "completeness_error": attr.completeness_error,
+        "ms": 1000.0 * attr.seconds,
+        "top": [
+            {
+                "entry": name,
+                "observed": float(x[0, layout.lookup(name).position]),
+                "attribution": value,
+            }
+            for name, value in top
+        ],
+    }
+
+
 # -- permutation importance -------------------------------------------------------------------
 def permutation_importance(
     act: Act,
@@ -563,6 +603,7 @@ __all__ = [
     "ObservationEntry",
     "ObservationLayout",
     "aggregate",
+    "explain_decision",
     "integrated_gradients",
     "kernel_shap",
     "numpy_forward",

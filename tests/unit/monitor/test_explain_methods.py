@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import json
 import math
 import time
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from tradeforge.core.errors import ConfigError, FeatureError
 from tradeforge.monitor.explain import (
     ObservationLayout,
     aggregate,
+    explain_decision,
     integrated_gradients,
     kernel_shap,
     numpy_forward,
@@ -298,3 +300,21 @@ def test_top_k_orders_by_magnitude_and_checks_names() -> None:
     assert top_k(np.array([0.1, -3.0, 2.0]), ["a", "b", "c"], k=2) == [("b", -3.0), ("c", 2.0)]
     with pytest.raises(FeatureError, match="names"):
         top_k(np.ones(3), ["a", "b"])
+
+
+def test_explain_decision_is_a_json_ready_top_k() -> None:
+    k = LAYOUT.position("vol", "AAA", offset=0)
+    x = np.random.default_rng(4).normal(size=LAYOUT.size)
+    base = np.zeros(LAYOUT.size)
+    event = explain_decision(OnlyOne(k), x, base, LAYOUT, k=3)
+    assert json.loads(json.dumps(event)) == event
+    assert event["top"][0]["entry"] == "vol[AAA]@t"
+    assert event["top"][0]["observed"] == x[k]
+    assert event["top"][0]["attribution"] == pytest.approx(
+        event["output"] - event["baseline_output"]
+    )
+    assert event["output"] == pytest.approx(math.tanh(2 * x[k] - 0.3))
+    assert event["completeness_error"] < 1e-6
+    assert len(event["top"]) == 3
+    with pytest.raises(FeatureError, match="entries"):
+        explain_decision(OnlyOne(k), x[:-1], base, LAYOUT)
