@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,6 +38,28 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
         yield TestClient(create_app(service, Authenticator(KEY)))
 
 
+def _check(client: TestClient, operation: Any, authed: bool, failures: list[str]) -> None:
+    """Send EXAMPLES generated requests to ``operation``; collect any 5xx in ``failures``."""
+
+    @given(case=operation.as_strategy())
+    @settings(max_examples=EXAMPLES, deadline=None, database=None,
+              suppress_health_check=list(HealthCheck))  # fmt: skip
+    def run(case: Any) -> None:
+        kwargs = case.as_transport_kwargs(base_url="http://testserver")
+        headers = {k: v for k, v in kwargs.pop("headers").items()
+                   if k.lower() not in ("connection", "accept-encoding")}  # fmt: skip
+        if authed:
+            headers["X-API-Key"] = KEY
+        answer = client.request(headers=headers, follow_redirects=False, **kwargs)
+        if answer.status_code >= 500:
+            failures.append(f"{kwargs['method']} {kwargs['url']} -> "
+                            f"{answer.status_code}: {answer.text[:200]}")  # fmt: skip
+        if not authed and operation.path != "/healthz":
+            assert answer.status_code == 401, (operation.path, answer.status_code)
+
+    run()
+
+
 def test_no_generated_request_gets_a_server_error(client: TestClient) -> None:
     schema = schemathesis.openapi.from_dict(client.app.openapi())  # type: ignore[attr-defined]
     operations = [result.ok() for result in schema.get_all_operations()]
@@ -44,22 +67,5 @@ def test_no_generated_request_gets_a_server_error(client: TestClient) -> None:
     failures: list[str] = []
     for operation in operations:
         for authed in (True, False):
-
-            @given(case=operation.as_strategy())
-            @settings(max_examples=EXAMPLES, deadline=None, database=None,
-                      suppress_health_check=list(HealthCheck))  # fmt: skip
-            def run(case: object, authed: bool = authed, path: str = operation.path) -> None:
-                kwargs = case.as_transport_kwargs(base_url="http://testserver")  # type: ignore[attr-defined]
-                headers = {k: v for k, v in kwargs.pop("headers").items()
-                           if k.lower() not in ("connection", "accept-encoding")}  # fmt: skip
-                if authed:
-                    headers["X-API-Key"] = KEY
-                answer = client.request(headers=headers, follow_redirects=False, **kwargs)
-                if answer.status_code >= 500:
-                    failures.append(f"{kwargs['method']} {kwargs['url']} -> "
-                                    f"{answer.status_code}: {answer.text[:200]}")  # fmt: skip
-                if not authed and path != "/healthz":
-                    assert answer.status_code == 401, (path, answer.status_code)
-
-            run()
+            _check(client, operation, authed, failures)
     assert failures == []

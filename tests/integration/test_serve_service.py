@@ -178,3 +178,28 @@ def test_the_broker_calendar_is_checked_and_a_closure_is_alerted(tmp_path: Path,
         client._session.close()
         server.stop()
         service.stop()
+
+
+def test_the_drift_check_compares_the_node_history_with_the_reference(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    from tradeforge.monitor import build_reference_profile, read_history
+    from tradeforge.testing.programs import bundled_panel
+
+    program = numpy_program()
+    train = program.pipeline.transform(bundled_panel()).values[:2000]  # training years only
+    policy = tmp_path / "policy"
+    build_reference_profile(train, program.pipeline.names).save(policy)
+    config = _config(tmp_path / "svc", receiver.url).model_copy(update={"policy": str(policy)})
+    with TradingService(config, program) as service:
+        assert service.drift_check() is None  # no bar yet: nothing to compare
+        _until(lambda: service._ended.is_set(), 60.0, "the replay to end")
+        report = service.drift_check()
+        history = read_history(tmp_path / "svc")
+    decided = [p.ts for p in service.snapshot().equity_curve]
+    assert len(history.timestamps) >= len(decided) - 1 > 3
+    assert history.features.shape[1:] == (3, len(program.pipeline.names))
+    assert report is not None
+    assert {c.name for c in report.features} == set(program.pipeline.names)
+    body = service.metrics.render()[0].decode()
+    assert "tradeforge_feature_psi" in body

@@ -210,11 +210,11 @@ def open_node(
         update={"strategy_id": cfg.node.strategy_id or strategy_id_for(program)}
     )
     parts = _venue(stack, program, venue, venue_url, first, state, cfg, durable)
-    parts = {"policy": program.policy, **parts}
+    parts = {"policy": program.policy, "observer": program.observation_builder(), **parts}
     if wrap is not None:
         parts = wrap(parts)
     node = TradingNode(
-        node_cfg, observer=program.observation_builder(), features=program.pipeline,
+        node_cfg, features=program.pipeline,
         sim=program.env.sim, state_dir=state, fingerprint=_fingerprint(program, node_cfg),
         risk_factory=_risk(cfg, state), hook=hook, **parts,
     )  # fmt: skip

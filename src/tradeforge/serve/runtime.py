@@ -36,6 +36,7 @@ from tradeforge.experiment.paper_program import TradingProgram, load_program
 from tradeforge.monitor.alert_sinks import Alert
 from tradeforge.monitor.alert_store import AlertStore
 from tradeforge.monitor.alerts import AlertManager
+from tradeforge.monitor.drift_history import HistoryWriter
 from tradeforge.monitor.prometheus import TradingMetrics
 from tradeforge.risk import (
     DenyReason,
@@ -151,6 +152,23 @@ class RecordingFeed:
             close()
 
 
+class RecordingObserver:
+    """The node's observation builder, keeping the latest bar's features (N, F: every pipeline
+    feature, in order) for the drift history."""
+
+    def __init__(self, inner: Any, facts: LiveFacts) -> None:
+        self.inner, self.facts = inner, facts
+
+    @property
+    def window(self) -> int:
+        out: int = self.inner.window
+        return out
+
+    def __call__(self, features: Any, account: Any) -> Any:
+        self.facts.last_features = np.asarray(features, dtype=np.float64)[-1].copy()
+        return self.inner(features, account)
+
+
 class TimedPolicy:
     """The node's policy, timing each decision and keeping the last observation and weights."""
 
@@ -214,6 +232,7 @@ class TradingService:
             on_delivery=self.metrics.count_alert,
         )  # fmt: skip
         self.gate = BarGate()
+        self.history = HistoryWriter(self.state_dir)
         self.scheduler = ServiceScheduler(
             JobLedger(self.state_dir / "jobs.sqlite"), on_error=self._job_failed,
             catch_up=config.schedule.catch_up, misfire_grace_s=config.schedule.misfire_grace_s,
@@ -247,6 +266,7 @@ class TradingService:
         self.scheduler.add_interval_job("heartbeat", 5.0, self._heartbeat)
         self.scheduler.add_schedule_jobs(self.config.schedule, calendar,
                                          daily_report=self._daily_report,
+                                         drift_check=self.drift_check,
                                          retrain=self._retrain_due)  # fmt: skip
         unfinished = self.scheduler.start()
         for run in unfinished:
@@ -306,7 +326,8 @@ class TradingService:
     def _wrap(self, parts: dict[str, Any]) -> dict[str, Any]:
         self._policy = TimedPolicy(parts["policy"], self)
         return {**parts, "policy": self._policy, "clock": GatedClock(parts["clock"], self.gate, self),
-                "feed": RecordingFeed(parts["feed"], self.facts)}  # fmt: skip
+                "feed": RecordingFeed(parts["feed"], self.facts),
+                "observer": RecordingObserver(parts["observer"], self.facts)}  # fmt: skip
 
     # -- node-thread callbacks --------------------------------------------------------------------
     def _decided(self, weights: np.ndarray, seconds: float) -> None:
@@ -314,6 +335,9 @@ class TradingService:
         self.facts.last_decision_time = self.facts.last_bar_time
         self.facts.decision_latency_ms = seconds * 1000.0
         self.metrics.observe_decision(self.strategy_id, seconds)
+        if self.facts.last_features is not None and self.facts.last_bar_time is not None:
+            self.history.append(self.facts.last_bar_time, self.facts.last_features,
+                                action=weights)  # fmt: skip
 
     def _bar_done(self) -> None:
         node = self._node
@@ -367,6 +391,36 @@ class TradingService:
             key=f"daily:{day}", severity="info", title=f"Daily report {day}",
             text=f"equity {snap.equity}, day P&L {snap.day_pnl}, state {snap.trading_state}",
         ))  # fmt: skip
+
+    def drift_check(self, now: datetime | None = None) -> Any:
+        """The node's bars so far against the policy artifact's reference profile: drift values
+        become metrics, a rollback reason an alert. None when there is nothing to compare."""
+        from tradeforge.monitor import (
+            PROFILE_FILE,
+            ReferenceProfile,
+            drift_metrics,
+            drift_report,
+            read_history,
+        )
+
+        if not (Path(self.config.policy) / PROFILE_FILE).is_file():
+            logger.info("drift check: %s has no reference profile", self.config.policy)
+            return None
+        try:
+            history = read_history(self.state_dir)
+        except TradeforgeError as exc:
+            logger.info("drift check: %s", exc)
+            return None
+        profile = ReferenceProfile.load(Path(self.config.policy))
+        features = history.features if profile.n_symbols > 1 else history.features[:, 0, :]
+        actions = history.actions if profile.actions else None
+        report = drift_report(profile, features, actions, index=list(history.timestamps))
+        self.metrics.set_drift(drift_metrics(report))
+        if report.rollback_reasons:
+            self.alerts.notify(Alert(key="drift", severity="warning",
+                                     title="Drift against the training reference",
+                                     text="; ".join(report.rollback_reasons)))  # fmt: skip
+        return report
 
     def _retrain_due(self, now: datetime) -> None:
         self.alerts.notify(Alert(
@@ -599,16 +653,21 @@ def _outcome(status: str) -> str:
 
 def _observation(values: Any, like: Any) -> Any:
     try:
-        obs = np.asarray(values, dtype=np.float32)
+        wide = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError):
         raise ConfigError("score: observation must be a list of numbers") from None
-    if not np.all(np.isfinite(obs)):
+    limit = float(np.finfo(np.float32).max)
+    if not np.all(np.isfinite(wide)) or np.any(np.abs(wide) > limit):
         raise ConfigError(
-            "score: observation holds NaN or infinite values; expected finite numbers"
+            "score: observation holds NaN, infinite or out-of-range values; expected finite "
+            f"numbers within +-{limit:.3g}"
         )
+    obs = wide.astype(np.float32)
     if not isinstance(like, dict) and obs.shape != np.shape(like):
-        raise ConfigError(f"score: observation has shape {list(obs.shape)}; expected "
-                          f"{list(np.shape(like))} (the env's observation layout)")  # fmt: skip
+        raise ConfigError(
+            f"score: observation has shape {list(obs.shape)}; expected "
+            f"{list(np.shape(like))} (the env's observation layout)"
+        )
     return obs
 
 

@@ -56,6 +56,7 @@ class LiveFacts:
     next_bar_time: datetime | None = None
     last_decision_time: datetime | None = None
     last_weights: dict[str, float] = field(default_factory=dict)
+    last_features: Any = None  # the latest bar's pipeline features (N, F)
     decision_latency_ms: float | None = None
     broker_connected: bool = False
     reconciled: bool = False

@@ -84,10 +84,30 @@ def test_show_a_version_by_number_or_alias(capsys, registry_uri):
 
 
 def test_promote_moves_champion_and_rollback_restores_the_previous_one(capsys, registry_uri):
-    first = run_json(capsys, "models", "promote", "spy-ppo", "1", "--registry-uri", registry_uri)
+    first = run_json(
+        capsys,
+        "models",
+        "promote",
+        "spy-ppo",
+        "1",
+        "--registry-uri",
+        registry_uri,
+        "--approver",
+        "alice",
+    )
     assert first == {"name": "spy-ppo", "champion": 1, "previous_champion": None}
     assert aliases(registry_uri) == {"challenger": 3, "champion": 1}
-    code, out, _ = run(capsys, "models", "promote", "spy-ppo", "3", "--registry-uri", registry_uri)
+    code, out, _ = run(
+        capsys,
+        "models",
+        "promote",
+        "spy-ppo",
+        "3",
+        "--registry-uri",
+        registry_uri,
+        "--approver",
+        "alice",
+    )
     assert code == 0
     assert out.strip() == "spy-ppo: champion = v3 (was v1; previous_champion = v1)"
     assert aliases(registry_uri) == {"challenger": 3, "champion": 3, "previous_champion": 1}
