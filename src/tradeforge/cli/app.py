@@ -38,6 +38,7 @@ _COMMAND_MODULES = (
     "tradeforge.cli.venue_cmd",
     "tradeforge.cli.paper_cmd",
     "tradeforge.cli.serve_cmd",
+    "tradeforge.cli.explain_cmd",
 )
 
 
