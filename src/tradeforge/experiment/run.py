@@ -284,6 +284,7 @@ def _summary(
         "oos_end": checked.returns.index[-1].isoformat(),
         "metrics": checked.metrics,
         "configurations_tried": checked.n_trials,
+        "trial_sharpes": [float(x) for x in checked.trial_sharpes],
         "baselines": {
             k: compute_metrics(v, periods_per_year=ppy) for k, v in checked.baselines.items()
         },
