@@ -565,7 +565,7 @@ def explain_policy(
 
 
 # -- HTML -------------------------------------------------------------------------------------
-def _bar_chart(labels: list[str], values: list[float], title: str) -> str:
+def _bar_chart(labels: list[str], values: list[float], title: str, xlabel: str) -> str:
     """A horizontal bar chart as a base64 PNG <img> (matplotlib's object API, Agg canvas)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -576,6 +576,7 @@ def _bar_chart(labels: list[str], values: list[float], title: str) -> str:
     ax.barh(range(len(labels))[::-1], values, color="#3b6ea5")
     ax.set_yticks(range(len(labels))[::-1], labels, fontsize=8)
     ax.set_title(title, fontsize=10)
+    ax.set_xlabel(xlabel, fontsize=9)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", facecolor="white")
     data = base64.b64encode(buf.getvalue()).decode("ascii")
@@ -605,14 +606,19 @@ def _render_html(report: ExplanationReport, top: int) -> str:
         f"baseline: {html.escape(report.baseline_source)}</p>",
     ]
     table = report.global_importance(15)
+    unit = "mean |output change|" if report.method == "permutation" else "mean |attribution|"
     features = report.grouped_importance("feature")
     for ex in report.explained:
         mine = table[(table.member == ex.member) & (table.output == ex.output)]
         grouped = features[(features.member == ex.member) & (features.output == ex.output)]
         title = f"{ex.member}: {ex.output}"
         parts.append(f"<h2>{html.escape(title)}</h2>")
-        parts.append(_bar_chart(list(mine.entry), list(mine.importance), "by observation entry"))
-        parts.append(_bar_chart(list(grouped.feature), list(grouped.importance), "by feature"))
+        parts.append(
+            _bar_chart(list(mine.entry), list(mine.importance), "by observation entry", unit)
+        )
+        parts.append(
+            _bar_chart(list(grouped.feature), list(grouped.importance), "by feature", unit)
+        )
     last = report.decisions(top, last=1)
     if len(last):
         parts.append("<h2>last decision: top attributions</h2>" + _table(last))
