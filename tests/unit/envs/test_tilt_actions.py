@@ -179,3 +179,18 @@ def test_paper_policy_maps_tilt_actions_like_the_env():
     np.testing.assert_allclose(policy.act(None), [0.45, 0.05, 0.25, 0.25])  # tilts the last
     policy.reset()
     np.testing.assert_allclose(policy.act(None), first)
+
+
+def test_shipped_tilt_config_validates():
+    from pathlib import Path
+
+    from tradeforge.experiment.config import load_experiment
+
+    root = Path(__file__).resolve().parents[3]
+    cfg = load_experiment(root / "configs" / "portfolio_tilt.yaml")
+    assert cfg.env.action == "tilt"
+    assert cfg.env.tilt.max_tilt == 0.1
+    assert cfg.env.reward.has_excess
+    assert cfg.env.reward.log_return == 0.0
+    it = make_action_interpreter(len(cfg.data.symbols), cfg.env)
+    assert np.array_equal(it.to_weights(np.zeros((1, 4)), np.zeros((1, 4))), np.full((1, 4), 0.25))
