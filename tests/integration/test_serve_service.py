@@ -56,6 +56,20 @@ class Receiver:
         self.server.server_close()
 
 
+@pytest.fixture(autouse=True)
+def no_thread_left() -> Iterator[None]:
+    """A stopped service leaves no node, watcher, venue or trade-updates thread behind."""
+    yield
+    names = ("tradeforge-node", "tradeforge-watch", "tradeforge-venue", "alpaca-trade-updates")
+    deadline = time.monotonic() + 5.0
+    while True:
+        left = [t.name for t in threading.enumerate() if t.name.startswith(names) and t.is_alive()]
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert left == [], f"threads left running: {left}"
+
+
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
     r = Receiver()

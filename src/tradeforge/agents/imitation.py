@@ -143,9 +143,10 @@ class LevelActions:
             raise AgentError(
                 "behaviour cloning needs position-style actions; env discrete_mode = 'trade'"
             )
-        if action_kind == "weights":
+        if action_kind in ("weights", "tilt"):
             raise AgentError(
-                "behaviour cloning supports env action 'discrete' or 'continuous'; got 'weights'"
+                "behaviour cloning supports env action 'discrete' or 'continuous'; got "
+                f"{action_kind!r}"
             )
         self.space = space
         self.n_assets = n_assets

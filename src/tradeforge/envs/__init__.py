@@ -20,10 +20,11 @@ from tradeforge.envs.actions import (
     ActionInterpreter,
     ContinuousActions,
     DiscreteActions,
+    TiltActions,
     WeightsActions,
     make_action_interpreter,
 )
-from tradeforge.envs.config import EnvConfig, RewardConfig
+from tradeforge.envs.config import EnvConfig, RewardConfig, TiltConfig
 from tradeforge.envs.env import TradingEnv
 from tradeforge.envs.observations import FeaturesLike, WindowObservations
 from tradeforge.envs.registration import register_envs
@@ -53,6 +54,8 @@ __all__ = [
     "RewardConfig",
     "Split",
     "Splits",
+    "TiltActions",
+    "TiltConfig",
     "TradingEnv",
     "WeightsActions",
     "WindowObservations",

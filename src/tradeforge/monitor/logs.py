@@ -254,6 +254,7 @@ def configure_logging(
         for existing in list(routed.handlers):
             routed.removeHandler(existing)
         routed.propagate = True
+        routed.setLevel(logging.NOTSET)  # the level is the root's (uvicorn sets its own)
 
     structlog.configure(
         processors=[

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import re
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -252,7 +253,9 @@ class BarCalendar:
                 f"offset_s = {offset_s!r} is not a delay in seconds; expected 0 <= offset_s < 86400"
             )
         try:
-            self._cal = xcals.get_calendar(exchange)
+            with warnings.catch_warnings():  # pandas warns on exchange_calendars' holiday rules
+                warnings.simplefilter("ignore", pd.errors.PerformanceWarning)
+                self._cal = xcals.get_calendar(exchange)
         except xcals.errors.InvalidCalendarName:
             raise ConfigError(
                 f"exchange = {exchange!r} is not a known exchange calendar; expected a code "

@@ -251,11 +251,17 @@ class TradingService:
 
     # -- lifecycle --------------------------------------------------------------------------------
     def start(self) -> TradingService:
-        """Start the node thread, the scheduler and the watcher."""
+        """Start the node thread, the scheduler and the watcher; on any failure everything
+        started so far is stopped again before the error propagates."""
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
         RiskStateStore(StatePaths(self.state_dir / "risk").db).close()
-        self._node_thread = threading.Thread(target=self._run_node, name="tradeforge-node",
-                                             daemon=True)  # fmt: skip
-        self._node_thread.start()
         calendar = self.config.schedule.calendar()
         if self.config.venue == "alpaca":
             self.check_calendar(calendar, _alpaca_client(self.config))
@@ -268,6 +274,9 @@ class TradingService:
                                          daily_report=self._daily_report,
                                          drift_check=self.drift_check,
                                          retrain=self._retrain_due)  # fmt: skip
+        self._node_thread = threading.Thread(target=self._run_node, name="tradeforge-node",
+                                             daemon=True)  # fmt: skip
+        self._node_thread.start()
         unfinished = self.scheduler.start()
         for run in unfinished:
             self.alerts.notify(Alert(key=f"unfinished:{run.job}", severity="warning",
@@ -276,9 +285,8 @@ class TradingService:
         self._watch_thread = threading.Thread(target=self._watch, name="tradeforge-watch",
                                               daemon=True)  # fmt: skip
         self._watch_thread.start()
-        return self
 
-    def stop(self, timeout_s: float = 5.0) -> None:
+    def stop(self, timeout_s: float = 15.0) -> None:
         """Stop everything; the node stops between bars (its state is durable)."""
         self._stop.set()
         self.gate.stop()

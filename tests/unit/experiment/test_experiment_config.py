@@ -26,7 +26,7 @@ def _minimal() -> dict:
     }
 
 
-@pytest.mark.parametrize("name", ["quickstart.yaml", "portfolio.yaml"])
+@pytest.mark.parametrize("name", ["quickstart.yaml", "portfolio.yaml", "portfolio_tilt.yaml"])
 def test_shipped_configs_validate(name: str) -> None:
     cfg = load_experiment(ROOT / "configs" / name)
     assert cfg.walkforward.test > 0
