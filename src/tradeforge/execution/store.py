@@ -501,6 +501,36 @@ class OrderStore:
         rows = self._query(f"SELECT body FROM orders{where} ORDER BY created_at, client_order_id")
         return [self._order_from(r[0]) for r in rows]
 
+    def recent_orders(self, limit: int, strategy_id: str | None = None) -> list[Order]:
+        """The ``limit`` most recently updated orders (of ``strategy_id`` when given), newest
+        first, plus every open one: what a dashboard shows without reading the whole history."""
+        where, params = ("WHERE strategy_id = ?", (strategy_id,)) if strategy_id else ("", ())
+        rows = self._query(
+            f"SELECT body FROM orders {where} ORDER BY updated_at DESC, client_order_id "
+            f"LIMIT {int(limit)}", params,
+        )  # fmt: skip
+        seen = [self._order_from(r[0]) for r in rows]
+        ids = {o.client_order_id for o in seen}
+        opened = [o for o in self.load_orders(open_only=True)
+                  if o.client_order_id not in ids
+                  and (strategy_id is None or o.strategy_id == strategy_id)]  # fmt: skip
+        return seen + opened
+
+    def recent_fills(self, limit: int) -> list[OrderFilled]:
+        """The ``limit`` most recently recorded fills, oldest first."""
+        rows = self._query(
+            "SELECT e.body FROM fills f JOIN order_events e ON e.client_order_id = "
+            f"f.client_order_id AND e.seq = f.seq ORDER BY e.id DESC LIMIT {int(limit)}"
+        )
+        out = [event_from_json(body) for (body,) in reversed(rows)]
+        return [e for e in out if isinstance(e, OrderFilled)]
+
+    def activity(self) -> tuple[int, int]:
+        """(the last event id, the number of fills): changes whenever anything is recorded."""
+        rows = self._query("SELECT COALESCE(MAX(id), 0), (SELECT COUNT(*) FROM fills) "
+                           "FROM order_events")  # fmt: skip
+        return int(rows[0][0]), int(rows[0][1])
+
     def events(self, client_order_id: ClientOrderId) -> list[OrderEvent]:
         """The events of one order, in the order they were applied."""
         rows = self._query(

@@ -15,7 +15,7 @@ import json
 import math
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -81,16 +81,16 @@ class StateReader:
         whichever thread asks)."""
 
     # -- stores -----------------------------------------------------------------------------------
-    def _orders(self) -> tuple[list[Order], list[OrderFilled], Portfolio | None]:
+    def _orders(self) -> tuple[list[Order], list[OrderFilled], Portfolio | None, tuple[int, int]]:
+        """The newest orders (and every open one), the newest fills, the portfolio, and the
+        store's activity counter; bounded reads, whatever the length of the history."""
         path = self.state_dir / "oms.sqlite"
         if not path.is_file():
-            return [], [], None
+            return [], [], None, (0, 0)
         store = OrderStore.open_sqlite(path)
         try:
-            orders = [o for o in store.load_orders() if o.strategy_id == self.strategy_id]
-            cids = {o.client_order_id for o in orders}
-            fills = [f for f in store.fills() if f.client_order_id in cids]
-            return orders, fills, store.load_portfolio()
+            orders = store.recent_orders(ROWS, self.strategy_id)
+            return orders, store.recent_fills(ROWS), store.load_portfolio(), store.activity()
         finally:
             store.close()
 
@@ -109,7 +109,7 @@ class StateReader:
     # -- the snapshot -----------------------------------------------------------------------------
     def snapshot(self, live: LiveFacts, now: datetime | None = None) -> Snapshot:
         now = now or datetime.now(UTC)
-        orders, fills, portfolio = self._orders()
+        orders, fills, portfolio, activity = self._orders()
         marks = [
             EquityPoint(datetime.fromisoformat(t), float(Decimal(e)))
             for t, e in self._journal_rows("SELECT bar_time, equity FROM node_marks ORDER BY bar_time")
@@ -183,7 +183,7 @@ class StateReader:
             equity_curve=tuple(marks), alerts=tuple(live.alerts), audit=tuple(audit),
             audit_head_seq=head, problems=tuple(live.problems),
         )  # fmt: skip
-        return _versioned(body)
+        return replace(body, version=_version(body, activity, live))
 
     def _audit(self) -> tuple[list[AuditRow], int]:
         db = StatePaths(self.state_dir / "risk").db
@@ -262,16 +262,22 @@ def _summary(data: Any) -> str:
     return (", ".join(parts) or json.dumps(data, sort_keys=True, default=str))[:160]
 
 
-def _versioned(snapshot: Snapshot) -> Snapshot:
-    """The snapshot with ``version``: a digest of everything but the generation time and the
-    data age (which change every call)."""
-    body = {k: v for k, v in snapshot.to_dict().items()
-            if k not in ("generated_at", "version", "data_age_s")}  # fmt: skip
-    text = json.dumps(body, sort_keys=True, default=_finite)
-    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
-    from dataclasses import replace
-
-    return replace(snapshot, version=digest)
+def _version(snap: Snapshot, activity: tuple[int, int], live: LiveFacts) -> str:
+    """A digest of what changes what an operator sees: the order store's activity, the
+    marks, the trading state, the audit head, alerts, prices and the runtime's facts (cheap:
+    the full snapshot is never serialised for it)."""
+    last_mark = snap.equity_curve[-1] if snap.equity_curve else None
+    key = [
+        activity, len(snap.equity_curve), last_mark, snap.trading_state, snap.killed,
+        snap.state_reason, snap.audit_head_seq, [(a.key, a.status, a.created_at) for a in
+                                                 snap.alerts[:5]], len(snap.alerts),
+        sorted(live.last_prices.items()), live.last_bar_time, live.last_decision_time,
+        live.next_bar_time, live.broker_connected, live.reconciled, list(live.problems),
+        sorted(live.last_weights.items()), [(m.alias, m.version) for m in snap.models],
+        len(snap.denials),
+    ]  # fmt: skip
+    text = json.dumps(key, default=_finite)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _finite(value: Any) -> Any:

@@ -439,3 +439,23 @@ def test_order_manager_restarts_from_postgres_after_a_crash(
     assert oms.portfolio.quantities() == {s: p.quantity for s, p in broker.positions().items()}
     assert len(oms.store.load_orders()) == len(broker.list_orders())
     oms.store.close()
+
+
+def test_recent_reads_are_bounded_and_newest_first(target: str) -> None:
+    store = open_store(target)
+    store.init_account(Decimal(100_000))
+    for k in range(6):
+        order, event = submitted(f"tf1-r{k}", quantity="1")
+        store.record(order, event)
+    before = store.activity()
+    recent = store.recent_orders(3)
+    assert len(recent) == 6  # the three newest, then every other open order
+    assert {o.client_order_id for o in recent} == {f"tf1-r{k}" for k in range(6)}
+    filled, _ = submitted("tf1-f", quantity="2")
+    store.record(filled, _)
+    fill = make_fill("tf1-f", "e9", "2", "10", "0.01")
+    store.record(filled.apply(fill), fill, store.load_portfolio().apply_fill(fill))
+    assert [f.fill_id for f in store.recent_fills(5)] == ["e9"]
+    assert store.activity() > before
+    assert store.recent_orders(1)[0].client_order_id == "tf1-f"
+    store.close()
