@@ -11,6 +11,8 @@ slow answer does not slow the sender down) and records each latency:
   latest observation;
 * ``POST /api/v1/score`` with an explicit observation.
 
+The load comes from 16 threads with one keep-alive connection each, on the same machine.
+
 Writes ``benchmarks/results/serve_api.json``. Usage:
 ``python benchmarks/bench_serve_api.py [--rate 200] [--seconds 30]``.
 """
@@ -18,7 +20,6 @@ Writes ``benchmarks/results/serve_api.json``. Usage:
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import platform
@@ -26,6 +27,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -43,29 +45,44 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def _load(client: httpx.AsyncClient, request: dict[str, Any], rate: float,
-                seconds: float) -> dict[str, Any]:  # fmt: skip
-    """Open loop: request i is sent at t0 + i / rate whatever happened before."""
+WORKERS = 16
+
+
+def _load(base: str, request: dict[str, Any], rate: float, seconds: float) -> dict[str, Any]:
+    """Open loop: request i is due at t0 + i / rate whatever happened before; WORKERS threads
+    (one keep-alive connection each) take the due requests in turn. A latency runs from the
+    time a request was due, so a server that falls behind is charged for the queue too."""
+    n = int(rate * seconds)
     latencies: list[float] = []
     errors: dict[str, int] = {}
-    n = int(rate * seconds)
-    t0 = time.perf_counter() + 0.05
+    lock = threading.Lock()
+    t0 = time.perf_counter() + 0.1
 
-    async def one(i: int) -> None:
-        delay = t0 + i / rate - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        started = time.perf_counter()
-        try:
-            answer = await client.request(**request)
-            if answer.status_code != 200:
-                errors[str(answer.status_code)] = errors.get(str(answer.status_code), 0) + 1
-        except httpx.HTTPError as exc:
-            errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
-            return
-        latencies.append(time.perf_counter() - started)
+    def worker(k: int) -> None:
+        with httpx.Client(base_url=base, timeout=10.0) as client:
+            for i in range(k, n, WORKERS):
+                due = t0 + i / rate
+                delay = due - time.perf_counter()
+                if delay > 0:
+                    time.sleep(delay)
+                try:
+                    answer = client.request(**request)
+                    code = answer.status_code
+                except httpx.HTTPError as exc:
+                    with lock:
+                        errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
+                    continue
+                took = time.perf_counter() - due
+                with lock:
+                    latencies.append(took)
+                    if code != 200:
+                        errors[str(code)] = errors.get(str(code), 0) + 1
 
-    await asyncio.gather(*(one(i) for i in range(n)))
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(WORKERS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
     took = time.perf_counter() - t0
     ms = np.asarray(latencies) * 1000.0
     return {
@@ -75,24 +92,22 @@ async def _load(client: httpx.AsyncClient, request: dict[str, Any], rate: float,
     }  # fmt: skip
 
 
-async def _run(base: str, rate: float, seconds: float, observation: list[float]) -> dict[str, Any]:
+def _run(base: str, rate: float, seconds: float, observation: list[float]) -> dict[str, Any]:
     headers = {"X-API-Key": KEY}
-    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
     cases = {
-        "healthz": {"method": "GET", "url": f"{base}/healthz"},
-        "status": {"method": "GET", "url": f"{base}/api/v1/status", "headers": headers},
-        "score_symbol": {"method": "POST", "url": f"{base}/api/v1/score", "headers": headers,
+        "healthz": {"method": "GET", "url": "/healthz"},
+        "status": {"method": "GET", "url": "/api/v1/status", "headers": headers},
+        "score_symbol": {"method": "POST", "url": "/api/v1/score", "headers": headers,
                          "json": {"symbol": "AAPL"}},
-        "score_observation": {"method": "POST", "url": f"{base}/api/v1/score",
-                              "headers": headers, "json": {"observation": observation}},
+        "score_observation": {"method": "POST", "url": "/api/v1/score", "headers": headers,
+                              "json": {"observation": observation}},
     }  # fmt: skip
     out: dict[str, Any] = {}
-    async with httpx.AsyncClient(limits=limits, timeout=10.0) as client:
-        for name, request in cases.items():
-            await _load(client, request, rate, 2.0)  # warm up
-            out[name] = await _load(client, request, rate, seconds)
-            print(f"{name:>18}: p50 {out[name]['p50_ms']:.2f} ms  p99 {out[name]['p99_ms']:.2f} "
-                  f"ms  max {out[name]['max_ms']:.1f} ms  errors {out[name]['errors']}")  # fmt: skip
+    for name, request in cases.items():
+        _load(base, request, rate, 2.0)  # warm up
+        out[name] = _load(base, request, rate, seconds)
+        print(f"{name:>18}: p50 {out[name]['p50_ms']:.2f} ms  p99 {out[name]['p99_ms']:.2f} "
+              f"ms  max {out[name]['max_ms']:.1f} ms  errors {out[name]['errors']}")  # fmt: skip
     return out
 
 
@@ -100,9 +115,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument(
+        "--bar-interval",
+        type=float,
+        default=1.0,
+        help="wall seconds per replayed bar while measuring (3600: no bar)",
+    )
     args = parser.parse_args()
     port = _free_port()
-    env = {**os.environ, "TRADEFORGE_API_KEY": KEY, "SERVE_BAR_INTERVAL_S": "1.0"}
+    env = {**os.environ, "TRADEFORGE_API_KEY": KEY, "SERVE_BAR_INTERVAL_S": str(args.bar_interval)}
     with tempfile.TemporaryDirectory() as state:
         server = subprocess.Popen([sys.executable, "-m", "tradeforge.testing.serve_demo", state,
                                    str(port)], env=env, stdout=subprocess.DEVNULL,
@@ -123,7 +144,7 @@ def main() -> int:
                 time.sleep(0.3)
             n_obs = _observation_size(base)
             observation = list(np.random.default_rng(0).normal(size=n_obs).round(4))
-            results = asyncio.run(_run(base, args.rate, args.seconds, observation))
+            results = _run(base, args.rate, args.seconds, observation)
         finally:
             server.terminate()
             server.wait(timeout=20)
@@ -134,10 +155,12 @@ def main() -> int:
         "what": "API latency under open-loop load on loopback; the service process runs the "
         "node on the local venue (one bar per second) while being measured",
         "rate_rps": args.rate, "seconds_per_endpoint": args.seconds,
+        "bar_interval_s": args.bar_interval, "load_threads": WORKERS,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "results": results,
     }  # fmt: skip
-    out = HERE / "results" / "serve_api.json"
+    name = "serve_api.json" if args.bar_interval < 60 else "serve_api_no_bars.json"
+    out = HERE / "results" / name
     out.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {out}")
     return 0
