@@ -22,6 +22,8 @@ SCRIPTS = (
     "bench_agents.py",
     "bench_audit.py",
     "bench_node.py",
+    "bench_oms_store.py",
+    "bench_serve_api.py",
 )
 
 
