@@ -317,27 +317,14 @@ def _flatten(observation: Any) -> FloatArray:
 
 def _replay(directory: Path, start: str | None, end: str | None) -> _Decisions:
     """The raw observation of every decision of a deterministic pass over [start, end]."""
-    from tradeforge.agents.policy import load_policy
     from tradeforge.agents.rollout import policy_env_action
-    from tradeforge.core.config import validate_config
-    from tradeforge.data.config import DataConfig
     from tradeforge.data.ingest import load_panel
-    from tradeforge.envs.config import EnvConfig
     from tradeforge.envs.env import TradingEnv
-    from tradeforge.experiment.compose import eval_env_config
-    from tradeforge.experiment.replay import _bar, _member_dir, _read
+    from tradeforge.experiment.replay import _bar, open_artifact
 
-    policy = load_policy(directory)
-    meta = _member_dir(directory)
-    config = _read(meta, "config.json")
-    ranges = _read(meta, "data.json")
-    data = validate_config(DataConfig, config["data"], source=f"{meta}/config.json: data")
-    env_config = eval_env_config(
-        validate_config(EnvConfig, config["env"], source=f"{meta}/config.json: env")
-    )
-    pipeline = getattr(policy, "pipeline", None)
-    if pipeline is None:
-        raise ArtifactError(f"{directory}: the artifact holds no fitted feature pipeline")
+    opened = open_artifact(directory)
+    policy, data, env_config, ranges = opened.policy, opened.data, opened.env, opened.ranges
+    pipeline = opened.pipeline
     panel = load_panel(data.model_copy(update={"start": None, "end": None}))
     first = _bar(panel.index, start or ranges.get("test_start"), "left", "start")
     last = _bar(panel.index, end or ranges.get("test_end"), "right", "end")

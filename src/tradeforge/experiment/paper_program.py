@@ -24,7 +24,6 @@ from typing import Any
 
 import numpy as np
 
-from tradeforge.core.config import validate_config
 from tradeforge.core.errors import ArtifactError, ConfigError
 from tradeforge.core.types import FloatArray
 from tradeforge.data.config import DataConfig
@@ -126,25 +125,15 @@ class TradingProgram:
 
 def load_program(directory: Path) -> TradingProgram:
     """The artifact at ``directory`` (a policy or an ensemble) as a :class:`TradingProgram`."""
-    from tradeforge.agents.policy import load_policy
-    from tradeforge.experiment.compose import eval_env_config
-    from tradeforge.experiment.replay import _member_dir, _read
+    from tradeforge.experiment.replay import open_artifact
 
     directory = Path(directory)
-    policy = load_policy(directory)
-    meta = _member_dir(directory)
-    config = _read(meta, "config.json")
-    ranges = _read(meta, "data.json")
-    data = validate_config(DataConfig, config["data"], source=f"{meta}/config.json: data")
-    env = eval_env_config(
-        validate_config(EnvConfig, config["env"], source=f"{meta}/config.json: env")
-    )
-    pipeline = getattr(policy, "pipeline", None)
-    if pipeline is None:
-        raise ArtifactError(f"{directory}: the artifact holds no fitted feature pipeline")
+    opened = open_artifact(directory)
+    policy, data, env, pipeline = opened.policy, opened.data, opened.env, opened.pipeline
+    ranges = opened.ranges
     if not data.symbols:
         raise ArtifactError(
-            f"{meta}/config.json: data.symbols is empty; expected the traded symbols"
+            f"{opened.meta}/config.json: data.symbols is empty; expected the traded symbols"
         )
     manifest = directory / "manifest.json"
     digest = hashlib.sha256(manifest.read_bytes()).hexdigest()[:16] if manifest.is_file() else ""

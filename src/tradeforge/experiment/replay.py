@@ -71,19 +71,29 @@ def _bar(index: pd.DatetimeIndex, when: Any, side: str, name: str) -> int:
     return pos
 
 
-def replay_policy(directory: Path, start: str | None = None, end: str | None = None) -> Replay:
-    """Run the policy at ``directory`` deterministically over ``[start, end]`` and backtest it."""
+@dataclass(frozen=True)
+class OpenedArtifact:
+    """A policy artifact opened for replay: the loaded policy, its member folder, the data and
+    evaluation env configs it was trained with, its test range and its fitted pipeline."""
+
+    policy: Any
+    meta: Path
+    data: DataConfig
+    env: EnvConfig
+    ranges: dict[str, Any]
+    pipeline: Any
+
+
+def open_artifact(directory: Path) -> OpenedArtifact:
+    """Load the policy at ``directory`` with the configs and pipeline a replay needs (replay,
+    paper trading and explanations all open artifacts this one way)."""
     from tradeforge.agents.policy import load_policy
-    from tradeforge.agents.rollout import rollout_weights
-    from tradeforge.data.ingest import load_panel
-    from tradeforge.envs.env import TradingEnv
     from tradeforge.experiment.compose import eval_env_config
 
     directory = Path(directory)
     policy = load_policy(directory)
     meta = _member_dir(directory)
     config = _read(meta, "config.json")
-    ranges = _read(meta, "data.json")
     data = validate_config(DataConfig, config["data"], source=f"{meta}/config.json: data")
     env = eval_env_config(
         validate_config(EnvConfig, config["env"], source=f"{meta}/config.json: env")
@@ -91,6 +101,18 @@ def replay_policy(directory: Path, start: str | None = None, end: str | None = N
     pipeline = getattr(policy, "pipeline", None)
     if pipeline is None:
         raise ArtifactError(f"{directory}: the artifact holds no fitted feature pipeline")
+    return OpenedArtifact(policy, meta, data, env, _read(meta, "data.json"), pipeline)
+
+
+def replay_policy(directory: Path, start: str | None = None, end: str | None = None) -> Replay:
+    """Run the policy at ``directory`` deterministically over ``[start, end]`` and backtest it."""
+    from tradeforge.agents.rollout import rollout_weights
+    from tradeforge.data.ingest import load_panel
+    from tradeforge.envs.env import TradingEnv
+
+    opened = open_artifact(directory)
+    policy, data, env, ranges = opened.policy, opened.data, opened.env, opened.ranges
+    pipeline = opened.pipeline
     panel = load_panel(data.model_copy(update={"start": None, "end": None}))
     first = _bar(panel.index, start or ranges.get("test_start"), "left", "start")
     last = _bar(panel.index, end or ranges.get("test_end"), "right", "end")
@@ -107,4 +129,4 @@ def replay_policy(directory: Path, start: str | None = None, end: str | None = N
     return Replay(panel, weights, result, panel.index[first], panel.index[last], env)
 
 
-__all__ = ["Replay", "replay_policy"]
+__all__ = ["OpenedArtifact", "Replay", "open_artifact", "replay_policy"]
