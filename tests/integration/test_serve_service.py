@@ -106,6 +106,9 @@ def test_the_service_trades_what_a_paper_run_trades(tmp_path: Path, receiver: Re
     assert snap.trading_state == "active"
     assert snap.equity == pytest.approx(expected[-1][1], rel=1e-9)
     assert {p.symbol for p in snap.positions} <= {"AAPL", "IBM", "MSFT"}
+    live = snap.models[0].live  # the running program's live metrics come from its marks
+    assert live["total_return"] == pytest.approx(curve[-1][1] / curve[0][1] - 1.0, rel=1e-12)
+    assert live["max_drawdown"] <= 0.0
     assert service.error is None
 
 

@@ -213,6 +213,7 @@ class TradingService:
         self.reader = StateReader(
             self.state_dir, strategy_id=self.strategy_id, symbols=self.symbols,
             mode=config.mode, venue=config.venue, risk=self.risk_config,
+            periods_per_year=self.program.env.sim.periods_for(self.program.data.frequency),
         )  # fmt: skip
         self.metrics = metrics or TradingMetrics(
             self.symbols, [self.strategy_id], denial_reasons=[r.value for r in DenyReason],
@@ -618,6 +619,9 @@ class TradingService:
                                      title=f"Trading state {state.upper()}",
                                      text=snap.state_reason))  # fmt: skip
         seen["state"] = state
+        if seen.get("reconciled", True) and not snap.reconciled and snap.last_bar_time:
+            m.count_reconcile_mismatches(1)
+        seen["reconciled"] = snap.reconciled
         m.set_trading_state(state)
         m.set_kill_switch(snap.killed)
         if snap.equity is not None:

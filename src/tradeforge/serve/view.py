@@ -21,6 +21,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from tradeforge.audit import AuditLog
 from tradeforge.core.errors import RiskError
 from tradeforge.domain.events import OrderFilled
@@ -70,11 +72,12 @@ class StateReader:
 
     def __init__(
         self, state_dir: str | Path, *, strategy_id: str, symbols: Sequence[str], mode: str,
-        venue: str, risk: RiskConfig | None,
+        venue: str, risk: RiskConfig | None, periods_per_year: float = 252.0,
     ) -> None:  # fmt: skip
         self.state_dir = Path(state_dir)
         self.strategy_id, self.symbols = strategy_id, tuple(symbols)
         self.mode, self.venue, self.risk = mode, venue, risk
+        self.periods_per_year = periods_per_year
 
     def close(self) -> None:
         """Nothing stays open between snapshots (each is read on a fresh connection, in
@@ -179,7 +182,7 @@ class StateReader:
             positions=tuple(positions),
             open_orders=tuple(r for r in order_rows if r.status in OPEN_STATES),
             recent_orders=tuple(order_rows[:ROWS]), fills=tuple(fill_rows),
-            denials=tuple(denials[:ROWS]), limits=tuple(limits), models=tuple(live.models),
+            denials=tuple(denials[:ROWS]), limits=tuple(limits), models=tuple(_with_live(live.models, marks, self.periods_per_year)),
             equity_curve=tuple(marks), alerts=tuple(live.alerts), audit=tuple(audit),
             audit_head_seq=head, problems=tuple(live.problems),
         )  # fmt: skip
@@ -239,6 +242,26 @@ class StateReader:
             LimitUse("max_order_notional", dec(risk.max_order_notional), None, "usd"),
             LimitUse("price_collar_bps", risk.price_collar_bps, None, "bps"),
         ]  # fmt: skip
+
+
+def _with_live(
+    models: list[ModelRow], marks: list[EquityPoint], periods_per_year: float
+) -> list[ModelRow]:
+    """The running program's row gets its live metrics from the node's equity marks (the same
+    formulas as the backtest's: total return, annualised Sharpe, max drawdown)."""
+    if len(marks) < 3:
+        return models
+    equity = np.array([m.equity for m in marks])
+    returns = equity[1:] / equity[:-1] - 1.0
+    spread = float(returns.std(ddof=1))
+    live = {
+        "total_return": float(equity[-1] / equity[0] - 1.0),
+        "sharpe": float(returns.mean() / spread * np.sqrt(periods_per_year))
+        if spread > 0
+        else None,
+        "max_drawdown": float((equity / np.maximum.accumulate(equity) - 1.0).min()),
+    }
+    return [replace(m, live=live) if m.alias == "running" else m for m in models]
 
 
 def _order_row(order: Order) -> OrderRow:
