@@ -32,10 +32,11 @@ def serve_cmd(
     """Run the trading service: node, scheduler, API v1, dashboard and /metrics."""
     import os
 
+    from tradeforge.core.config import validate_config
     from tradeforge.monitor.logs import configure_logging, register_secret
     from tradeforge.serve.app import create_app, serve
     from tradeforge.serve.auth import Authenticator
-    from tradeforge.serve.config import load_serve_config
+    from tradeforge.serve.config import ApiConfig, load_serve_config
     from tradeforge.serve.runtime import TradingService
 
     overrides: dict[str, object] = {}
@@ -44,8 +45,8 @@ def serve_cmd(
     if policy is not None:
         overrides["policy"] = str(policy.resolve())
     cfg = load_serve_config(config, overrides)
-    api = cfg.api.model_copy(update={k: v for k, v in (("host", host), ("port", port))
-                                     if v is not None})  # fmt: skip
+    changes = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
+    api = validate_config(ApiConfig, {**cfg.api.model_dump(), **changes}, source="--host/--port")
     key = os.environ.get(api.key_env, "")
     generated = not key
     if generated:

@@ -194,3 +194,20 @@ def test_the_scrape_token_opens_metrics_and_nothing_else(service: StandIn) -> No
     assert client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
     assert client.get("/api/v1/status", headers=scrape).status_code == 401
     assert client.get("/metrics", headers={"X-API-Key": KEY}).status_code == 200
+
+
+def test_serve_cli_refuses_a_bad_port_and_a_missing_run(capsys, tmp_path, monkeypatch) -> None:
+    from tradeforge.testing.cli import run_cli
+
+    config = tmp_path / "serve.yaml"
+    config.write_text("serve:\n  policy: latest:quickstart\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli(capsys, "serve", str(config))
+    assert code == 2
+    assert "latest:quickstart" in err
+    assert "tradeforge run configs/quickstart.yaml" in err
+    (tmp_path / "policy").mkdir()
+    code, _, err = run_cli(capsys, "serve", str(config), "--policy", str(tmp_path / "policy"),
+                           "--port", "99999")  # fmt: skip
+    assert code == 2
+    assert "port = 99999" in err
