@@ -220,3 +220,26 @@ def test_the_drift_check_compares_the_node_history_with_the_reference(
     assert {c.name for c in report.features} == set(program.pipeline.names)
     body = service.metrics.render()[0].decode()
     assert "tradeforge_feature_psi" in body
+
+
+def test_node_log_lines_carry_the_bar_correlation_id(tmp_path: Path, receiver: Receiver) -> None:
+    import io
+    import json as jsonlib
+
+    from tradeforge.monitor.logs import configure_logging, reset_logging
+
+    stream = io.StringIO()
+    configure_logging(run_id="svc-test", stream=stream)
+    tight = PAPER.model_copy(update={"risk": RiskConfig(max_gross=1.0)})  # denials get logged
+    config = _config(tmp_path / "svc", receiver.url).model_copy(update={"paper": tight})
+    try:
+        with TradingService(config, numpy_program()) as service:
+            _until(lambda: bool(service.snapshot().denials), what="a risk denial")
+    finally:
+        reset_logging()
+    lines = [jsonlib.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
+    denied = [x for x in lines if "risk denied" in x["event"]]
+    assert denied
+    assert all(x["run_id"] == "svc-test" for x in lines)
+    assert all(x["correlation_id"].startswith("swing|2010-01-") for x in denied)
+    assert all(x["strategy"] == "swing" for x in denied)

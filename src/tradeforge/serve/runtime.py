@@ -37,6 +37,7 @@ from tradeforge.monitor.alert_sinks import Alert
 from tradeforge.monitor.alert_store import AlertStore
 from tradeforge.monitor.alerts import AlertManager
 from tradeforge.monitor.drift_history import HistoryWriter
+from tradeforge.monitor.logs import bind_context
 from tradeforge.monitor.prometheus import TradingMetrics
 from tradeforge.risk import (
     DenyReason,
@@ -118,10 +119,12 @@ class GatedClock:
 
 
 class RecordingFeed:
-    """The node's bar feed, noting the last closes and when each bar arrived."""
+    """The node's bar feed, noting the last closes and when each bar arrived, and binding the
+    bar's correlation id (``strategy|bar time``, the scheduler's bar key) to every log line the
+    node thread writes while it handles that bar."""
 
-    def __init__(self, inner: Any, facts: LiveFacts) -> None:
-        self.inner, self.facts = inner, facts
+    def __init__(self, inner: Any, facts: LiveFacts, strategy: str = "") -> None:
+        self.inner, self.facts, self.strategy = inner, facts, strategy
 
     @property
     def symbols(self) -> tuple[str, ...]:
@@ -135,6 +138,8 @@ class RecordingFeed:
         return panel
 
     def bar(self, timestamp: datetime) -> Any:
+        bind_context(strategy=self.strategy,
+                     correlation_id=f"{self.strategy}|{pd.Timestamp(timestamp).isoformat()}")  # fmt: skip
         bar = self.inner.bar(timestamp)
         if bar is not None:
             self._note(bar.timestamp, bar.close)
@@ -335,7 +340,7 @@ class TradingService:
     def _wrap(self, parts: dict[str, Any]) -> dict[str, Any]:
         self._policy = TimedPolicy(parts["policy"], self)
         return {**parts, "policy": self._policy, "clock": GatedClock(parts["clock"], self.gate, self),
-                "feed": RecordingFeed(parts["feed"], self.facts),
+                "feed": RecordingFeed(parts["feed"], self.facts, self.strategy_id),
                 "observer": RecordingObserver(parts["observer"], self.facts)}  # fmt: skip
 
     # -- node-thread callbacks --------------------------------------------------------------------
