@@ -11,8 +11,9 @@ untrained, seed 0; the forward pass is what a trained one costs) behind ``EnvAct
 Decision latency, in process (``SimulatedBroker``: no venue round trip), per decided bar,
 measured from outside the node: from the moment the feed hands the node the bar to the first
 and to the last ``Broker.submit`` call of that bar. Between them lie the feature update, the
-observation, the policy, sizing, the decision journal commit and, per order, the order
-manager's write-ahead intent; every commit is an fsync (SQLite WAL, ``synchronous=FULL``).
+observation, the policy, sizing, the decision journal commit and the order manager's
+write-ahead intents (``submit_many``: the bar's intents in one transaction, then the sends, the
+acknowledgements in a second); every commit is an fsync (SQLite WAL, ``synchronous=FULL``).
 ``compute`` times the same decision path without any store (feature update, observation,
 policy, ``size_orders``), to show what is compute and what is durability.
 

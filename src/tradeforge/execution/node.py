@@ -4,7 +4,8 @@ At every bar close::
 
     bar (BarFeed) -> checks (stale? bad values?) -> FeaturePipeline.update -> observation
       -> Policy.act -> sim limits (clip_targets) -> plan_orders -> journal (decision committed)
-      -> risk hook (validate) -> OrderManager.submit (intent written ahead) -> ...
+      -> risk hook (validate, per order) -> OrderManager.submit_many (the bar's intents written
+      ahead in one transaction, then sent) -> ...
     clock.advance() -> fills (process_events) -> mark to market -> journal (equity)
 
 The same fitted feature pipeline, the same ``sim`` limits and sizing rules as the backtest, and
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -43,8 +45,11 @@ from tradeforge.core.policy import Policy
 from tradeforge.core.types import FloatArray
 from tradeforge.data.panel import BarPanel
 from tradeforge.domain import (
+    ClientOrderId,
     Instrument,
+    Order,
     OrderFilled,
+    OrderSubmitted,
     StrategyId,
     SubmitOrder,
     Symbol,
@@ -310,9 +315,10 @@ class TradingNode:
                 self.risk.on_fill(event, running.position(event.symbol))
                 running = running.apply_fill(event)
 
-    def _view(self) -> PortfolioView:
+    def _view(self, pending: Sequence[Order] = ()) -> PortfolioView:
         return PortfolioView(portfolio=self.oms.portfolio, last_prices=dict(self._marks),
-                             open_orders=self.oms.open_orders(), instruments=self.instruments)  # fmt: skip
+                             open_orders=[*self.oms.open_orders(), *pending],
+                             instruments=self.instruments)  # fmt: skip
 
     def _mark(self, ts: datetime) -> None:
         portfolio = self.oms.portfolio
@@ -325,11 +331,12 @@ class TradingNode:
         report = self.risk.update(view)
         exits = tuple(getattr(report, "exits", ()) or ())
         self._exiting = set()
-        for command in exit_commands(exits, self.strategy_id, ts, "exit"):
+        commands = exit_commands(exits, self.strategy_id, ts, "exit")
+        for command in commands:
             logger.warning("bar %s: risk exit %s %s %s", ts.isoformat(), command.side.value,
                            command.quantity, command.symbol)  # fmt: skip
             self._exiting.add(command.symbol)
-            self._send(ts, command, None)
+        self._send_many(ts, list(commands), None)
 
     # -- decisions --------------------------------------------------------------------------------
     def _trade(self, ts: datetime) -> None:
@@ -344,9 +351,8 @@ class TradingNode:
                 return
             decision = self._decide(ts)
             self._result.decide_latency_s.append(time.perf_counter() - self._seen_at)
-        for command in decision.commands:
-            if command.client_order_id not in decision.denied:
-                self._send(ts, command, decision)
+        commands = [c for c in decision.commands if c.client_order_id not in decision.denied]
+        self._send_many(ts, commands, decision)
         self.journal.mark_submitted(ts)
         self._result.submit_latency_s.append(time.perf_counter() - self._seen_at)
 
@@ -400,21 +406,37 @@ class TradingNode:
             hold=hold,
         )  # fmt: skip
 
-    def _send(self, ts: datetime, command: SubmitOrder, decision: BarDecision | None) -> None:
-        cid = command.client_order_id
-        if self.oms.get_order(cid) is None:
-            denied = self.risk.validate(command, self._view())
-            if denied is not None:
-                logger.warning("risk denied %s: %s %s", cid, denied.reason, denied.message)
-                if decision is not None:
-                    self.journal.record_denial(ts, cid, f"{denied.reason}: {denied.message}")
-                return
+    def _send_many(
+        self, ts: datetime, commands: Sequence[SubmitOrder], decision: BarDecision | None
+    ) -> None:
+        """A bar's orders: each risk-checked in turn (against the open orders plus those of this
+        bar already approved), then the approved ones sent in one ``submit_many``, in order."""
+        approved: list[SubmitOrder] = []
+        pending: list[Order] = []
+        cids: set[ClientOrderId] = set()
+        for command in commands:
+            cid = command.client_order_id
+            if cid not in cids and self.oms.get_order(cid) is None:
+                denied = self.risk.validate(command, self._view(pending))
+                if denied is not None:
+                    logger.warning("risk denied %s: %s %s", cid, denied.reason, denied.message)
+                    if decision is not None:
+                        self.journal.record_denial(ts, cid, f"{denied.reason}: {denied.message}")
+                    continue
+                pending.append(Order.create(OrderSubmitted(client_order_id=cid, ts=ts,
+                                                           command=command)))  # fmt: skip
+            cids.add(cid)
+            approved.append(command)
+        if not approved:
+            return
         try:
-            self.oms.submit(command)
+            self.oms.submit_many(approved)
         except TradingHaltedError as exc:
-            logger.error("bar %s: %s not sent: %s", ts.isoformat(), cid, exc)
-            if decision is not None:
-                self.journal.record_denial(ts, cid, "trading halted by reconciliation")
+            for command in approved:
+                cid = command.client_order_id
+                logger.error("bar %s: %s not sent: %s", ts.isoformat(), cid, exc)
+                if decision is not None:
+                    self.journal.record_denial(ts, cid, "trading halted by reconciliation")
 
     # -- restart ----------------------------------------------------------------------------------
     def _restore_policy(self, history: BarPanel) -> None:

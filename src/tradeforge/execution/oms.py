@@ -11,6 +11,15 @@ Write-ahead order of every submit (each step is durable before the next starts):
       4. each broker event: deduplicated, then committed with the new
          order state (and, for a fill, the new position and cash)       hook "fill_received" / "after_fill"
 
+    submit_many(commands)      (a bar's orders: two commits instead of two per order)
+      1. every new intent committed in ONE transaction                hooks per order, as above
+      2..3. each order sent in turn, the replies committed in ONE transaction
+    process_events() runs inside one transaction as well (a bar's fills, one commit). Inside a
+    batch the hooks that follow a write ("after_ack", "after_fill") fire once the batch has
+    committed, so at every hook point the same steps are durable as without batching. A batch
+    that fails (its commit included) rolls back whole; the manager then reloads its open orders
+    and portfolio from the store, so its memory never holds a rolled-back write.
+
 A process that dies anywhere in between restarts with :meth:`OrderManager.start`, which calls
 :meth:`OrderManager.reconcile`: every order the store holds as open is looked up at the broker by
 client order id. An order still ``new`` that the broker does not know is sent now (with the same
@@ -28,7 +37,8 @@ called with the step's name and the client order id. Not thread-safe: one manage
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Literal
@@ -68,6 +78,11 @@ Hook = Callable[[HookPoint, ClientOrderId], None]
 HOOK_POINTS: tuple[HookPoint, ...] = (
     "before_intent", "after_intent", "after_submit", "after_ack", "fill_received", "after_fill",
 )  # fmt: skip
+
+
+# Hook points that follow a write: inside a batch they fire after its commit, so a hook sees
+# (and a crash there leaves) its step durable, as outside a batch.
+_AFTER_WRITE: frozenset[HookPoint] = frozenset({"after_ack", "after_fill"})
 
 
 @dataclass
@@ -146,6 +161,8 @@ class OrderManager:
             portfolio = store.init_account(cash)
         self._portfolio = portfolio
         self._halted = False
+        # inside a batch: the hooks that follow a write, fired once the batch is committed
+        self._deferred: list[tuple[HookPoint, ClientOrderId]] | None = None
         self.last_report: ReconcileReport | None = None
 
     # -- state --------------------------------------------------------------------------------
@@ -202,6 +219,73 @@ class OrderManager:
         self._call_hook("after_intent", cid)
         return self._send(order)
 
+    def submit_many(self, commands: Sequence[SubmitOrder]) -> list[Order]:
+        """:meth:`submit` for a whole bar, with two commits instead of two per order.
+
+        1. every new command's intent (``OrderSubmitted``) is recorded in ONE transaction,
+           committed before anything is sent (write-ahead holds for each order);
+        2. the orders are sent in the given order, and their replies recorded in a second
+           transaction. Known ids are handled as :meth:`submit` does (nothing sent again; one
+           still ``new`` is resolved with the broker first). Hooks fire per order at the same
+           steps as in :meth:`submit`. Returns the orders in the order of ``commands``.
+
+        When a batch fails (its commit included), the open orders and the portfolio are reloaded
+        from the store, so memory never holds what the store rolled back; the error propagates.
+        """
+        if self._halted:
+            raise TradingHaltedError(
+                f"submit_many ({len(commands)} commands): trading is halted after an unexplained "
+                f"difference with the broker ({self.last_report.summary() if self.last_report else ''}"
+                "); expected a passing reconcile() first"
+            )
+        slots: list[Order | ClientOrderId] = []
+        fresh: list[Order] = []
+        seen: set[ClientOrderId] = set()
+        with self._batch():
+            for command in commands:
+                cid = command.client_order_id
+                self._call_hook("before_intent", cid)
+                if cid in seen:
+                    slots.append(cid)
+                    continue
+                seen.add(cid)
+                existing = self.get_order(cid)
+                if existing is not None:
+                    if existing.command != command:
+                        logger.warning(
+                            "submit %s: the id is already used by a different command; "
+                            "returning the stored order unchanged",
+                            cid,
+                        )
+                    slots.append(existing)
+                    continue
+                event = OrderSubmitted(client_order_id=cid, ts=self.clock.now(), command=command)
+                order = Order.create(event)
+                self.store.record(order, event)
+                fresh.append(order)
+                slots.append(cid)
+        for order in fresh:  # memory only after the intents are committed
+            self._open[order.client_order_id] = order
+            self._call_hook("after_intent", order.client_order_id)
+        done: dict[ClientOrderId, Order] = {}
+        with self._batch():
+            for slot in slots:
+                if isinstance(slot, Order):
+                    if slot.status is OrderStatus.NEW and slot.client_order_id not in done:
+                        done[slot.client_order_id] = self._resolve_new(slot)
+                    continue
+                if slot in done:
+                    continue
+                done[slot] = self._send(self._open[slot])
+        result: list[Order] = []
+        for slot in slots:
+            cid = slot.client_order_id if isinstance(slot, Order) else slot
+            if cid in done:
+                result.append(done[cid])
+            else:
+                result.append(slot if isinstance(slot, Order) else self._latest(cid))
+        return result
+
     def cancel(self, client_order_id: ClientOrderId) -> Order:
         """Record a cancel request and send it; the outcome arrives as a broker event."""
         order = self.get_order(client_order_id)
@@ -224,7 +308,15 @@ class OrderManager:
         event for a finished order) are skipped; events for unknown orders are logged.
         """
         applied: list[OrderEvent] = []
-        for event in self.broker.drain_events():
+        events = list(self.broker.drain_events())
+        if not events:
+            return applied
+        with self._batch():
+            self._apply_events(events, applied)
+        return applied
+
+    def _apply_events(self, events: list[OrderEvent], applied: list[OrderEvent]) -> None:
+        for event in events:
             order = self.get_order(event.client_order_id)
             if order is None:
                 logger.warning("broker event %s for unknown order %s", event.kind,
@@ -238,7 +330,6 @@ class OrderManager:
                 continue
             self._apply(order, event)
             applied.append(event)
-        return applied
 
     def reconcile(self) -> ReconcileReport:
         """Bring every open order up to date from the broker and compare positions.
@@ -294,7 +385,38 @@ class OrderManager:
         return report
 
     # -- internals ------------------------------------------------------------------------------
+    @contextmanager
+    def _batch(self) -> Iterator[None]:
+        """One store transaction; on any failure memory is reloaded from the store."""
+        self._deferred = []
+        try:
+            with self.store.batch():
+                yield
+        except BaseException:
+            self._reload()
+            raise
+        finally:
+            deferred, self._deferred = self._deferred, None
+        for point, cid in deferred:  # these steps are durable only now
+            self._call_hook(point, cid)
+
+    def _reload(self) -> None:
+        """Memory from the store (after a rolled-back batch)."""
+        self._open = {o.client_order_id: o for o in self.store.load_orders(open_only=True)}
+        portfolio = self.store.load_portfolio()
+        if portfolio is not None:
+            self._portfolio = portfolio
+
+    def _latest(self, cid: ClientOrderId) -> Order:
+        order = self.get_order(cid)
+        if order is None:  # not reachable: the intent was committed above
+            raise ExecutionError(f"submit_many: client_order_id = {cid!r} vanished from the store")
+        return order
+
     def _call_hook(self, point: HookPoint, cid: ClientOrderId) -> None:
+        if self._deferred is not None and point in _AFTER_WRITE:
+            self._deferred.append((point, cid))
+            return
         if self._hook is not None:
             self._hook(point, cid)
 
