@@ -122,6 +122,8 @@ def test_a_kill_halts_cancels_alerts_and_survives_a_restart(tmp_path: Path,
         snap = service.kill("operator test")
         assert snap.trading_state == "halted"
         assert snap.killed
+        assert snap.time_in_state_s["active"] > 0.0  # the risk page's time in each state
+        assert set(snap.time_in_state_s) == {"active", "halted"}
         _until(lambda: any(b.get("key") == "kill_switch" for _, b in receiver.bodies), 5.0)
         arrived = next(t for t, b in receiver.bodies if b.get("key") == "kill_switch")
         assert arrived - started < 5.0

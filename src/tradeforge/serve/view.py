@@ -46,6 +46,7 @@ from tradeforge.serve.snapshot import (
 OPEN_STATES = {"new", "accepted", "partially_filled", "pending_cancel", "pending_replace",
                "pending_new", "submitted"}  # fmt: skip
 ROWS = 50  # newest orders, fills, denials, audit entries shown
+STATE_KINDS = ("risk.state", "risk.kill", "risk.resume")  # audit kinds that move the state
 
 
 @dataclass
@@ -127,7 +128,7 @@ class StateReader:
             record, _flag = read_state_dir(self.state_dir / "risk")
         except RiskError:  # no engine has started in this directory yet
             record = StateRecord()
-        audit, head = self._audit()
+        audit, head, spent = self._audit(now)
 
         equity = marks[-1].equity if marks else None
         cash = float(portfolio.cash) if portfolio is not None else None
@@ -184,20 +185,35 @@ class StateReader:
             recent_orders=tuple(order_rows[:ROWS]), fills=tuple(fill_rows),
             denials=tuple(denials[:ROWS]), limits=tuple(limits), models=tuple(_with_live(live.models, marks, self.periods_per_year)),
             equity_curve=tuple(marks), alerts=tuple(live.alerts), audit=tuple(audit),
-            audit_head_seq=head, problems=tuple(live.problems),
+            audit_head_seq=head, problems=tuple(live.problems), time_in_state_s=spent,
         )  # fmt: skip
         return replace(body, version=_version(body, activity, live))
 
-    def _audit(self) -> tuple[list[AuditRow], int]:
+    def _audit(self, now: datetime) -> tuple[list[AuditRow], int, dict[str, float]]:
+        """The newest audit entries, the head seq, and seconds spent in each trading state
+        (from the state changes in the log, since its first entry)."""
         db = StatePaths(self.state_dir / "risk").db
         if not db.is_file():
-            return [], 0
+            return [], 0, {}
         with AuditLog(db, create=False) as log:
             seq, _ = log.head()
             entries = log.entries(last=ROWS)
+            first = log.connection.execute(
+                "SELECT ts FROM audit_log ORDER BY seq LIMIT 1"
+            ).fetchall()
+            moves = sorted((e for kind in STATE_KINDS for e in log.entries(kind=kind)),
+                           key=lambda e: e.seq)  # fmt: skip
         rows = [AuditRow(e.seq, e.timestamp, e.kind, e.correlation_id, _summary(e.data))
                 for e in reversed(entries)]  # fmt: skip
-        return rows, seq
+        spent: dict[str, float] = {}
+        if first:
+            state, since = "active", datetime.fromisoformat(first[0][0])
+            for move in moves:
+                data = move.data if isinstance(move.data, dict) else {}
+                spent[state] = spent.get(state, 0.0) + (move.timestamp - since).total_seconds()
+                state, since = str(data.get("to", state)), move.timestamp
+            spent[state] = spent.get(state, 0.0) + max(0.0, (now - since).total_seconds())
+        return rows, seq, spent
 
     def _positions(
         self, portfolio: Any, prices: dict[str, float], equity: float | None
