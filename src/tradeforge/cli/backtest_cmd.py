@@ -17,12 +17,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import typer
-import yaml
 from rich.table import Table
 
 from tradeforge.cli._format import footnote, num
 from tradeforge.cli.output import console, emit_json
-from tradeforge.core.config import FrozenConfig, validate_config
+from tradeforge.core.config import FrozenConfig, load_yaml_section, validate_config
 from tradeforge.core.errors import BacktestError, ConfigError
 from tradeforge.data.config import DataConfig
 from tradeforge.data.panel import BarPanel
@@ -53,17 +52,7 @@ _HEADLINE = (
 
 def _section(path: Path, model: type[FrozenConfig], key: str) -> Any:
     """``model`` from a YAML file that is either the model itself or has it under ``key``."""
-    if not path.is_file():
-        raise ConfigError(f"config file {str(path)!r} does not exist; pass the path to a YAML file")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: top level must be a mapping of keys, got {type(raw).__name__}")
-    if key in raw and isinstance(raw[key], dict):
-        return validate_config(model, raw[key], source=f"{path}:{key}")
-    return validate_config(model, raw, source=str(path))
+    return load_yaml_section(path, model, key)
 
 
 def _file_symbols(weights: Path) -> list[str]:

@@ -70,8 +70,8 @@ def validate_config(model: type[ConfigT], raw: Any, source: str = "config") -> C
         raise ConfigError(format_validation_error(exc, source, model)) from None
 
 
-def load_yaml_config(path: str | Path, model: type[ConfigT]) -> ConfigT:
-    """Read a YAML file into a frozen config model."""
+def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
+    """The top-level mapping of the YAML file ``path`` (an empty file is ``{}``)."""
     file = Path(path)
     if not file.is_file():
         raise ConfigError(f"config file {str(file)!r} does not exist; pass the path to a YAML file")
@@ -83,4 +83,20 @@ def load_yaml_config(path: str | Path, model: type[ConfigT]) -> ConfigT:
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{file}: top level must be a mapping of keys, got {type(raw).__name__}")
-    return validate_config(model, raw, source=str(file))
+    return raw
+
+
+def load_yaml_config(path: str | Path, model: type[ConfigT]) -> ConfigT:
+    """Read a YAML file into a frozen config model."""
+    return validate_config(model, read_yaml_mapping(path), source=str(path))
+
+
+def load_yaml_section(
+    path: str | Path, model: type[ConfigT], key: str, overrides: dict[str, Any] | None = None
+) -> ConfigT:
+    """``model`` from a YAML file that holds it at the top level or under ``key``, with
+    ``overrides`` (top-level keys of the model) applied before validation."""
+    raw = read_yaml_mapping(path)
+    section = isinstance(raw.get(key), dict)
+    body = {**(raw[key] if section else raw), **(overrides or {})}
+    return validate_config(model, body, source=f"{path}:{key}" if section else str(path))

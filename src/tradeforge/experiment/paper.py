@@ -40,10 +40,9 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-import yaml
 from pydantic import Field
 
-from tradeforge.core.config import FrozenConfig, validate_config
+from tradeforge.core.config import FrozenConfig, load_yaml_section
 from tradeforge.core.errors import ConfigError
 from tradeforge.data.panel import BarPanel
 from tradeforge.execution.node import NodeConfig, NodeResult, TradingNode, as_bar_time
@@ -83,18 +82,7 @@ def load_paper_config(path: str | Path | None) -> PaperConfig:
     None gives the defaults."""
     if path is None:
         return PaperConfig()
-    file = Path(path)
-    if not file.is_file():
-        raise ConfigError(f"paper config {str(file)!r} does not exist; pass a YAML file")
-    try:
-        raw = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{file}: not valid YAML: {exc}") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{file}: top level must be a mapping of keys, got {type(raw).__name__}")
-    if isinstance(raw.get("paper"), dict):
-        return validate_config(PaperConfig, raw["paper"], source=f"{file}:paper")
-    return validate_config(PaperConfig, raw, source=str(file))
+    return load_yaml_section(path, PaperConfig, "paper")
 
 
 @dataclass(frozen=True)

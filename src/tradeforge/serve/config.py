@@ -23,10 +23,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import Field
 
-from tradeforge.core.config import FrozenConfig, validate_config
+from tradeforge.core.config import FrozenConfig, load_yaml_section
 from tradeforge.core.errors import ConfigError
 from tradeforge.experiment.paper import PaperConfig
 from tradeforge.monitor.alerts import AlertsConfig
@@ -106,18 +105,7 @@ def latest_policy(name: str, runs: Path) -> Path:
 def load_serve_config(path: str | Path, overrides: dict[str, Any] | None = None) -> ServeConfig:
     """The :class:`ServeConfig` in the YAML file ``path`` (top level or under ``serve:``), with
     ``overrides`` (top-level keys) applied and paths resolved (:meth:`ServeConfig.resolved`)."""
-    file = Path(path)
-    if not file.is_file():
-        raise ConfigError(f"serve config {str(file)!r} does not exist; expected a YAML file")
-    try:
-        raw = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{file}: not valid YAML: {exc}") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{file}: top level must be a mapping, got {type(raw).__name__}")
-    body = raw["serve"] if isinstance(raw.get("serve"), dict) else raw
-    body = {**body, **(overrides or {})}
-    config = validate_config(ServeConfig, body, source=str(file))
+    config = load_yaml_section(path, ServeConfig, "serve", overrides)
     return config.resolved()
 
 
