@@ -300,3 +300,36 @@ def _arm_after_first_commit(
 
     oms._call_hook = hook  # type: ignore[method-assign]
     return commands
+
+
+def test_the_node_risk_checks_a_bar_order_by_order_with_the_bar_approved_so_far(
+    equities_panel: BarPanel, tmp_path: Path
+) -> None:
+    """The node sends a bar's orders in one ``submit_many``, but each order is still
+    risk-checked against the open orders INCLUDING the ones of this bar approved before it:
+    with ``max_open_orders = 2`` no bar sends more than two orders (the rest are denied)."""
+    from test_node_support import bar_time, broker, make_node
+
+    from tradeforge.risk import RiskConfig, RiskEngine
+
+    def factory(target: object, clock: object) -> RiskEngine:
+        return RiskEngine(RiskConfig(max_open_orders=2), clock=clock, kill_target=target)  # type: ignore[arg-type]
+
+    venue = broker(equities_panel)
+    node = make_node(tmp_path / "node", equities_panel, venue, risk_factory=factory)
+    first = venue.bar
+    try:
+        result = node.run(bar_time(equities_panel, first), bar_time(equities_panel, first + 8))
+    finally:
+        node.close()
+    sent = [o for o in venue.list_orders()]
+    per_bar: dict[Any, int] = {}
+    for d in result.decisions:
+        cids = {c.client_order_id for c in d.commands}
+        per_bar[d.bar_time] = sum(1 for o in sent if o.client_order_id in cids)
+    assert sent
+    assert max(per_bar.values()) == 2
+    assert result.denied
+    assert all("max_open_orders" in why for why in result.denied.values())
+    decided = {c.client_order_id for d in result.decisions for c in d.commands}
+    assert decided == set(result.denied) | {o.client_order_id for o in sent}
