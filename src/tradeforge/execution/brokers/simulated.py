@@ -136,6 +136,7 @@ class SimulatedBroker:
         self._fill_prices = market.fill_prices(config.fill_price)
         self._t = start
         self._orders: dict[ClientOrderId, _SimOrder] = {}
+        self._maybe_open: dict[ClientOrderId, _SimOrder] = {}  # pruned when read
         self._events: list[OrderEvent] = []
         self._book = Portfolio(cash=cash if cash is not None else to_decimal(config.initial_cash))
         self._fault: SubmitFault | None = None
@@ -212,6 +213,7 @@ class SimulatedBroker:
         venue_id = VenueOrderId(f"sim-{len(self._orders) + 1:08d}")
         order = _SimOrder(command, venue_id, OrderStatus.ACCEPTED, self._t, updated_at=self.now)
         self._orders[command.client_order_id] = order
+        self._maybe_open[command.client_order_id] = order
         reason = self._reject_reason(command)
         self._events.append(
             OrderAccepted(client_order_id=command.client_order_id, ts=self.now,
@@ -238,9 +240,8 @@ class SimulatedBroker:
         if command.side is OrderSide.SELL and not self.config.allow_short:
             held = self._book.position(command.symbol).quantity
             pending = sum(
-                (o.command.quantity - o.filled for o in self._orders.values()
-                 if o.status.is_open and o.command.symbol == command.symbol
-                 and o.command.side is OrderSide.SELL
+                (o.command.quantity - o.filled for o in self._open_orders()
+                 if o.command.symbol == command.symbol and o.command.side is OrderSide.SELL
                  and o.command.client_order_id != command.client_order_id),
                 Decimal(0),
             )  # fmt: skip
@@ -250,6 +251,14 @@ class SimulatedBroker:
                     f"{held} held and {pending} in open sells (shorting is off)"
                 )
         return ""
+
+    def _open_orders(self) -> list[_SimOrder]:
+        """The open orders, dropping finished ones from the candidates as it goes (a sell's
+        check was a scan of every order ever placed, growing with the run)."""
+        finished = [cid for cid, o in self._maybe_open.items() if not o.status.is_open]
+        for cid in finished:
+            del self._maybe_open[cid]
+        return list(self._maybe_open.values())
 
     def cancel(self, client_order_id: ClientOrderId) -> None:
         order = self._orders.get(client_order_id)
