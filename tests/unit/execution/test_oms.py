@@ -4,23 +4,32 @@ same SQLite file and the same broker takes over)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
+import oms_loop
 import pytest
 from exec_helpers import make_command
+from oms_loop import (
+    BIG,
+    CONFIG,
+    START,
+    STRATEGY,
+    WEIGHTS,
+    Crash,
+    crash_at,
+    instruments,
+    new_broker,
+)
 
 from tradeforge.data.panel import BarPanel
 from tradeforge.domain import (
     ClientOrderId,
-    Instrument,
     OrderSide,
     OrderStatus,
     OrderType,
-    StrategyId,
     Symbol,
     TimeInForce,
 )
@@ -37,63 +46,11 @@ from tradeforge.execution import (
     to_commands,
 )
 from tradeforge.sim import MarketArrays, SimConfig, initial_state, step
-from tradeforge.testing.sim import EVERY_COST
-
-START = 300
-COSTS = EVERY_COST.model_copy(
-    update={"borrow_bps_annual": 0.0, "cash_rate_annual": 0.0, "margin_spread_annual": 0.0}
-)
-CONFIG = SimConfig(costs=COSTS, fractional=False)
-STRATEGY = StrategyId("momo")
-WEIGHTS = [
-    {"AAPL": 0.3, "IBM": 0.2, "MSFT": 0.4},
-    {"AAPL": 0.1, "IBM": 0.5, "MSFT": 0.2},
-    {"AAPL": 0.45, "IBM": 0.0, "MSFT": 0.45},
-    {"AAPL": 0.2, "IBM": 0.3, "MSFT": 0.3},
-]
-BIG = Decimal(10**12)
-
-
-class Crash(Exception):
-    """Stands for the process being killed."""
-
-
-def crash_at(point: HookPoint, occurrence: int) -> Callable[[HookPoint, ClientOrderId], None]:
-    seen = {"n": 0}
-
-    def hook(p: HookPoint, cid: ClientOrderId) -> None:
-        if p == point:
-            seen["n"] += 1
-            if seen["n"] == occurrence:
-                raise Crash(f"{p} #{occurrence} ({cid})")
-
-    return hook
-
-
-def new_broker(panel: BarPanel) -> SimulatedBroker:
-    return SimulatedBroker.from_panel(panel, CONFIG, start=START)
-
-
-def instruments(broker: SimulatedBroker) -> dict[Symbol, Instrument]:
-    return {s: Instrument(symbol=s) for s in broker.symbols}
 
 
 def run(path: Path, broker: SimulatedBroker, n_bars: int, hook: object = None) -> OrderManager:
-    """The bar loop: decide at the latest closed bar, submit, let the market move, apply."""
-    oms = OrderManager(OrderStore.open_sqlite(path), broker, hook=hook)  # type: ignore[arg-type]
-    report = oms.start()
-    assert report.ok, report.summary()
-    insts = instruments(broker)
-    while broker.bar < START + n_bars:
-        marks = broker.marks()
-        weights = {Symbol(k): v for k, v in WEIGHTS[(broker.bar - START) % len(WEIGHTS)].items()}
-        pf = oms.portfolio
-        plan = plan_orders(weights, pf.quantities(), marks, pf.equity(marks), insts, BIG)
-        for command in to_commands(plan, STRATEGY, broker.now):
-            oms.submit(command)
-        broker.advance()
-        oms.process_events()
-    return oms
+    """The shared bar loop, one ``submit`` per order."""
+    return oms_loop.run(path, broker, n_bars, hook, batched=False)
 
 
 def test_paper_orders_match_the_backtest_step_bar_by_bar(equities_panel: BarPanel,

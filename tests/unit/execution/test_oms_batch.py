@@ -6,89 +6,35 @@ commit leaves the manager's memory equal to the store."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import oms_loop
 import pytest
+from oms_loop import (
+    Crash,
+    bar_commands,
+    crash_at,
+    new_broker,
+)
 
 from tradeforge.data.panel import BarPanel
-from tradeforge.domain import ClientOrderId, Instrument, OrderStatus, StrategyId, Symbol
+from tradeforge.domain import ClientOrderId, OrderStatus
 from tradeforge.execution import (
     HOOK_POINTS,
     HookPoint,
     OrderManager,
     OrderStore,
     SimulatedBroker,
-    plan_orders,
-    to_commands,
 )
 from tradeforge.execution.errors import OmsStoreError
-from tradeforge.sim import SimConfig
-from tradeforge.testing.sim import EVERY_COST
-
-START = 300
-CONFIG = SimConfig(
-    costs=EVERY_COST.model_copy(
-        update={"borrow_bps_annual": 0.0, "cash_rate_annual": 0.0, "margin_spread_annual": 0.0}
-    ),
-    fractional=False,
-)
-STRATEGY = StrategyId("momo")
-WEIGHTS = [
-    {"AAPL": 0.3, "IBM": 0.2, "MSFT": 0.4},
-    {"AAPL": 0.1, "IBM": 0.5, "MSFT": 0.2},
-    {"AAPL": 0.45, "IBM": 0.0, "MSFT": 0.45},
-    {"AAPL": 0.2, "IBM": 0.3, "MSFT": 0.3},
-]
-BIG = Decimal(10**12)
-
-
-class Crash(Exception):
-    """Stands for the process being killed."""
-
-
-def crash_at(point: HookPoint, occurrence: int) -> Callable[[HookPoint, ClientOrderId], None]:
-    seen = {"n": 0}
-
-    def hook(p: HookPoint, cid: ClientOrderId) -> None:
-        if p == point:
-            seen["n"] += 1
-            if seen["n"] == occurrence:
-                raise Crash(f"{p} #{occurrence} ({cid})")
-
-    return hook
-
-
-def new_broker(panel: BarPanel) -> SimulatedBroker:
-    return SimulatedBroker.from_panel(panel, CONFIG, start=START)
-
-
-def bar_commands(oms: OrderManager, broker: SimulatedBroker) -> list[Any]:
-    marks = broker.marks()
-    weights = {Symbol(k): v for k, v in WEIGHTS[(broker.bar - START) % len(WEIGHTS)].items()}
-    pf = oms.portfolio
-    insts = {s: Instrument(symbol=s) for s in broker.symbols}
-    plan = plan_orders(weights, pf.quantities(), marks, pf.equity(marks), insts, BIG)
-    return list(to_commands(plan, STRATEGY, broker.now))
 
 
 def run(path: Path, broker: SimulatedBroker, n_bars: int, hook: object = None,
         batched: bool = True) -> OrderManager:  # fmt: skip
-    oms = OrderManager(OrderStore.open_sqlite(path), broker, hook=hook)  # type: ignore[arg-type]
-    report = oms.start()
-    assert report.ok, report.summary()
-    while broker.bar < START + n_bars:
-        commands = bar_commands(oms, broker)
-        if batched:
-            oms.submit_many(commands)
-        else:
-            for command in commands:
-                oms.submit(command)
-        broker.advance()
-        oms.process_events()
-    return oms
+    """The shared bar loop, a bar's orders at once with ``submit_many`` unless told not to."""
+    return oms_loop.run(path, broker, n_bars, hook, batched=batched)
 
 
 class Statements:
