@@ -91,6 +91,23 @@ class DiscreteActions:
         return out
 
 
+def _unit_box(actions: np.ndarray, batch: int, n_assets: int, kind: str) -> FloatArray:
+    """``actions`` as (batch, n_assets) floats in [-1, 1] (a specific error names the shape or
+    the values otherwise; NaN is refused too)."""
+    raw = np.asarray(actions, dtype=np.float64)
+    if raw.size != batch * n_assets:
+        raise SimulationError(
+            f"{kind} action has shape {raw.shape}; expected ({n_assets},) per env"
+        )
+    a: FloatArray = raw.reshape(batch, n_assets)
+    if not np.all(np.abs(a) <= 1.0 + _TOL):  # also rejects NaN
+        raise SimulationError(
+            f"{kind} action {a.tolist()!r} is outside the action space; expected finite "
+            "values in [-1, 1]"
+        )
+    return a
+
+
 class ContinuousActions:
     """Target position per asset in [-1, 1] times ``max_position``; negatives mean flat without
     shorts; the gross exposure is scaled down to ``max_leverage`` when it exceeds it."""
@@ -104,18 +121,7 @@ class ContinuousActions:
         self.space: spaces.Space[Any] = spaces.Box(-1.0, 1.0, shape=(n_assets,), dtype=np.float32)
 
     def to_weights(self, actions: np.ndarray, previous: FloatArray) -> FloatArray:
-        raw = np.asarray(actions, dtype=np.float64)
-        batch = previous.shape[0]
-        if raw.size != batch * self.n_assets:
-            raise SimulationError(
-                f"continuous action has shape {raw.shape}; expected ({self.n_assets},) per env"
-            )
-        a = raw.reshape(batch, self.n_assets)
-        if not np.all(np.abs(a) <= 1.0 + _TOL):  # also rejects NaN
-            raise SimulationError(
-                f"continuous action {a.tolist()!r} is outside the action space; expected finite "
-                "values in [-1, 1]"
-            )
+        a = _unit_box(actions, previous.shape[0], self.n_assets, "continuous")
         w = np.clip(a, 0.0 if not self.allow_short else -1.0, 1.0) * self.max_position
         return _cap(w, self.max_leverage)
 
@@ -261,18 +267,7 @@ class TiltActions:
         return project_simplex(v, radius)
 
     def to_weights(self, actions: np.ndarray, previous: FloatArray) -> FloatArray:
-        raw = np.asarray(actions, dtype=np.float64)
-        batch = previous.shape[0]
-        if raw.size != batch * self.n_assets:
-            raise SimulationError(
-                f"tilt action has shape {raw.shape}; expected ({self.n_assets},) per env"
-            )
-        a = raw.reshape(batch, self.n_assets)
-        if not np.all(np.abs(a) <= 1.0 + _TOL):  # also rejects NaN
-            raise SimulationError(
-                f"tilt action {a.tolist()!r} is outside the action space; expected finite "
-                "values in [-1, 1]"
-            )
+        a = _unit_box(actions, previous.shape[0], self.n_assets, "tilt")
         prev = np.asarray(previous, dtype=np.float64)
         tilt = self.max_tilt * (np.tanh(np.clip(a, -1.0, 1.0)) / _TANH_ONE)
         w = self._project(self.base_weights(prev) + tilt)
