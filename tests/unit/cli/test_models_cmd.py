@@ -1,4 +1,5 @@
-"""``tradeforge models list|show|promote|rollback`` on a real local MLflow registry (sqlite)."""
+"""``tradeforge models list|show`` and usage errors on a real local MLflow registry (sqlite);
+promote and rollback through the governance guard are in tests/unit/governance/test_gov_models_cmd.py."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 
 from tradeforge.agents.registry import PolicyRegistry
 from tradeforge.testing.cli import run_cli as run
+from tradeforge.testing.registry import make_registry_store
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning")
 
@@ -17,18 +19,8 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::F
 @pytest.fixture(scope="module")
 def _store_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One migrated MLflow sqlite store with model ``spy-ppo`` v1..v3 (v3 the challenger)."""
-    from mlflow.tracking import MlflowClient
-
-    path = tmp_path_factory.mktemp("registry") / "mlflow.db"
-    uri = f"sqlite:///{path}"
-    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-    client.create_registered_model("spy-ppo")
-    for version in (1, 2, 3):
-        client.create_model_version(
-            "spy-ppo", source=str(path.parent / f"v{version}"), tags={"algo": "ppo"}
-        )
-    client.set_registered_model_alias("spy-ppo", "challenger", "3")
-    return path
+    return make_registry_store(tmp_path_factory.mktemp("registry") / "mlflow.db",
+                               tags={"algo": "ppo"})  # fmt: skip
 
 
 @pytest.fixture
@@ -81,47 +73,6 @@ def test_show_a_version_by_number_or_alias(capsys, registry_uri):
     code, out, err = run(capsys, "models", "show", "spy-ppo", "--registry-uri", registry_uri)
     assert (code, out) == (2, "")
     assert err == "error: 'spy-ppo' has no alias 'champion'; aliases: challenger=v3\n"
-
-
-def test_promote_moves_champion_and_rollback_restores_the_previous_one(capsys, registry_uri):
-    first = run_json(
-        capsys,
-        "models",
-        "promote",
-        "spy-ppo",
-        "1",
-        "--registry-uri",
-        registry_uri,
-        "--approver",
-        "alice",
-    )
-    assert first == {"name": "spy-ppo", "champion": 1, "previous_champion": None}
-    assert aliases(registry_uri) == {"challenger": 3, "champion": 1}
-    code, out, _ = run(
-        capsys,
-        "models",
-        "promote",
-        "spy-ppo",
-        "3",
-        "--registry-uri",
-        registry_uri,
-        "--approver",
-        "alice",
-    )
-    assert code == 0
-    assert out.strip() == "spy-ppo: champion = v3 (was v1; previous_champion = v1)"
-    assert aliases(registry_uri) == {"challenger": 3, "champion": 3, "previous_champion": 1}
-    back = run_json(capsys, "models", "rollback", "spy-ppo", "--registry-uri", registry_uri)
-    assert back == {"name": "spy-ppo", "champion": 1, "replaced": 3}
-    assert aliases(registry_uri) == {"challenger": 3, "champion": 1}
-    # one step back only: a second rollback is a clear one-line error, aliases untouched
-    code, out, err = run(capsys, "models", "rollback", "spy-ppo", "--registry-uri", registry_uri)
-    assert (code, out) == (2, "")
-    assert err == (
-        "error: 'spy-ppo' has no alias 'previous_champion' to roll back to; aliases: "
-        "challenger=v3, champion=v1; expected a champion replaced by an earlier promote\n"
-    )
-    assert aliases(registry_uri) == {"challenger": 3, "champion": 1}
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ import pytest
 from tradeforge.agents.registry import PolicyRegistry
 from tradeforge.audit import AuditLog
 from tradeforge.testing.cli import run_cli as run
+from tradeforge.testing.registry import make_registry_store
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning")
 
@@ -21,17 +22,8 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::F
 @pytest.fixture(scope="module")
 def _gov_store_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A sqlite store with ``spy-ppo`` v1..v3 (v3 the challenger), registered by ``trainer``."""
-    from mlflow.tracking import MlflowClient
-
     path = tmp_path_factory.mktemp("gov_registry") / "mlflow.db"
-    uri = f"sqlite:///{path}"
-    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-    client.create_registered_model("spy-ppo")
-    for version in (1, 2, 3):
-        client.create_model_version("spy-ppo", source=str(path.parent / f"v{version}"),
-                                    tags={"algo": "ppo", "registered_by": "trainer"})  # fmt: skip
-    client.set_registered_model_alias("spy-ppo", "challenger", "3")
-    return path
+    return make_registry_store(path, tags={"algo": "ppo", "registered_by": "trainer"})
 
 
 @pytest.fixture
@@ -81,6 +73,7 @@ def test_ungated_promotion_is_refused_without_a_second_approver(capsys, store):
 def test_promote_and_rollback_with_an_approver_keep_the_old_semantics(capsys, store):
     first = cli_json(capsys, store, "promote", "spy-ppo", "1", "--approver", "alice")
     assert first == {"name": "spy-ppo", "champion": 1, "previous_champion": None}
+    assert aliases(store) == {"challenger": 3, "champion": 1}
     code, out, _ = cli(capsys, store, "promote", "spy-ppo", "3", "--approver", "alice")
     assert code == 0
     assert out.strip() == "spy-ppo: champion = v3 (was v1; previous_champion = v1)"
@@ -94,6 +87,7 @@ def test_promote_and_rollback_with_an_approver_keep_the_old_semantics(capsys, st
         "error: 'spy-ppo' has no alias 'previous_champion' to roll back to; aliases: "
         "challenger=v3, champion=v1; expected a champion replaced by an earlier promote\n"
     )
+    assert aliases(store) == {"challenger": 3, "champion": 1}  # one step back only
     history = cli_json(capsys, store, "history", "spy-ppo")
     moves = [(m["action"], m["alias"], m["from_version"], m["to_version"], m["approver"])
              for m in history["moves"]]  # fmt: skip
