@@ -151,11 +151,6 @@ class RecordingFeed:
         self.facts.last_bar_time = pd.Timestamp(ts).to_pydatetime()
         self.facts.bar_arrived_at = datetime.now(UTC)
 
-    def close(self) -> None:
-        close = getattr(self.inner, "close", None)
-        if callable(close):
-            close()
-
 
 class RecordingObserver:
     """The node's observation builder, keeping the latest bar's features (N, F: every pipeline
@@ -302,7 +297,6 @@ class TradingService:
             if thread is not None:
                 thread.join(timeout_s)
         self.alerts.close()
-        self.reader.close()
 
     def __enter__(self) -> TradingService:
         return self.start()
@@ -553,13 +547,13 @@ class TradingService:
 
     def _freshness_limit_s(self) -> float:
         if self.config.venue == "alpaca":
-            return 2 * 86_400.0 * 2  # a long weekend of daily bars
+            return 4 * 86_400.0  # daily bars: a long weekend plus a day
         return max(3.0 * self.config.replay.bar_interval_s, 10.0)
 
     def _next_bar(self) -> datetime | None:
         runs = self.scheduler.next_runs()
         for name, when in runs.items():
-            if (name == "bar" or name.startswith("bar")) and when is not None:
+            if name.startswith("bar") and when is not None:  # "bar" or "bar:<strategy>"
                 return when
         return None
 

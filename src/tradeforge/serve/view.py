@@ -80,10 +80,6 @@ class StateReader:
         self.mode, self.venue, self.risk = mode, venue, risk
         self.periods_per_year = periods_per_year
 
-    def close(self) -> None:
-        """Nothing stays open between snapshots (each is read on a fresh connection, in
-        whichever thread asks)."""
-
     # -- stores -----------------------------------------------------------------------------------
     def _orders(self) -> tuple[list[Order], list[OrderFilled], Portfolio | None, tuple[int, int]]:
         """The newest orders (and every open one), the newest fills, the portfolio, and the
