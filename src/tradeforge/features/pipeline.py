@@ -19,6 +19,7 @@ import pandas as pd
 from tradeforge.core.errors import FeatureError, PipelineMismatchError
 from tradeforge.core.types import FloatArray
 from tradeforge.data.panel import OHLCV, BarPanel
+from tradeforge.features import kernels
 from tradeforge.features.builder import Builder
 from tradeforge.features.graph import Context, Graph, State, flatten_state, unflatten_state
 from tradeforge.features.macro import AsOfSeries, load_macro, macro_fields
@@ -114,8 +115,10 @@ class FeaturePipeline:
             )
         ctx = Context.of(fields, panel.index)
         cols, new_state = self._graph.run(ctx, self._outputs, state)
-        values = np.stack(cols, axis=-1) if cols else np.empty((panel.n_bars, panel.n_symbols, 0))
-        return values, new_state
+        if not cols:
+            return np.empty((panel.n_bars, panel.n_symbols, 0)), new_state
+        # np.stack(cols, axis=-1), written bar by bar by the compiled kernel (same values)
+        return kernels.stack_last(cols), new_state
 
     def fit(self, panel: BarPanel, start: object = None, end: object = None) -> FeaturePipeline:
         """Fit the scaler on bars with ``start <= t <= end`` (data after ``end`` is never read)."""
@@ -146,7 +149,7 @@ class FeaturePipeline:
     def transform(self, panel: BarPanel) -> FeaturePanel:
         """Scaled features of a whole panel, computed from its first bar."""
         values, _ = self.raw(panel)
-        return FeaturePanel(panel.index, panel.symbols, self._names, self.scale(values))
+        return FeaturePanel(panel.index, panel.symbols, self._names, self._scaled_own(values))
 
     # --- online -------------------------------------------------------------------------------
     def reset(self) -> None:
@@ -158,7 +161,14 @@ class FeaturePipeline:
         values, self._state = self.raw(panel)
         self._last_ts = panel.index[-1] if panel.n_bars else None
         self._n_live = panel.n_symbols
-        return FeaturePanel(panel.index, panel.symbols, self._names, self.scale(values))
+        return FeaturePanel(panel.index, panel.symbols, self._names, self._scaled_own(values))
+
+    def _scaled_own(self, values: FloatArray) -> FloatArray:
+        """``scale(values)`` for an array this pipeline just built and nobody else holds: with
+        ``scaler = "none"`` the array itself instead of ``scale``'s defensive copy."""
+        if self.spec.scaler == "none":
+            return values
+        return self.scale(values)
 
     def update(self, bar: Bar) -> FloatArray:
         """Features (N, F) for one new bar, in O(lookback) per bar.
