@@ -62,6 +62,8 @@ from tradeforge.backtest.weights_file import (
 from tradeforge.core.errors import BacktestError
 from tradeforge.core.types import FloatArray
 from tradeforge.data.panel import BarPanel
+from tradeforge.risk import RiskConfig
+from tradeforge.risk.bars import BarFill, BarRisk, RiskTally, needs_engine
 from tradeforge.sim import AccountState, MarketArrays, SimConfig, initial_state, step
 from tradeforge.sim.kernel import (
     M_FILL,
@@ -75,6 +77,7 @@ from tradeforge.sim.kernel import (
     stack_for,
 )
 from tradeforge.sim.latency import delay_targets
+from tradeforge.sim.step import StepResult
 
 Kernel = Literal["auto", "numba", "step"]
 
@@ -125,6 +128,7 @@ class BacktestResult:
     config: SimConfig
     records: FillRecords
     notes: tuple[str, ...] = ()
+    risk: RiskTally | None = None
 
     @property
     def periods_per_year(self) -> int:
@@ -250,10 +254,22 @@ def _check_inputs(
     return w, start, stop
 
 
+def _bar_fill(state: AccountState, res: StepResult) -> BarFill:
+    fees = res.commission[0] + res.spread[0] + res.slippage[0] + res.impact[0]
+    return BarFill(res.traded_shares[0], res.fill_price[0], fees, float(state.cash[0]))
+
+
 def _run_step_loop(
-    w: FloatArray, market: MarketArrays, config: SimConfig, start: int, stop: int
+    w: FloatArray,
+    market: MarketArrays,
+    config: SimConfig,
+    start: int,
+    stop: int,
+    gate: tuple[BarRisk, pd.DatetimeIndex] | None = None,
 ) -> _Path:
-    """The straightforward path: one ``sim.step`` call (B=1) per decision bar."""
+    """The straightforward path: one ``sim.step`` call (B=1) per decision bar. With ``gate``
+    (the risk engine and the bar times) each bar's targets first go through
+    :meth:`BarRisk.decide` and its fills through :meth:`BarRisk.filled`."""
     n_dec = stop - 1 - start
     n = market.n_assets
     shares, scalars = _empty_path_state(n_dec, n, float(config.initial_cash))
@@ -262,7 +278,19 @@ def _run_step_loop(
     held = np.zeros((n_dec + 1, n))
     state: AccountState = initial_state(config, 1, n)
     for i, t in enumerate(range(start, stop - 1)):
-        state, res = step(state, w[t][None, :], market, t, config)
+        row = w[t]
+        if gate is not None:
+            risk, times = gate
+            before = state
+
+            def simulate(target: FloatArray, t: int = t, before: AccountState = before) -> BarFill:
+                return _bar_fill(*step(before, target[None, :], market, t, config))
+
+            row = risk.decide(times[t].to_pydatetime(), row, before.shares[0],
+                              float(before.cash[0]), market.mark[t], simulate)  # fmt: skip
+        state, res = step(state, row[None, :], market, t, config)
+        if gate is not None:
+            gate[0].filled(gate[1][t + 1].to_pydatetime(), _bar_fill(state, res))
         shares[i + 1] = state.shares[0]
         traded[i] = res.traded_shares[0]
         held[i + 1] = res.weights[0]
@@ -332,14 +360,20 @@ def run_backtest(
     *,
     market: MarketArrays | None = None,
     kernel: Kernel = "auto",
+    risk: RiskConfig | None = None,
 ) -> BacktestResult:
     """Backtest target ``weights`` (T, N) decided at each bar's close over bars [start, end).
 
     ``market`` may be passed to reuse ``MarketArrays.for_config(panel, config)`` across runs on
     the same panel (its windows must be the config's). See the module docstring for timing,
-    latency and alignment.
+    latency and alignment. ``risk``: the experiment's ``risk:`` section; when it sets an
+    order-level check, a stop or a breaker, every bar goes through ``tradeforge.risk``'s
+    engine (``BarRisk``, on the ``sim.step`` loop) and the result's ``risk`` counts what it
+    did; otherwise (None, or target-weight limits only) the run is exactly the one without it.
     """
     w, start, stop = _check_inputs(panel, weights, start, end)
+    if needs_engine(risk):
+        return _run_with_risk(panel, w, config, start, stop, market, risk)
     config = config.resolved_for(panel.frequency)
     if market is not None:
         if market.close.shape != (panel.n_bars, panel.n_symbols):
@@ -374,6 +408,32 @@ def run_backtest(
         path = _run_compiled(w, stacked, config, start, stop, panel.frequency)
         fill_prices = stacked[M_FILL]
     return _assemble(panel, fill_prices, config, start, stop, path, chosen == "numba")
+
+
+def _run_with_risk(
+    panel: BarPanel,
+    w: FloatArray,
+    config: SimConfig,
+    start: int,
+    stop: int,
+    market: MarketArrays | None,
+    risk: RiskConfig | None,
+) -> BacktestResult:
+    """``run_backtest`` through the risk engine (one ``BarRisk`` on the ``sim.step`` loop)."""
+    if risk is None:  # pragma: no cover - needs_engine(None) is False
+        raise BacktestError("risk = None; expected a RiskConfig")
+    config = config.resolved_for(panel.frequency)
+    if market is None:
+        market = MarketArrays.for_config(panel, config)
+    else:
+        _check_market_windows(market, config)
+    if config.delay_bars:
+        w = delay_targets(w, config.delay_bars, start)
+    gate = BarRisk(risk, panel.symbols, initial_cash=float(config.initial_cash),
+                   shortable=config.allow_short, start=panel.index[start].to_pydatetime())  # fmt: skip
+    path = _run_step_loop(w, market, config, start, stop, (gate, panel.index))
+    result = _assemble(panel, market.fill_prices(config.fill_price), config, start, stop, path)
+    return replace(result, risk=gate.tally)
 
 
 def _check_market_windows(market: MarketArrays, config: SimConfig) -> None:

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import Field, SerializerFunctionWrapHandler, model_serializer, model_validator
 
 from tradeforge.core.config import FrozenConfig, validate_config
+from tradeforge.risk.config import RiskConfig
 from tradeforge.sim.config import SimConfig
 
 _EXCESS_KEYS = ("excess_benchmark", "excess_log_return", "excess_dsr", "excess_drawdown")
@@ -102,6 +103,11 @@ class EnvConfig(FrozenConfig):
     * episodes: ``episode_length`` decisions (None: to the end of the range), ``random_start``;
       early termination when equity falls to ``ruin_fraction`` of the initial cash or the
       drawdown from the episode's peak reaches ``max_drawdown``.
+    * ``risk``: the risk engine's limits (``tradeforge.risk.RiskConfig``, the experiment's
+      ``risk:`` section); when it sets an order-level check, a stop or a breaker, every step goes
+      through the engine (``tradeforge.risk.bars.BarRisk``, as in the backtester), so a policy
+      trains under the controls it will trade under. None (the default): no engine, and the
+      config dumps exactly as before ``risk`` existed.
     """
 
     action: Literal["discrete", "continuous", "weights", "tilt"] = "continuous"
@@ -119,13 +125,17 @@ class EnvConfig(FrozenConfig):
     ruin_fraction: float = Field(default=0.05, ge=0.0, lt=1.0)
     max_drawdown: float | None = Field(default=None, gt=0.0, le=1.0)
     sim: SimConfig = SimConfig()
+    risk: RiskConfig | None = None
 
     @model_serializer(mode="wrap")
     def _omit_unused_tilt(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        # other actions with the default tilt settings dump exactly as before ``tilt`` existed
+        # other actions with the default tilt settings dump exactly as before ``tilt`` existed;
+        # so does an env without a risk engine
         data: dict[str, Any] = handler(self)
         if self.action != "tilt" and self.tilt == TiltConfig():
             data.pop("tilt", None)
+        if self.risk is None:
+            data.pop("risk", None)
         return data
 
 

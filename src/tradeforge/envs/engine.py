@@ -43,9 +43,11 @@ from tradeforge.envs.actions import (
 from tradeforge.envs.config import EnvConfig
 from tradeforge.envs.observations import FeaturesLike, WindowObservations, select_features
 from tradeforge.envs.rewards import RewardState
+from tradeforge.risk.bars import BarFill, BarRisk, needs_engine
 from tradeforge.sim import AccountState, MarketArrays, initial_state
 from tradeforge.sim import step as sim_step
 from tradeforge.sim.latency import clear_rows, empty_queue, push_target
+from tradeforge.sim.step import StepResult
 
 Kernel = Literal["auto", "numba", "numpy"]
 
@@ -200,7 +202,11 @@ class TradingCore:
         self._ruin = config.ruin_fraction * self.initial_cash
         self._max_dd = config.max_drawdown
         self._kernel: Any = None  # the compiled one-row step (``envs.kernel.env_step``)
-        if _use_compiled(kernel):
+        # the risk engine per row (``tradeforge.risk.bars.BarRisk``) when ``config.risk`` sets
+        # a check, stop or breaker; its steps then take the numpy path
+        self.risk_config = config.risk if needs_engine(config.risk) else None
+        self.risk: list[BarRisk | None] = [None] * n_batch
+        if _use_compiled(kernel) and self.risk_config is None:
             self._setup_compiled()
 
     @property
@@ -308,6 +314,12 @@ class TradingCore:
         self.last_turnover[rows] = 0.0
         clear_rows(self.pending, rows)
         self.rewards.reset_rows(rows)
+        if self.risk_config is not None:
+            for b in np.flatnonzero(rows):
+                self.risk[b] = BarRisk(self.risk_config, self.panel.symbols,
+                                       initial_cash=self.initial_cash,
+                                       shortable=self.sim_config.allow_short,
+                                       start=self.panel.index[self.t[b]].to_pydatetime())  # fmt: skip
 
     def observe(self, rows: BoolArray | None = None) -> np.ndarray | dict[str, np.ndarray]:
         """Observations of every row (or of the rows in the mask)."""
@@ -534,7 +546,11 @@ class TradingCore:
         t = self.t
         old_shares = self.state.shares
         released = push_target(self.pending, target)
+        if self.risk_config is not None:
+            released = self._risk_targets(released, t)
         state, res = sim_step(self.state, released, self.market, t, self.sim_config)
+        if self.risk_config is not None:
+            self._risk_fills(state, res, t)
         self.state = state
         self.target = target
         new_shares = state.shares
@@ -567,6 +583,36 @@ class TradingCore:
         truncated = (t1 > self.t_stop) & ~terminated
         return reward, terminated, truncated
 
+    # -- the risk engine (config.risk) -----------------------------------------------------------
+    def _gate(self, b: int) -> BarRisk:
+        gate = self.risk[b]
+        if gate is None:
+            raise SimulationError(f"row {b} has no risk engine; expected reset() before step()")
+        return gate
+
+    def _risk_targets(self, released: FloatArray, t: IntArray) -> FloatArray:
+        """Each row's targets through its risk engine (``BarRisk.decide``)."""
+        out = np.array(released, dtype=np.float64, copy=True)
+        cash, shares = self.state.cash, self.state.shares
+        for b in range(self.n_batch):
+            tb = int(t[b])
+            before = AccountState(cash=cash[b : b + 1].copy(), shares=shares[b : b + 1].copy())
+
+            def simulate(row: FloatArray, tb: int = tb, before: AccountState = before) -> BarFill:
+                after, res = sim_step(before, row[None, :], self.market, tb, self.sim_config)
+                return _bar_fill(after, res, 0)
+
+            out[b] = self._gate(b).decide(
+                self.panel.index[tb].to_pydatetime(), out[b], before.shares[0],
+                float(before.cash[0]), self.market.mark[tb], simulate,
+            )  # fmt: skip
+        return out
+
+    def _risk_fills(self, state: AccountState, res: StepResult, t: IntArray) -> None:
+        for b in range(self.n_batch):
+            when = self.panel.index[int(t[b]) + 1].to_pydatetime()
+            self._gate(b).filled(when, _bar_fill(state, res, b))
+
     def _update_basis(self, old: FloatArray, new: FloatArray, fill: FloatArray) -> None:
         """Average entry price per position: adds average in, reductions keep it, flips reset it."""
         same_side = old * new > 0.0
@@ -575,6 +621,11 @@ class TradingCore:
         averaged = (old * self.basis + (new - old) * fill) / safe_new
         basis = np.where(grows, averaged, np.where(same_side, self.basis, fill))
         self.basis = np.where(new != 0.0, basis, 0.0)
+
+
+def _bar_fill(state: AccountState, res: StepResult, b: int) -> BarFill:
+    fees = res.commission[b] + res.spread[b] + res.slippage[b] + res.impact[b]
+    return BarFill(res.traded_shares[b], res.fill_price[b], fees, float(state.cash[b]))
 
 
 __all__ = ["DecisionRange", "Kernel", "OneStep", "TradingCore"]

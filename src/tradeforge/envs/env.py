@@ -14,6 +14,7 @@ from tradeforge.data.panel import BarPanel
 from tradeforge.envs.config import EnvConfig, as_env_config
 from tradeforge.envs.engine import Kernel, TradingCore
 from tradeforge.envs.observations import FeaturesLike
+from tradeforge.risk.bars import RiskTally
 
 _ALL = np.ones(1, dtype=bool)
 
@@ -32,7 +33,10 @@ class TradingEnv(gym.Env[Any, Any]):
 
     ``kernel``: ``"auto"`` (default) runs each step through the compiled one-env kernel when
     numba is installed (else numpy), ``"numba"`` requires it, ``"numpy"`` uses the batched numpy
-    path (the reference the kernel is tested equal to).
+    path (the reference the kernel is tested equal to). With ``config.risk`` setting an
+    order-level check, a stop or a breaker, each step goes through the risk engine
+    (``tradeforge.risk.bars.BarRisk``, as in ``run_backtest(..., risk=)``) on the numpy path;
+    ``info["risk_state"]`` is its trading state and ``risk_tally`` its counts.
     """
 
     metadata: dict[str, Any] = {  # noqa: RUF012 (an instance variable in gymnasium)
@@ -88,6 +92,12 @@ class TradingEnv(gym.Env[Any, Any]):
     def equity(self) -> float:
         return float(self._core.equity[0])
 
+    @property
+    def risk_tally(self) -> RiskTally | None:
+        """What the risk engine did this episode (None without ``config.risk`` controls)."""
+        gate = self._core.risk[0]
+        return None if gate is None else gate.tally
+
     def action_to_weights(self, action: Any) -> FloatArray:
         """The target weights (N,) that ``action`` would map to now (no state is changed)."""
         out: FloatArray = self._core.actions.to_weights(np.asarray(action), self._core.target)[0]
@@ -125,6 +135,9 @@ class TradingEnv(gym.Env[Any, Any]):
             "bar": bar,
             "turnover": turnover,
         }
+        gate = self._core.risk[0]
+        if gate is not None:  # config.risk runs the risk engine: its state after the step
+            info["risk_state"] = gate.state.value
         return obs, reward, term, trunc, info
 
     def render(self) -> Any:

@@ -45,11 +45,8 @@ from tradeforge.core.policy import Policy
 from tradeforge.core.types import FloatArray
 from tradeforge.data.panel import BarPanel
 from tradeforge.domain import (
-    ClientOrderId,
     Instrument,
-    Order,
     OrderFilled,
-    OrderSubmitted,
     StrategyId,
     SubmitOrder,
     Symbol,
@@ -93,6 +90,7 @@ from tradeforge.execution.node_sizing import (
 from tradeforge.execution.oms import Hook, OrderManager
 from tradeforge.execution.store import OrderStore
 from tradeforge.risk import PortfolioView
+from tradeforge.risk.gate import gate_orders
 from tradeforge.sim import SimConfig
 
 logger = logging.getLogger(__name__)
@@ -315,9 +313,9 @@ class TradingNode:
                 self.risk.on_fill(event, running.position(event.symbol))
                 running = running.apply_fill(event)
 
-    def _view(self, pending: Sequence[Order] = ()) -> PortfolioView:
+    def _view(self) -> PortfolioView:
         return PortfolioView(portfolio=self.oms.portfolio, last_prices=dict(self._marks),
-                             open_orders=[*self.oms.open_orders(), *pending],
+                             open_orders=self.oms.open_orders(),
                              instruments=self.instruments)  # fmt: skip
 
     def _mark(self, ts: datetime) -> None:
@@ -409,24 +407,17 @@ class TradingNode:
     def _send_many(
         self, ts: datetime, commands: Sequence[SubmitOrder], decision: BarDecision | None
     ) -> None:
-        """A bar's orders: each risk-checked in turn (against the open orders plus those of this
-        bar already approved), then the approved ones sent in one ``submit_many``, in order."""
-        approved: list[SubmitOrder] = []
-        pending: list[Order] = []
-        cids: set[ClientOrderId] = set()
-        for command in commands:
+        """A bar's orders: each risk-checked in turn (``tradeforge.risk.gate.gate_orders``, the
+        backtester's gate too: against the open orders plus those of this bar already approved),
+        then the approved ones sent in one ``submit_many``, in order."""
+        gated = gate_orders(self.risk, commands, self._view(), ts,
+                            known=lambda cid: self.oms.get_order(cid) is not None)  # fmt: skip
+        for command, denied in gated.denied:
             cid = command.client_order_id
-            if cid not in cids and self.oms.get_order(cid) is None:
-                denied = self.risk.validate(command, self._view(pending))
-                if denied is not None:
-                    logger.warning("risk denied %s: %s %s", cid, denied.reason, denied.message)
-                    if decision is not None:
-                        self.journal.record_denial(ts, cid, f"{denied.reason}: {denied.message}")
-                    continue
-                pending.append(Order.create(OrderSubmitted(client_order_id=cid, ts=ts,
-                                                           command=command)))  # fmt: skip
-            cids.add(cid)
-            approved.append(command)
+            logger.warning("risk denied %s: %s %s", cid, denied.reason, denied.message)
+            if decision is not None:
+                self.journal.record_denial(ts, cid, f"{denied.reason}: {denied.message}")
+        approved = gated.approved
         if not approved:
             return
         try:

@@ -27,6 +27,7 @@ from tradeforge.domain import ClientOrderId, OrderFilled, Position, StrategyId, 
 from tradeforge.execution.ids import client_order_id
 from tradeforge.execution.oms import HOOK_POINTS, Hook, HookPoint, OrderManager
 from tradeforge.risk import Denied, ExitIntent, PortfolioView
+from tradeforge.risk.gate import exit_orders
 
 logger = logging.getLogger(__name__)
 
@@ -64,17 +65,11 @@ class PassThroughRisk:
 def exit_commands(
     exits: Sequence[ExitIntent], strategy_id: StrategyId, bar_time: datetime, tag: str
 ) -> list[SubmitOrder]:
-    """Market orders for ``exits``, with deterministic ids (leg ``<tag>:<symbol>``)."""
-    return [
-        SubmitOrder(
-            client_order_id=client_order_id(strategy_id, bar_time, f"{tag}:{e.symbol}"),
-            strategy_id=strategy_id,
-            symbol=e.symbol,
-            side=e.side,
-            quantity=e.quantity,
-        )
-        for e in exits
-    ]
+    """Market orders for ``exits`` (``tradeforge.risk.gate.exit_orders``, as the backtester
+    makes them), with deterministic ids (leg ``<tag>:<symbol>``)."""
+    return exit_orders(
+        exits, strategy_id, lambda e: client_order_id(strategy_id, bar_time, f"{tag}:{e.symbol}")
+    )
 
 
 class OmsKillTarget:
