@@ -38,6 +38,7 @@ from tradeforge.data.ingest import load_panel
 from tradeforge.data.panel import BarPanel
 from tradeforge.experiment import compose
 from tradeforge.experiment import report as run_report
+from tradeforge.experiment.compute import ComputeConfig, run_fold_tasks
 from tradeforge.experiment.config import ExperimentConfig
 from tradeforge.experiment.report import FoldOutcome
 from tradeforge.experiment.validation import Validation, validate_run
@@ -188,40 +189,61 @@ def _save_reference_profile(
     write_manifest(artifact)
 
 
+def _run_fold(
+    config: ExperimentConfig, panel: BarPanel, run_dir: Path, fold: Fold, previous: Path | None
+) -> FoldOutcome:
+    """One fold end to end (features, training, test): the unit a compute backend runs."""
+    inputs = compose.fit_fold_features(config, panel, fold)
+    fold_dir = run_dir / "folds" / f"fold_{fold.number}"
+    return _test_fold(config, panel, inputs, _train_fold(config, panel, inputs, fold_dir, previous))
+
+
 def _walk_forward(
-    config: ExperimentConfig, panel: BarPanel, folds: list[Fold], run_dir: Path, tick: ProgressFn
+    config: ExperimentConfig,
+    panel: BarPanel,
+    folds: list[Fold],
+    run_dir: Path,
+    tick: ProgressFn,
+    compute: ComputeConfig | None = None,
 ) -> list[FoldOutcome]:
     """Every fold through the one fold loop; each fit sees the previous fold's artifact only
-    when ``walkforward.warm_start`` is on."""
-    fold_inputs: dict[int, compose.FoldInputs] = {}
-
-    def fit(fold: Fold, previous: Any) -> Any:
-        inputs = compose.fit_fold_features(config, panel, fold)
-        fold_inputs[fold.number] = inputs
-        fold_dir = run_dir / "folds" / f"fold_{fold.number}"
-        prev_artifact = previous[2] if previous is not None else None
-        return _train_fold(config, panel, inputs, fold_dir, prev_artifact)
-
-    def test(fold: Fold, trained: Any) -> FoldOutcome:
-        return _test_fold(config, panel, fold_inputs[fold.number], trained)
-
+    when ``walkforward.warm_start`` is on. On Ray the folds run as tasks first (same seeds, same
+    numbers) and the loop collects their outcomes in order."""
+    ready: dict[int, FoldOutcome] = {}
     tick("fold", 0, len(folds))
+    if compute is not None and compute.backend == "ray":
+        ran = run_fold_tasks(
+            _run_fold, folds, (config, panel, run_dir), compute,
+            warm_start=config.walkforward.warm_start, done=lambda k, n: tick("fold", k, n),
+        )  # fmt: skip
+        ready = {outcome.fold.number: outcome for outcome in ran}
+
+    def fit(fold: Fold, previous: FoldOutcome | None) -> FoldOutcome:
+        if fold.number in ready:
+            return ready[fold.number]
+        prev_artifact = previous.artifact if previous is not None else None
+        return _run_fold(config, panel, run_dir, fold, prev_artifact)
+
     wf = run_walk_forward(
-        folds, fit, test, warm_start=config.walkforward.warm_start,
-        progress=lambda done, total, _fold: tick("fold", done, total),
+        folds, fit, lambda _fold, outcome: outcome, warm_start=config.walkforward.warm_start,
+        progress=None if ready else (lambda done, total, _fold: tick("fold", done, total)),
         periods_per_year=config.periods_per_year(panel),
     )  # fmt: skip
     return [fr.output for fr in wf.folds]
 
 
 def run_experiment(
-    config: ExperimentConfig, out_dir: Path | None = None, progress: ProgressFn | None = None
+    config: ExperimentConfig,
+    out_dir: Path | None = None,
+    progress: ProgressFn | None = None,
+    compute: ComputeConfig | None = None,
 ) -> RunResult:
     """Run the whole job into ``out_dir`` (default :func:`default_run_dir`).
 
     Writes ``config.yaml``, ``folds/``, ``report.html`` with its plots, ``metrics.json``,
     ``summary.json``, ``oos_returns.csv`` and ``oos_weights.csv``; the same config and seed give
-    the same numbers on the same machine.
+    the same numbers on the same machine. ``compute`` runs the folds as Ray tasks
+    (:mod:`tradeforge.experiment.compute`); the numbers are the serial run's.
     """
     tick = progress or _noop
     run_dir = Path(out_dir) if out_dir is not None else default_run_dir(config)
@@ -234,7 +256,7 @@ def run_experiment(
     )
     tick("data", 1, 1)
     folds = make_folds(panel.index, config.walkforward)
-    outcomes = _walk_forward(config, panel, folds, run_dir, tick)
+    outcomes = _walk_forward(config, panel, folds, run_dir, tick, compute)
 
     tick("validation", 0, 1)
     checked = validate_run(config, panel, folds, outcomes)
