@@ -39,6 +39,7 @@ _COMMAND_MODULES = (
     "tradeforge.cli.paper_cmd",
     "tradeforge.cli.serve_cmd",
     "tradeforge.cli.explain_cmd",
+    "tradeforge.cli.retrain_cmd",
 )
 
 

@@ -6,7 +6,8 @@ and :mod:`tradeforge.governance`: ``gate NAME VERSION --offline RUN_DIR | --shad
 moves ``champion`` (default; the replaced champion becomes ``previous_champion``) or
 ``shadow``/``canary``/``challenger`` through the governance guard (a version that failed or
 lacks a required gate needs ``--approver``, someone other than the actor and the trainer);
-``rollback NAME`` restores ``previous_champion``; ``history NAME`` lists the audited moves.
+``rollback NAME`` restores ``previous_champion``; ``history NAME`` lists the audited moves;
+``card NAME VERSION [--out FILE.md]`` writes the version's model card.
 Every move is written to the audit log (``--audit``, default ``audit.db`` next to a sqlite
 registry store, else ``$TRADEFORGE_HOME/registry/audit.db``).
 """
@@ -342,6 +343,29 @@ def history_cmd(
 
 def _v(version: Any) -> str:
     return "-" if version is None else f"v{version}"
+
+
+@models_app.command("card")
+def card_cmd(
+    name: str = typer.Argument(..., help="Registered model name."),
+    version: str = typer.Argument(..., help="Version number or alias."),
+    out: Path | None = typer.Option(None, "--out", help="Write the Markdown card to this file."),
+    run_dir: Path | None = typer.Option(
+        None, "--run-dir", help="The run directory (default: the version's run_dir tag)."
+    ),
+    registry_uri: str | None = REGISTRY_URI_OPTION,
+) -> None:
+    """The model card of VERSION (Markdown): data, features, training, walk-forward results
+    per fold and against baselines, gates with their values, known limits."""
+    from tradeforge.governance.model_card import card_for_version
+
+    text = card_for_version(_registry(registry_uri), name, version, run_dir=run_dir)
+    if out is None:
+        console.out(text, highlight=False)
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    console.print(f"model card: {escape(str(out))}")
 
 
 def register(app: typer.Typer) -> None:
