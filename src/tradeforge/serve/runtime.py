@@ -13,13 +13,22 @@
   orders, denials, trading state changes), and refreshes the gauges.
 * :meth:`TradingService.snapshot`, :meth:`kill`, :meth:`resume` and :meth:`score` are what
   the API and the dashboard call.
+* With ``canary.enabled`` and a ``canary`` alias in the registry, a
+  :class:`~tradeforge.serve.canary.CanarySleeve` trades a share of the account beside the policy
+  and rolls itself back; with ``shadow.enabled`` and a ``shadow`` alias, a
+  :class:`~tradeforge.serve.shadow.ShadowRunner` decides on the same bars without orders. Both
+  run in the node thread at each bar close, after the policy's orders (``GatedClock.advance``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import getpass
+import hashlib
+import json
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -49,9 +58,11 @@ from tradeforge.risk import (
     resume_state_dir,
 )
 from tradeforge.serve.calendar import BarCalendar, CalendarCheck, broker_sessions
+from tradeforge.serve.canary import CanarySleeve
 from tradeforge.serve.config import ServeConfig
-from tradeforge.serve.jobs import JobLedger
+from tradeforge.serve.jobs import JobLedger, RetrainWorker
 from tradeforge.serve.scheduler import ServiceScheduler
+from tradeforge.serve.shadow import ShadowRunner
 from tradeforge.serve.snapshot import ModelRow, Snapshot
 from tradeforge.serve.view import LiveFacts, StateReader
 
@@ -113,6 +124,7 @@ class GatedClock:
         return bool(self.inner.can_advance())
 
     def advance(self) -> None:
+        self.service._after_bar()
         self.service._bar_done()
         self.gate.wait(self.service._idle)
         self.inner.advance()
@@ -192,11 +204,15 @@ class TimedPolicy:
 
 class TradingService:
     """The service (module docstring). ``program`` overrides ``config.policy`` (tests pass a
-    torch-free program); ``alerts`` and ``metrics`` default to ones built from the config."""
+    torch-free program), ``canary_program`` and ``shadow_program`` the artifacts of the registry's
+    ``canary`` and ``shadow`` versions (the aliases are still read from the registry);
+    ``alerts`` and ``metrics`` default to ones built from the config."""
 
     def __init__(
         self, config: ServeConfig, program: TradingProgram | None = None, *,
         metrics: TradingMetrics | None = None, alerts: AlertManager | None = None,
+        canary_program: TradingProgram | None = None,
+        shadow_program: TradingProgram | None = None,
     ) -> None:  # fmt: skip
         self.config = config
         self.program = program if program is not None else load_program(Path(config.policy))
@@ -249,6 +265,119 @@ class TradingService:
         self._kill_seen = False
         self._seen: dict[str, Any] = {}
         self.error: str | None = None
+        self._registry: Any = None
+        self._psi: dict[str, float] | None = None
+        self._champion_weights: np.ndarray | None = None
+        self.canary: CanarySleeve | None = None
+        self.shadow: ShadowRunner | None = None
+        self.canary_status: dict[str, Any] | None = None
+        self.shadow_status: dict[str, Any] | None = None
+        self._open_sleeves(canary_program, shadow_program)
+
+    # -- canary and shadow ------------------------------------------------------------------------
+    def _open_sleeves(self, canary: TradingProgram | None, shadow: TradingProgram | None) -> None:
+        """The canary sleeve and the shadow runner for the registry's ``canary`` / ``shadow``
+        versions, when enabled and the alias exists (else their status says why not)."""
+        cfg = self.config
+        if cfg.registry is None or not (cfg.canary.enabled or cfg.shadow.enabled):
+            return
+        from tradeforge.agents.registry import CANARY, PolicyRegistry
+
+        self._registry = PolicyRegistry(cfg.registry.uri, create=False)
+        aliases = self._registry.aliases(cfg.registry.model)
+        model = cfg.registry.model
+        if cfg.canary.enabled:
+            version = aliases.get(CANARY)
+            if version is None:
+                self.canary_status = {"model": model, "active": False, "rolled_back": False,
+                                      "reason": f"{model!r} has no alias 'canary'"}  # fmt: skip
+            else:
+                self.canary = CanarySleeve(
+                    cfg.canary, canary or self._alias_program(CANARY, version),
+                    strategy_id=self.strategy_id, model=model, version=version,
+                    state_dir=self.state_dir / "canary", rollback=self._rollback,
+                    psi=lambda: self._psi, reference=self._canary_reference(),
+                )  # fmt: skip
+        if cfg.shadow.enabled:
+            version = aliases.get("shadow")
+            if version is None:
+                self.shadow_status = {"model": model, "active": False,
+                                      "reason": f"{model!r} has no alias 'shadow'"}  # fmt: skip
+            else:
+                out = Path(cfg.shadow.dir) if cfg.shadow.dir else self.state_dir / "shadow"
+                self.shadow = ShadowRunner(shadow or self._alias_program("shadow", version),
+                                           model=model, version=version, out_dir=out)  # fmt: skip
+
+    def _alias_program(self, alias: str, version: int) -> TradingProgram:
+        reg = self.config.registry
+        if reg is None:
+            raise ConfigError(f"{alias}: registry is not set; expected registry: {{model: NAME}}")
+        target = self.state_dir / alias / f"artifact-v{version}"
+        local = self._registry.download(reg.model, version, target)
+        return load_program(Path(local))
+
+    def _canary_reference(self) -> Any:
+        from tradeforge.governance.canary import CanaryReference
+
+        path = self.config.canary.reference_returns
+        if not self.config.canary.monitor.cusum or path is None:
+            return None
+        if path.endswith(".npy"):
+            returns = np.load(path)
+        else:
+            returns = pd.read_csv(path, index_col=0).iloc[:, 0].to_numpy(dtype=float)
+        return CanaryReference.from_returns(np.asarray(returns, dtype=float))
+
+    def _rollback(self, decision: Any) -> dict[str, Any]:
+        """Move the alias back (one audit event) and alert once, through the alert manager."""
+        from tradeforge.governance.canary import rollback
+        from tradeforge.governance.lifecycle import open_audit
+
+        reg = self.config.registry
+        if reg is None:
+            raise ConfigError(
+                "canary rollback: registry is not set; expected registry: {model: NAME}"
+            )
+        audit = open_audit(reg.audit_path, reg.uri or self._registry.uri)
+        try:
+            return rollback(self._registry, reg.model, decision, audit,
+                            notify=self._rollback_alert, actor="serve-canary")  # fmt: skip
+        finally:
+            audit.close()
+
+    def _rollback_alert(self, alert: dict[str, Any]) -> None:
+        decision = alert.get("decision", {})
+        details = "; ".join(
+            t.get("detail", t.get("name", "")) for t in decision.get("triggers", [])
+        )
+        self.alerts.notify(Alert(
+            key=f"canary_rollback:{alert['model']}:{alert.get('from_version')}",
+            severity="critical", title=f"Canary {alert['model']} rolled back",
+            text=f"{alert.get('action')}: {details}",
+            fields={"model": str(alert["model"]), "from_version": str(alert.get("from_version")),
+                    "reasons": ", ".join(alert.get("reasons", []))},
+        ))  # fmt: skip
+
+    def _after_bar(self) -> None:
+        """In the node thread after each bar's orders: the canary's and the shadow's bar."""
+        node, weights = self._node, self._champion_weights
+        self._champion_weights = None
+        if node is None:
+            return
+        ts = node._bar_time
+        if self.canary is not None:
+            halted = bool(node.oms.halted) or StatePaths(self.state_dir / "risk").kill_flag.exists()
+            try:
+                self.canary.step(node, ts, decided=weights is not None, halted=halted)
+            except Exception:  # never let the canary stop the policy
+                logger.exception("canary step")
+            self.canary_status = {"active": not self.canary.rolled_back, **self.canary.state()}
+        if self.shadow is not None:
+            try:
+                self.shadow.step(node, ts, weights)
+            except Exception:
+                logger.exception("shadow step")
+            self.shadow_status = {"active": True, **self.shadow.state()}
 
     # -- lifecycle --------------------------------------------------------------------------------
     def start(self) -> TradingService:
@@ -314,6 +443,9 @@ class TradingService:
                     venue_url=None, first=first, state=self.state_dir, durable=True,
                     wrap=self._wrap,
                 )  # fmt: skip
+                if self.canary is not None:
+                    self.canary.attach(node)
+                    stack.callback(self.canary.close)
                 self._node = node
                 self.facts.broker_connected = True
                 node.run(None if first is None else first.to_pydatetime(),
@@ -339,6 +471,7 @@ class TradingService:
 
     # -- node-thread callbacks --------------------------------------------------------------------
     def _decided(self, weights: np.ndarray, seconds: float) -> None:
+        self._champion_weights = weights
         self.facts.last_weights = {s: float(w) for s, w in zip(self.symbols, weights, strict=False)}
         self.facts.last_decision_time = self.facts.last_bar_time
         self.facts.decision_latency_ms = seconds * 1000.0
@@ -388,8 +521,6 @@ class TradingService:
 
     def _daily_report(self, now: datetime) -> None:
         """Write the day's snapshot to ``STATE/reports/DATE.json`` and send a summary."""
-        import json
-
         snap = self.snapshot()
         folder = self.state_dir / "reports"
         folder.mkdir(exist_ok=True)
@@ -424,6 +555,7 @@ class TradingService:
         actions = history.actions if profile.actions else None
         report = drift_report(profile, features, actions, index=list(history.timestamps))
         self.metrics.set_drift(drift_metrics(report))
+        self._psi = {c.name: float(c.psi) for c in report.features if math.isfinite(c.psi)}
         if report.rollback_reasons:
             self.alerts.notify(Alert(key="drift", severity="warning",
                                      title="Drift against the training reference",
@@ -431,6 +563,14 @@ class TradingService:
         return report
 
     def _retrain_due(self, now: datetime) -> None:
+        job = self.config.schedule.retrain
+        if job is not None:  # retrain in a worker thread, once per cadence slot (serve/jobs.py)
+            worker = getattr(self, "_retrainer", None)
+            if worker is None:
+                worker = self._retrainer = RetrainWorker(self.scheduler.ledger, job,
+                                                         notify=self.alerts.notify)  # fmt: skip
+            worker.submit(self.config.schedule.retrain_key(now))
+            return
         self.alerts.notify(Alert(
             key=f"retrain:{now.date().isoformat()}", severity="info", title="Retraining is due",
             text=f"run `tradeforge run` on the policy's config; model {self.program.name}",
@@ -449,9 +589,28 @@ class TradingService:
             self.facts.next_bar_time = self._next_bar()
             self.facts.problems = self._problems()
             self.facts.alerts = self._alert_rows()
-            snap = self.reader.snapshot(self.facts)
+            snap = self._with_sleeves(self.reader.snapshot(self.facts))
             self._cache = (now, snap)
             return snap
+
+    def _with_sleeves(self, snap: Snapshot) -> Snapshot:
+        """The canary's and the shadow's state in the snapshot (their own sections and model
+        rows); the version changes with them."""
+        canary, shadow = self.canary_status, self.shadow_status
+        if canary is None and shadow is None:
+            return snap
+        rows = list(snap.models)
+        if canary is not None and canary.get("version") is not None:
+            rows.append(ModelRow("canary", str(canary["model"]), str(canary["version"]), {},
+                                 {"share": canary.get("share"), "equity": canary.get("equity")}))  # fmt: skip
+        if shadow is not None and shadow.get("version") is not None:
+            rows.append(ModelRow("shadow", str(shadow["model"]), str(shadow["version"]), {},
+                                 {"agreement": shadow.get("agreement"),
+                                  "simulated_equity": shadow.get("simulated_equity")}))  # fmt: skip
+        body = json.dumps([canary, shadow], sort_keys=True, default=str)
+        digest = hashlib.sha256(body.encode()).hexdigest()[:8]
+        return dataclasses.replace(snap, canary=canary, shadow=shadow, models=tuple(rows),
+                                   version=f"{snap.version}-{digest}")  # fmt: skip
 
     def kill(self, reason: str, *, source: str = "api") -> Snapshot:
         record = kill_state_dir(self.state_dir / "risk", reason, source=source,
@@ -567,8 +726,6 @@ class TradingService:
         return rows
 
     def _running_model(self) -> ModelRow:
-        import json
-
         backtest: dict[str, float | None] = {}
         metrics = Path(self.config.policy) / "metrics.json"
         if metrics.is_file():

@@ -162,6 +162,10 @@ class Snapshot:
     audit_head_seq: int
     time_in_state_s: dict[str, float] = field(default_factory=dict)
     problems: tuple[str, ...] = ()  # what keeps the service from being ready
+    # the canary sleeve (share, equity, last decision, rolled back, reason) and the shadow
+    # runner (agreement with the policy, simulated equity); None when not configured
+    canary: dict[str, Any] | None = None
+    shadow: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (datetimes as ISO strings); built once per snapshot and shared, so
