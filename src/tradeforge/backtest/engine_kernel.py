@@ -1,22 +1,25 @@
-"""The compiled path loop of the backtester: ``tradeforge.sim.kernel.account_step`` bar by bar.
+"""The compiled path loops of the backtester: ``tradeforge.sim.kernel.account_step`` bar by bar.
 
 ``simulate_path`` runs one account over a range of decision bars in one compiled loop. It holds
 no market arithmetic of its own: every bar is one call of :func:`tradeforge.sim.kernel.account_step`
 (the compiled one-account ``tradeforge.sim.step`` that the single ``TradingEnv`` also runs), with
 the parameters packed by :func:`tradeforge.sim.kernel.pack_sim_params` and the market stacked by
-:func:`tradeforge.sim.kernel.stack_market`. The loop only hands each bar its slice of the path's output array and
-keeps the shares, equity, cash, borrow, margin and interest of every bar.
-``run_backtest`` uses it when numba is installed (``kernel="auto"`` or ``"numba"``) and loops over
-``sim.step`` otherwise; tests check both equal (to float rounding of the sums over assets: a
-sequential sum in the kernel, a pairwise one in numpy).
+:func:`tradeforge.sim.kernel.stack_market`. It is the reference of ``simulate_path_fused``, what
+``run_backtest`` runs when numba is installed (``kernel="auto"`` or ``"numba"``;
+``compiled_kernel()``): the same arguments and the same operations per element in the same
+order, scheduled in passes over the assets that vectorize (about 2x faster for 100 assets),
+tested bit-equal to ``simulate_path``. Without numba ``run_backtest`` loops over ``sim.step``;
+tests check both equal (to float rounding of the sums over assets: a sequential sum in the
+kernel, a pairwise one in numpy).
 
 Compilation is lazy (first call) and cached on disk under a key that includes a digest of this
 file and of every module it imports (``tradeforge.sim.jit``): an edit of
-``tradeforge/sim/kernel.py`` recompiles this loop too. Nothing is compiled on import.
+``tradeforge/sim/kernel.py`` recompiles these loops too. Nothing is compiled on import.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -25,7 +28,42 @@ import numpy as np
 from tradeforge.core.errors import BacktestError
 from tradeforge.core.types import FloatArray
 from tradeforge.sim import kernel as _sim_kernel
-from tradeforge.sim.kernel import account_step, jit
+from tradeforge.sim.costs import BPS
+from tradeforge.sim.kernel import (
+    M_ADV,
+    M_FILL,
+    M_MARK,
+    M_SIGMA,
+    OUT_COMMISSION,
+    OUT_FILL,
+    OUT_IMPACT,
+    OUT_SLIPPAGE,
+    OUT_SPREAD,
+    OUT_TRADED,
+    OUT_WEIGHTS,
+    P_ALLOW_SHORT,
+    P_BORROW,
+    P_CAP,
+    P_CASH_RATE,
+    P_COMM_BPS,
+    P_COMM_SHARE,
+    P_FRACTIONAL,
+    P_HALF_SPREAD,
+    P_IMPACT,
+    P_LOT,
+    P_MARGIN_RATE,
+    P_MAX_LEVERAGE,
+    P_MAX_POSITION,
+    P_MIN_COMM,
+    P_MIN_TRADE,
+    P_REBATE_RATE,
+    P_SLIP_BPS,
+    P_SLIP_VOL,
+    account_step,
+    jit,
+)
+
+_ROUND_EPS = 1e-9  # sim.kernel's lot-rounding tolerance
 
 # Rows of ``out_scalars`` (``simulate_path``).
 SC_PREV_EQUITY, SC_EQUITY, SC_CASH, SC_BORROW, SC_MARGIN, SC_INTEREST = range(6)
@@ -71,6 +109,177 @@ def simulate_path(
         out_scalars[SC_INTEREST, i] = interest
 
 
+@jit(error_model="numpy")
+def simulate_path_fused(
+    weights: FloatArray,
+    market: FloatArray,
+    start: int,
+    stop: int,
+    cash0: float,
+    params: FloatArray,
+    out: FloatArray,
+    out_shares: FloatArray,
+    out_scalars: FloatArray,
+) -> None:
+    """``simulate_path`` (same arguments, same outputs to the last bit) in one fused loop over
+    bars whose per-asset work is split into passes LLVM can vectorize.
+
+    Every element gets exactly the operations of :func:`tradeforge.sim.kernel.account_step` in
+    the same order; only the schedule differs: (1) the sequential gross sum of the clipped
+    targets, (2) a branch-free pass over assets (targets, lot rounding, order filters, the
+    participation cap, fills, the four trade costs; every market value loaded once, every
+    output row stored unconditionally), then (3) one sequential pass that adds the fees and
+    traded notionals in asset order, updates the shares and marks them at close[t+1] (the held
+    value is also next bar's equity at its close[t]: the same products summed in the same
+    order, so it is not summed twice), and (4) the held weights. numpy's error model (no
+    Python check per division) lets the passes vectorize; where ``account_step`` would raise
+    ``ZeroDivisionError`` (a zero mark price) this gives numpy's inf/NaN, as ``sim.step`` does.
+    Tested bit-equal to ``simulate_path`` on real data with every cost on and on edge cases.
+    """
+    n = weights.shape[1]
+    allow_short = params[P_ALLOW_SHORT] > 0.0
+    max_pos = params[P_MAX_POSITION]
+    max_lev = params[P_MAX_LEVERAGE]
+    fractional = params[P_FRACTIONAL] > 0.0
+    lot = params[P_LOT]
+    min_trade = params[P_MIN_TRADE]
+    comm_rate = params[P_COMM_BPS] * BPS
+    comm_share = params[P_COMM_SHARE]
+    min_comm = params[P_MIN_COMM]
+    spread_rate = params[P_HALF_SPREAD] * BPS
+    slip_rate = params[P_SLIP_BPS] * BPS
+    slip_vol = params[P_SLIP_VOL]
+    impact_coef = params[P_IMPACT]
+    cap = params[P_CAP]
+    lower = -max_pos if allow_short else 0.0
+    no_volume_limit = math.inf if cap >= 1.0 else 0.0
+    use_min_trade = min_trade > 0.0
+    use_min_comm = min_comm > 0.0
+    use_impact = impact_coef > 0.0
+    shares = np.zeros(n)
+    # this bar's per-asset results, contiguous (the ``out`` rows may be strided views)
+    b_traded = np.empty(n)
+    b_fill = np.empty(n)
+    b_comm = np.empty(n)
+    b_spread = np.empty(n)
+    b_slip = np.empty(n)
+    b_impact = np.empty(n)
+    cash = cash0
+    held = 0.0  # value of the shares at the current close (no shares yet)
+    for t in range(start, stop):
+        i = t - start
+        t1 = t + 1
+        w_row = weights[t]
+        m0_row = market[M_MARK, t]
+        m1_row = market[M_MARK, t1]
+        px_row = market[M_FILL, t1]
+        adv_row = market[M_ADV, t]
+        sg_row = market[M_SIGMA, t]
+        prev_equity = cash + held
+        size_eq = max(prev_equity, 0.0)
+        # (1) position and leverage limits
+        explicit_gross = 0.0
+        held_gross = 0.0
+        for j in range(n):
+            w = w_row[j]
+            if math.isnan(w):
+                if size_eq > 0.0 and shares[j] != 0.0:
+                    held_gross += abs(shares[j] * m0_row[j] / size_eq)
+            else:
+                explicit_gross += abs(min(max(w, lower), max_pos))
+        room = max(max_lev - held_gross, 0.0)
+        scale = room / explicit_gross if explicit_gross > room else 1.0
+        # (2) per asset, branch-free: sizing, filters, cap, fills, trade costs
+        for j in range(n):
+            w = w_row[j]
+            m0 = m0_row[j]
+            px = px_row[j]
+            v = adv_row[j]
+            sg = sg_row[j]
+            tradable = (abs(px) < math.inf) & (px > 0.0)
+            target = min(max(w, lower), max_pos) * scale * size_eq / m0
+            if not fractional:
+                lots = target / lot
+                sgn = 1.0 if lots > 0.0 else (-1.0 if lots < 0.0 else 0.0)
+                target = np.trunc(lots + sgn * _ROUND_EPS) * lot
+            desired = target - shares[j]
+            if use_min_trade:
+                m0f = m0 if abs(m0) < math.inf else 0.0
+                desired = 0.0 if abs(desired) * m0f < min_trade else desired
+            v_ok = (abs(v) < math.inf) & (v > 0.0)
+            limit = cap * v if v_ok else no_volume_limit
+            if not fractional:
+                limit = np.floor(limit / lot) * lot
+            sgn = 1.0 if desired > 0.0 else (-1.0 if desired < 0.0 else 0.0)
+            trade = sgn * min(abs(desired), limit)
+            ok = (w == w) & (abs(target) < math.inf) & tradable
+            traded = trade if ok else 0.0
+            b_traded[j] = traded
+            b_fill[j] = px if tradable else math.nan
+            size = abs(traded)
+            notional = size * px
+            sig = sg if abs(sg) < math.inf else 0.0
+            fee = notional * comm_rate + size * comm_share
+            if use_min_comm:
+                fee = max(fee, min_comm)
+            spread = notional * spread_rate
+            slippage = notional * (slip_rate + slip_vol * sig)
+            impact = 0.0
+            if use_impact:
+                impact = notional * (impact_coef * math.sqrt(size / v) * sig) if v_ok else 0.0
+            nz = traded != 0.0
+            b_comm[j] = fee if nz else 0.0
+            b_spread[j] = spread if nz else 0.0
+            b_slip[j] = slippage if nz else 0.0
+            b_impact[j] = impact if nz else 0.0
+        # (3) in asset order: costs and notionals, shares, the marks at close[t+1]
+        trade_value = 0.0
+        fee_total = 0.0
+        short_value = 0.0
+        held = 0.0
+        for j in range(n):
+            traded = b_traded[j]
+            if traded != 0.0:
+                fee_total += b_comm[j] + b_spread[j] + b_slip[j] + b_impact[j]
+                trade_value += traded * px_row[j]
+                shares[j] += traded
+            s = shares[j]
+            value = 0.0
+            if s != 0.0:
+                value = s * m1_row[j]
+                held += value
+                if s < 0.0:
+                    short_value -= value
+            out[OUT_WEIGHTS, i, j] = value
+            out[OUT_TRADED, i, j] = traded
+            out[OUT_FILL, i, j] = b_fill[j]
+            out[OUT_COMMISSION, i, j] = b_comm[j]
+            out[OUT_SPREAD, i, j] = b_spread[j]
+            out[OUT_SLIPPAGE, i, j] = b_slip[j]
+            out[OUT_IMPACT, i, j] = b_impact[j]
+            out_shares[i, j] = s
+        cash = cash - trade_value - fee_total
+        free = cash - short_value
+        borrow = short_value * params[P_BORROW]
+        margin = max(-free, 0.0) * params[P_MARGIN_RATE]
+        interest = max(free, 0.0) * params[P_CASH_RATE] + short_value * params[P_REBATE_RATE]
+        cash = cash - borrow - margin + interest
+        equity = cash + held
+        # (4) held weights after the fill
+        if equity != 0.0:
+            for j in range(n):
+                out[OUT_WEIGHTS, i, j] = out[OUT_WEIGHTS, i, j] / equity
+        else:
+            for j in range(n):
+                out[OUT_WEIGHTS, i, j] = 0.0
+        out_scalars[SC_PREV_EQUITY, i] = prev_equity
+        out_scalars[SC_EQUITY, i] = equity
+        out_scalars[SC_CASH, i] = cash
+        out_scalars[SC_BORROW, i] = borrow
+        out_scalars[SC_MARGIN, i] = margin
+        out_scalars[SC_INTEREST, i] = interest
+
+
 @jit
 def traded_values(traded: FloatArray, fill_price: FloatArray, out: FloatArray) -> None:
     """``out = abs(where(traded != 0, traded * fill_price, 0))`` elementwise, in one pass over the
@@ -88,13 +297,14 @@ def numba_available() -> bool:
 
 
 def compiled_kernel() -> Callable[..., Any]:
-    """The compiled ``simulate_path`` (compiled on its first call, then loaded from the cache)."""
+    """The compiled path loop ``run_backtest`` runs: ``simulate_path_fused`` (compiled on its
+    first call, then loaded from the cache)."""
     if not numba_available():
         raise BacktestError(
             "kernel = 'numba' but numba is not installed; pip install numba, or use "
             "kernel = 'auto' or 'step'"
         )
-    kernel: Callable[..., Any] = simulate_path
+    kernel: Callable[..., Any] = simulate_path_fused
     return kernel
 
 
@@ -109,5 +319,6 @@ __all__ = [
     "compiled_kernel",
     "numba_available",
     "simulate_path",
+    "simulate_path_fused",
     "traded_values",
 ]
