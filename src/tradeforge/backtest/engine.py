@@ -256,7 +256,9 @@ def _check_inputs(
 
 def _bar_fill(state: AccountState, res: StepResult) -> BarFill:
     fees = res.commission[0] + res.spread[0] + res.slippage[0] + res.impact[0]
-    return BarFill(res.traded_shares[0], res.fill_price[0], fees, float(state.cash[0]))
+    return BarFill(
+        res.traded_shares[0], res.fill_price[0], fees, float(state.cash[0]), state.shares[0]
+    )
 
 
 def _run_step_loop(
@@ -452,10 +454,12 @@ def backtest_weights_file(
     options: WeightsFileConfig | None = None,
     *,
     kernel: Kernel = "auto",
+    risk: RiskConfig | None = None,
 ) -> BacktestResult:
     """Backtest a user's weights CSV (see ``weights_file``) from its first date to the panel end.
 
-    What the loader clipped, held or assumed is listed in ``BacktestResult.notes``.
+    What the loader clipped, held or assumed is listed in ``BacktestResult.notes``; ``risk`` as
+    in :func:`run_backtest`.
     """
     weights, report = load_weights_csv_with_report(path, panel, config, options)
     listed = np.flatnonzero(~np.isnan(weights).all(axis=1))
@@ -465,7 +469,7 @@ def backtest_weights_file(
             f"weights file {path}: first date {panel.index[start]} is the last bar of the data; "
             "expected at least one later bar to fill on"
         )
-    result = run_backtest(panel, weights, config, start=start, kernel=kernel)
+    result = run_backtest(panel, weights, config, start=start, kernel=kernel, risk=risk)
     return replace(result, notes=report.notes)
 
 

@@ -124,7 +124,8 @@ def _write_outputs(out: Path, result: Any, metrics: dict[str, float]) -> list[st
     clean = {
         k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in metrics.items()
     }
-    payload = {"metrics": clean, "notes": list(result.notes), "config": result.config.model_dump()}
+    payload = {"metrics": clean, "notes": list(result.notes), "config": result.config.model_dump(),
+               "risk": None if result.risk is None else result.risk.to_json()}  # fmt: skip
     (out / "metrics.json").write_text(json.dumps(payload, indent=2), encoding="utf-8")
     written.append(str(out / "metrics.json"))
     return written
@@ -165,6 +166,11 @@ def backtest_cmd(
     benchmark: str | None = typer.Option(
         None, "--benchmark", "-b", help="Symbol for alpha/beta/IR (same source)."
     ),
+    risk: Path | None = typer.Option(
+        None,
+        "--risk",
+        help="Risk engine limits: a YAML with risk: (experiment or paper config) or a RiskConfig.",
+    ),
     out: Path | None = typer.Option(None, "--out", "-o", help="Write results to this folder."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output on stdout."),
 ) -> None:
@@ -175,8 +181,9 @@ def backtest_cmd(
 
     if (weights is None) == (policy is None):
         raise ConfigError("pass exactly one of --weights FILE or --policy DIR")
+    limits = _risk_config(risk) if risk is not None else None
     if policy is not None:
-        _replay(policy, start, end, benchmark, out, as_json)
+        _replay(policy, start, end, benchmark, out, as_json, limits)
         return
     assert weights is not None
     data = _data_config(weights, data_config, symbols, source, frequency)
@@ -193,7 +200,7 @@ def backtest_cmd(
     options = WeightsFileConfig(
         on_limit="clip" if clip else "error", nan="hold" if nan_hold else "error"
     )
-    result = backtest_weights_file(weights, panel, sim, options)
+    result = backtest_weights_file(weights, panel, sim, options, risk=limits)
     bench = _benchmark_returns(benchmark, panel, data) if benchmark else None
     metrics = result.metrics(bench)
     files = _write_outputs(out, result, metrics) if out is not None else []
@@ -203,13 +210,33 @@ def backtest_cmd(
     )
 
 
+def _risk_config(path: Path) -> Any:
+    """The ``RiskConfig`` of ``path``: under ``risk:`` (an experiment YAML, or a paper config
+    at the top level or under ``paper:``), or the file itself."""
+    from tradeforge.core.config import read_yaml_mapping
+    from tradeforge.risk import RiskConfig
+
+    raw = read_yaml_mapping(path)
+    if isinstance(raw.get("paper"), dict):
+        raw = raw["paper"]
+    if "risk" in raw:
+        if not isinstance(raw["risk"], dict):
+            raise ConfigError(f"{path}: risk = {raw['risk']!r}; expected a mapping of limits")
+        return validate_config(RiskConfig, raw["risk"], source=f"{path}:risk")
+    return validate_config(RiskConfig, raw, source=str(path))
+
+
 def _replay(
     policy: Path, start: str | None, end: str | None, benchmark: str | None,
-    out: Path | None, as_json: bool,
+    out: Path | None, as_json: bool, risk: Any = None,
 ) -> None:  # fmt: skip
     from tradeforge.experiment.replay import replay_policy
 
-    replay = replay_policy(policy, start, end)
+    replay = (
+        replay_policy(policy, start, end)
+        if risk is None
+        else _replay_risk(policy, start, end, risk)
+    )
     result, panel = replay.result, replay.panel
     bench = None
     if benchmark:
@@ -219,6 +246,48 @@ def _replay(
     label = f"replay {policy}"
     info = {"policy": str(policy)}
     _report(info, label, panel, replay.start, replay.end, result, metrics, files, as_json)
+
+
+def _replay_risk(policy: Path, start: str | None, end: str | None, risk: Any) -> Any:
+    """``replay_policy`` under the risk engine: the policy decides in an env that applies
+    ``risk`` (so it sees the account the controls leave, as the trading node does) and the
+    backtest of its targets applies the same engine."""
+    from tradeforge.agents.rollout import rollout_weights
+    from tradeforge.backtest.engine import decision_window, run_backtest
+    from tradeforge.data.ingest import load_panel
+    from tradeforge.envs.env import TradingEnv
+    from tradeforge.experiment.replay import Replay, _bar, open_artifact
+
+    opened = open_artifact(policy)
+    env = opened.env.model_copy(update={"risk": risk})
+    panel = load_panel(opened.data.model_copy(update={"start": None, "end": None}))
+    first = _bar(panel.index, start or opened.ranges.get("test_start"), "left", "start")
+    last = _bar(panel.index, end or opened.ranges.get("test_end"), "right", "end")
+    if last <= first:
+        raise BacktestError(
+            f"end {panel.index[last].date()} is not after start {panel.index[first].date()}"
+        )
+    if hasattr(opened.policy, "bind_prices"):
+        opened.policy.bind_prices(panel.close)
+    features = opened.pipeline.transform(panel)
+    trading = TradingEnv(panel, features, env, start=first, end=min(last + 2, panel.n_bars))
+    weights = rollout_weights(opened.policy, trading)
+    result = run_backtest(panel, weights, env.sim, *decision_window(weights), risk=risk)
+    return Replay(panel, weights, result, panel.index[first], panel.index[last], env)
+
+
+def _risk_rows(result: Any) -> list[tuple[str, str]]:
+    """The risk engine's counts as (what, value) rows (none without the engine)."""
+    if result.risk is None:
+        return []
+    tally = result.risk.to_json()
+    rows = [("orders checked", str(tally["orders"])), ("approved", str(tally["approved"]))]
+    rows += [(f"denied {k}", str(v)) for k, v in tally["denied"].items()]
+    rows += [(f"stop {k}", str(v)) for k, v in tally["stops"].items()]
+    rows += [(f"breaker {k}", str(v)) for k, v in tally["trips"].items()]
+    rows += [(f"bars {k}", f"{tally['state_bars'][k]} ({tally['state_share'][k]:.1%})")
+             for k in tally["state_bars"]]  # fmt: skip
+    return rows
 
 
 def _report(
@@ -238,6 +307,7 @@ def _report(
                 "costs": {c: float(result.costs[c].sum()) for c in result.costs.columns},
                 "notes": list(result.notes),
                 "files": files,
+                "risk": None if result.risk is None else result.risk.to_json(),
             }
         )
         return
@@ -250,6 +320,8 @@ def _report(
     for col in result.costs.columns:
         table.add_row(f"cost {col}", f"{float(result.costs[col].sum()):,.2f}")
     table.add_row("final equity", f"{float(result.equity.iloc[-1]):,.2f}")
+    for what, value in _risk_rows(result):
+        table.add_row(f"risk: {what}", value)
     console.print(table)
     undefined = footnote(cells)
     if undefined:

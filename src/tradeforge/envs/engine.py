@@ -625,7 +625,9 @@ class TradingCore:
 
 def _bar_fill(state: AccountState, res: StepResult, b: int) -> BarFill:
     fees = res.commission[b] + res.spread[b] + res.slippage[b] + res.impact[b]
-    return BarFill(res.traded_shares[b], res.fill_price[b], fees, float(state.cash[b]))
+    return BarFill(
+        res.traded_shares[b], res.fill_price[b], fees, float(state.cash[b]), state.shares[b]
+    )
 
 
 __all__ = ["DecisionRange", "Kernel", "OneStep", "TradingCore"]

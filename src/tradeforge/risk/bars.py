@@ -16,8 +16,9 @@ this one class, and it calls :class:`~tradeforge.risk.engine.RiskEngine` and
    target of each approved order, 0 for an approved exit, NaN (hold) for a denied order;
 4. **fills**: :meth:`BarRisk.filled` applies the bar's fills (the simulator's shares, price and
    costs) to a domain :class:`~tradeforge.domain.Portfolio` (entry prices for the stops) and
-   calls ``RiskEngine.on_fill`` (loss streak); its cash follows the simulator's (carry
-   included).
+   calls ``RiskEngine.on_fill`` (loss streak); its cash and quantities then take the
+   simulator's values (carry included; a position the simulator closed is flat, with no
+   decimal residue of the float shares).
 
 The engine runs on a :class:`~tradeforge.core.clock.TestClock` set to each bar's time, so the
 daily-loss breaker counts days of bar time, like the node's bar clock. What the controls did is
@@ -81,12 +82,13 @@ def needs_engine(config: RiskConfig | None) -> bool:
 @dataclass(frozen=True)
 class BarFill:
     """What the simulator did (or would do) for one account at one bar: signed shares traded,
-    the fill price and all trade costs per symbol, and the cash after the bar."""
+    the fill price and all trade costs per symbol, and the cash and shares after the bar."""
 
     traded: FloatArray
     price: FloatArray
     fees: FloatArray
     cash: float
+    shares: FloatArray
 
 
 Simulate = Callable[[FloatArray], BarFill]
@@ -261,7 +263,16 @@ class BarRisk:
             self.engine.on_fill(event, self.portfolio.position(order.symbol))
             self.portfolio = self.portfolio.apply_fill(event)
         self._sent = []
-        self.portfolio = self.portfolio.model_copy(update={"cash": _dec(fill.cash)})
+        positions = []
+        for pos in self.portfolio.positions:  # the simulator's holdings (no Decimal residue)
+            q = _dec(fill.shares[col[pos.symbol]])
+            update: dict[str, Any] = {"quantity": q}
+            if q == 0:
+                update["avg_price"] = Decimal(0)
+            positions.append(pos.model_copy(update=update))
+        self.portfolio = self.portfolio.model_copy(
+            update={"cash": _dec(fill.cash), "positions": tuple(positions)}
+        )
         self._sync()
 
     def _sync(self) -> None:
