@@ -7,21 +7,44 @@ before running it; a second claim of the same key, by this process or a restarte
 A claim that was never finished is what a crash left behind (:meth:`JobLedger.unfinished`). The
 service reports such runs and does not rerun them: the bar may have half-run, and the trading
 node's own journal resolves its bar's orders.
+
+:class:`RetrainWorker` runs the retraining job (``schedule.retrain``: :class:`RetrainJobConfig`)
+in its own thread, one retrain at a time, each cadence slot at most once (ledgered as job
+``retrain.run``): :func:`tradeforge.experiment.retrain.retrain`, which registers a challenger
+and moves ``shadow`` only through the offline gate and never touches the champion.
 """
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
+from pydantic import Field
+
+from tradeforge.core.config import FrozenConfig
 from tradeforge.core.errors import TradeforgeError
+from tradeforge.governance.gates import GateConfig
+from tradeforge.monitor.alert_sinks import Alert
 
-__all__ = ["JobLedger", "JobRun", "JobStatus", "LedgerError"]
+if TYPE_CHECKING:
+    from tradeforge.experiment.retrain import RetrainResult, Runner
+
+__all__ = [
+    "JobLedger",
+    "JobRun",
+    "JobStatus",
+    "LedgerError",
+    "RetrainJobConfig",
+    "RetrainWorker",
+]
+
+_LOG = logging.getLogger(__name__)
 
 JobStatus = Literal["running", "ok", "error", "skipped"]
 _FINAL = ("ok", "error")
@@ -219,3 +242,136 @@ class JobLedger:
 
     def __repr__(self) -> str:
         return f"JobLedger({str(self.path)!r})"
+
+
+class RetrainJobConfig(FrozenConfig):
+    """``schedule.retrain``: what the service's retraining job runs (with
+    ``schedule.retrain_every_days`` as its cadence).
+
+    ``config``: the experiment YAML; ``model``: the registered name (default the experiment's
+    ``tracking.model_name``, else its name); ``registry_uri`` and ``audit``: the registry
+    store and the governance audit log (defaults as ``tradeforge models``); ``actor``: who the
+    audit names; ``approver``: a standing second approver that lets a version that failed the
+    offline gate into ``shadow`` (audited as an override; leave unset to refuse such versions);
+    ``gates``: the gate thresholds; ``out_dir``: where runs go (default the experiment's
+    ``output_dir``)."""
+
+    config: str = Field(min_length=1)
+    model: str | None = None
+    registry_uri: str | None = None
+    audit: str | None = None
+    actor: str = Field(default="tradeforge-service", min_length=1)
+    approver: str | None = None
+    gates: GateConfig = Field(default_factory=GateConfig)
+    out_dir: str | None = None
+
+
+RETRAIN_RUN = "retrain.run"
+
+
+class RetrainWorker:
+    """Runs :func:`~tradeforge.experiment.retrain.retrain` for ``job`` in a worker thread.
+
+    :meth:`submit` (the scheduler's retrain callback) claims ``(retrain.run, key)`` in the
+    ledger and starts the thread; a slot claimed before is not run again, and a slot that
+    comes while a retrain is still running is recorded as ``skipped``. The outcome is
+    ledgered (``ok`` with ``registered ...`` or ``refused: ...``, or ``error``) and told to
+    ``notify`` as an :class:`~tradeforge.monitor.alert_sinks.Alert`. ``runner`` replaces the
+    walk-forward (tests)."""
+
+    def __init__(
+        self,
+        ledger: JobLedger,
+        job: RetrainJobConfig,
+        *,
+        notify: Callable[[Alert], None] | None = None,
+        runner: Runner | None = None,
+    ) -> None:
+        self.ledger = ledger
+        self.job = job
+        self._notify = notify
+        self._runner = runner
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self.last: RetrainResult | None = None
+
+    @property
+    def running(self) -> bool:
+        """Whether a retrain is in progress."""
+        thread = self._thread
+        return thread is not None and thread.is_alive()
+
+    def submit(self, key: str) -> bool:
+        """Start the retrain of cadence slot ``key`` in the worker thread; False when the slot
+        ran before or a retrain is still running (then the slot is recorded as skipped)."""
+        with self._lock:
+            if self.running:
+                self.ledger.skip(RETRAIN_RUN, key, "skipped: the previous retrain is still running")
+                _LOG.warning("retrain %s skipped: the previous retrain is still running", key)
+                return False
+            if not self.ledger.claim(RETRAIN_RUN, key):
+                _LOG.info("retrain %s was claimed before; not run again", key)
+                return False
+            self._thread = threading.Thread(
+                target=self._run, args=(key,), name=f"tradeforge-retrain-{key}", daemon=True
+            )
+            self._thread.start()
+        return True
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for a running retrain; True when none is running any more."""
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+        return not self.running
+
+    def _run(self, key: str) -> None:
+        try:
+            result = self._retrain()
+        except Exception as exc:
+            _LOG.exception("retrain %s failed", key)
+            self.ledger.finish(RETRAIN_RUN, key, "error", f"{type(exc).__name__}: {exc}")
+            self._tell(Alert(key=f"retrain:{key}", severity="warning", title="Retraining failed",
+                             text=f"{self.job.config}: {type(exc).__name__}: {exc}"))  # fmt: skip
+            return
+        self.last = result
+        if result.registered:
+            aliases = ", ".join(result.aliases)
+            detail = f"registered {result.model} v{result.version} ({aliases})"
+            if result.approver:
+                detail += f"; offline gate failed, approved by {result.approver}"
+            self.ledger.finish(RETRAIN_RUN, key, "ok", detail)
+            self._tell(Alert(key=f"retrain:{key}", severity="info",
+                             title="Retrained: new challenger in shadow", text=detail))  # fmt: skip
+            return
+        detail = f"refused: {result.refused}"
+        self.ledger.finish(RETRAIN_RUN, key, "ok", detail)
+        self._tell(Alert(key=f"retrain:{key}", severity="warning",
+                         title="Retrained model refused by the offline gate",
+                         text=f"{result.model}: {detail}"))  # fmt: skip
+
+    def _retrain(self) -> RetrainResult:
+        from tradeforge.agents.registry import PolicyRegistry
+        from tradeforge.experiment.config import load_experiment
+        from tradeforge.experiment.retrain import retrain
+        from tradeforge.governance.lifecycle import open_audit
+
+        job = self.job
+        config = load_experiment(Path(job.config))
+        tracking = config.tracking
+        registry = PolicyRegistry(job.registry_uri or (tracking.registry_uri if tracking else None))
+        out_dir = None
+        if job.out_dir is not None:
+            out_dir = Path(job.out_dir) / f"{config.name}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
+        with open_audit(job.audit, registry.registry_uri) as audit:
+            return retrain(config, actor=job.actor, model=job.model, registry=registry,
+                           audit=audit, approver=job.approver, gate_config=job.gates,
+                           out_dir=out_dir, runner=self._runner)  # fmt: skip
+
+    def _tell(self, alert: Alert) -> None:
+        if self._notify is None:
+            return
+        try:
+            self._notify(alert)
+        except Exception:
+            _LOG.exception("notify failed for %s", alert.key)

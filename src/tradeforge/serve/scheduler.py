@@ -31,16 +31,17 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from tradeforge.core.config import FrozenConfig
 from tradeforge.core.errors import ConfigError, DataError
 from tradeforge.serve.calendar import BarAnchor, BarCalendar, parse_frequency, require_aware
-from tradeforge.serve.jobs import JobLedger, JobRun
+from tradeforge.serve.jobs import JobLedger, JobRun, RetrainJobConfig
 
 __all__ = [
     "ErrorCallback",
     "JobCalendar",
+    "RetrainJobConfig",
     "ScheduleConfig",
     "ServiceScheduler",
     "bar_key",
@@ -77,6 +78,9 @@ class ScheduleConfig(FrozenConfig):
     """When the service runs its jobs; embedded in the service config.
 
     Times of day are exchange-local (``America/New_York`` for XNYS) and run on trading days only.
+    ``retrain_every_days`` alone makes the retrain job alert that retraining is due; with
+    ``retrain`` (:class:`~tradeforge.serve.jobs.RetrainJobConfig`) it retrains
+    (:class:`~tradeforge.serve.jobs.RetrainWorker`).
     """
 
     exchange: str = "XNYS"
@@ -89,6 +93,7 @@ class ScheduleConfig(FrozenConfig):
     drift_check_at: str | None = "17:45"
     retrain_every_days: int | None = Field(default=None, ge=1)
     retrain_at: str = "18:00"
+    retrain: RetrainJobConfig | None = None
 
     @field_validator("frequency")
     @classmethod
@@ -100,6 +105,21 @@ class ScheduleConfig(FrozenConfig):
     @classmethod
     def _time_of_day(cls, value: str | None) -> str | None:
         return _hhmm(value, "time")
+
+    @model_validator(mode="after")
+    def _retrain_cadence(self) -> ScheduleConfig:
+        if self.retrain is not None and self.retrain_every_days is None:
+            raise ValueError(
+                "retrain is set but retrain_every_days = None; expected a cadence in days "
+                "(e.g. retrain_every_days: 7) for the retraining job"
+            )
+        return self
+
+    def retrain_key(self, moment: datetime) -> str:
+        """The cadence slot of ``moment`` (the retrain job's ledger key), exchange-local."""
+        if self.retrain_every_days is None:
+            raise ConfigError("retrain_every_days = None; expected a cadence to key retrains by")
+        return period_key(self.retrain_every_days, str(self.calendar().tz))(moment)
 
     def calendar(self) -> BarCalendar:
         """The bar calendar this config describes."""
