@@ -32,6 +32,7 @@ _COMMAND_MODULES = (
     "tradeforge.cli.run_cmd",
     "tradeforge.cli.models_cmd",
     "tradeforge.cli.evaluate_cmd",
+    "tradeforge.cli.pareto_cmd",
     "tradeforge.cli.risk_cmd",
     "tradeforge.cli.audit_cmd",
     "tradeforge.cli.drift_cmd",
