@@ -59,6 +59,9 @@ class Status(BaseModel):
     ready: bool
     problems: list[str]
     version: str
+    canary: dict[str, Any] | None = None  # the canary sleeve: share, equity, last decision,
+    # rolled back or not and why (None: no canary configured)
+    shadow: dict[str, Any] | None = None  # the shadow runner: agreement with the policy
 
 
 class Decision(BaseModel):
@@ -120,7 +123,8 @@ def make_api_router() -> APIRouter:
     @router.get("/models", dependencies=READ)
     async def models(request: Request) -> dict[str, Any]:
         body = (await _snapshot(request)).to_dict()
-        return {"models": body["models"]}
+        return {"models": body["models"], "canary": body.get("canary"),
+                "shadow": body.get("shadow")}  # fmt: skip
 
     @router.post("/kill")
     async def kill(
