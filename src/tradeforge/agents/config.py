@@ -9,6 +9,7 @@ from pydantic import Field, model_validator
 from tradeforge.core.config import FrozenConfig
 
 AlgoName = Literal["ppo", "a2c", "ddpg", "td3", "sac", "recurrent_ppo", "maskable_ppo"]
+BackendName = Literal["sb3", "fast"]
 
 ALGOS: tuple[str, ...] = ("ppo", "a2c", "ddpg", "td3", "sac", "recurrent_ppo", "maskable_ppo")
 DISCRETE_ALGOS: tuple[str, ...] = ("ppo", "a2c", "recurrent_ppo", "maskable_ppo")
@@ -50,9 +51,14 @@ class AgentConfig(FrozenConfig):
     small daily-bar data (see :data:`tradeforge.agents.factory.DEFAULT_HYPERPARAMS`).
     ``seeds`` > 1 trains seeds ``seed, seed+1, ...``; the artifact is the seed best on
     validation, and ``TrainResult.spread()`` reports the mean and spread over all of them.
+    ``backend`` picks the PPO training loop: ``"sb3"`` (SB3's own) or ``"fast"``
+    (:class:`tradeforge.agents.fastppo.FastPPO`: same network and artifact, a batched rollout
+    and larger minibatches, defaults :data:`tradeforge.agents.fastppo.FAST_HYPERPARAMS`); it
+    applies to ``algo: ppo`` only, every other algorithm trains with SB3 whatever it says.
     """
 
     algo: AlgoName = "ppo"
+    backend: BackendName = "sb3"
     policy: str | None = None
     timesteps: int = Field(default=20_000, ge=1)
     seed: int = Field(default=0, ge=0)
@@ -97,6 +103,7 @@ __all__ = [
     "DISCRETE_ALGOS",
     "AgentConfig",
     "AlgoName",
+    "BackendName",
     "EvalConfig",
     "TrackingConfig",
 ]

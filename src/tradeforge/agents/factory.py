@@ -63,6 +63,33 @@ def algo_class(algo: str) -> type[Any]:
     )
 
 
+def uses_fast_ppo(config: AgentConfig) -> bool:
+    """Whether ``config`` trains with :class:`tradeforge.agents.fastppo.FastPPO`."""
+    return config.algo == "ppo" and config.backend == "fast"
+
+
+def model_class(config: AgentConfig) -> type[Any]:
+    """The class that trains ``config``: ``FastPPO`` for ``backend: fast`` PPO, else SB3's.
+
+    A ``FastPPO`` model saves an SB3 PPO ``model.zip``: loading for inference uses
+    :func:`algo_class` (``PPO``), as the policy artifact does.
+    """
+    if uses_fast_ppo(config):
+        from tradeforge.agents.fastppo import FastPPO
+
+        return FastPPO
+    return algo_class(config.algo)
+
+
+def default_hyperparams(algo: str, backend: str = "sb3") -> dict[str, Any]:
+    """tradeforge's defaults for ``algo`` (``FAST_HYPERPARAMS`` for PPO on the fast backend)."""
+    if algo == "ppo" and backend == "fast":
+        from tradeforge.agents.fastppo import FAST_HYPERPARAMS
+
+        return dict(FAST_HYPERPARAMS)
+    return dict(DEFAULT_HYPERPARAMS.get(algo, {}))
+
+
 def allowed_hyperparams(algo: str) -> tuple[str, ...]:
     """Names ``AgentConfig.hyperparams`` may use for ``algo``."""
     sig = inspect.signature(algo_class(algo).__init__)
@@ -110,11 +137,16 @@ def _coerce(algo: str, key: str, value: Any) -> Any:
     return value
 
 
-def validate_hyperparams(algo: str, hyperparams: dict[str, Any]) -> dict[str, Any]:
-    """Checked, coerced hyperparameters (defaults merged in) for ``algo``; AgentError otherwise."""
+def validate_hyperparams(
+    algo: str, hyperparams: dict[str, Any], backend: str = "sb3"
+) -> dict[str, Any]:
+    """Checked, coerced hyperparameters (defaults merged in) for ``algo``; AgentError otherwise.
+
+    ``backend`` only changes the defaults (``"fast"``: :func:`default_hyperparams` for PPO).
+    """
     sig = inspect.signature(algo_class(algo).__init__)
     allowed = allowed_hyperparams(algo)
-    merged = dict(DEFAULT_HYPERPARAMS.get(algo, {}))
+    merged = default_hyperparams(algo, backend)
     merged.update(hyperparams)
     out: dict[str, Any] = {}
     for key, raw in merged.items():
@@ -203,7 +235,7 @@ def build_model(
             "actions; this env has none (use 'ppo' instead)"
         )
     params = validate_hyperparams(
-        algo, dict(config.hyperparams if hyperparams is None else hyperparams)
+        algo, dict(config.hyperparams if hyperparams is None else hyperparams), config.backend
     )
     noise = params.pop("action_noise", None)
     if isinstance(noise, tuple):
@@ -213,7 +245,7 @@ def build_model(
         params["action_noise"] = NormalActionNoise(np.zeros(dim), np.full(dim, noise[1]))
     elif noise is not None:
         params["action_noise"] = noise
-    cls = algo_class(algo)
+    cls = model_class(config)
     policy = config.policy or default_policy(algo, env.observation_space)
     try:
         return cls(
@@ -227,7 +259,9 @@ def build_model(
             **params,
         )
     except (TypeError, ValueError, AssertionError) as exc:
-        raise AgentError(f"cannot build {algo} with hyperparams {params}: {exc}") from exc
+        raise AgentError(
+            f"cannot build {algo} (backend {config.backend!r}) with hyperparams {params}: {exc}"
+        ) from exc
 
 
 def _has_masks(env: Any) -> bool:
@@ -246,6 +280,9 @@ __all__ = [
     "allowed_hyperparams",
     "build_model",
     "check_action_space",
+    "default_hyperparams",
     "default_policy",
+    "model_class",
+    "uses_fast_ppo",
     "validate_hyperparams",
 ]

@@ -17,7 +17,7 @@ from tradeforge.agents.artifact import PolicyArtifact
 from tradeforge.agents.callbacks import EvalHook, ValidationCallback, save_checkpoint
 from tradeforge.agents.config import AgentConfig
 from tradeforge.agents.evaluation import evaluate
-from tradeforge.agents.factory import algo_class, build_model
+from tradeforge.agents.factory import algo_class, build_model, model_class
 from tradeforge.agents.tracking import default_mlflow_uri, log_run, plot_learning_curves
 from tradeforge.agents.vecenv import (
     EnvFactory,
@@ -278,7 +278,7 @@ def _resume(
     if not model_path.is_file():
         raise AgentError(f"resume_from {str(checkpoint)!r} has no model.zip; pass a checkpoint dir")
     try:
-        model = algo_class(config.algo).load(model_path, env=env, device="cpu")
+        model = model_class(config).load(model_path, env=env, device="cpu")
     except Exception as exc:  # SB3 raises ValueError/KeyError/... on a mismatched checkpoint
         raise AgentError(
             f"resume_from {str(checkpoint)!r} cannot be loaded as {config.algo} on this env: "
