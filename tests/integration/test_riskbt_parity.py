@@ -117,6 +117,7 @@ def test_a_risk_section_without_controls_leaves_the_replay_unchanged(
     code, out, err = run(capsys, *args, "--risk", str(config))
     assert code == 0, err
     limited = json.loads(out)
-    assert limited["risk"] is None and plain["risk"] is None
+    assert limited["risk"] is None
+    assert plain["risk"] is None
     assert limited["final_equity"] == plain["final_equity"]
     assert limited["metrics"] == plain["metrics"]

@@ -64,19 +64,24 @@ from tradeforge.risk.state import TradingState
 _STRATEGY = StrategyId("backtest")
 
 
+# the keys that need the engine: order-level checks, stops and breakers. The projection's keys
+# (max_position, max_gross, max_turnover, long_only) act on targets already; the breakers'
+# actions and flatten_on_kill change nothing on their own.
+ENGINE_KEYS = (
+    "max_net", "max_order_quantity", "max_order_notional", "max_position_notional",
+    "price_collar_bps", "max_orders_per_second", "max_orders_per_minute", "duplicate_window_s",
+    "restricted_symbols", "max_open_orders", "buying_power_buffer_bps",
+    "stop_loss", "trailing_stop", "max_daily_loss", "max_drawdown", "max_loss_streak",
+)  # fmt: skip
+
+
 def needs_engine(config: RiskConfig | None) -> bool:
-    """True when ``config`` has anything beyond the target-weight projection: an order-level
-    check, a stop or a breaker (else the fast vectorised paths run unchanged)."""
+    """True when ``config`` sets an order-level check, a stop or a breaker (one of
+    :data:`ENGINE_KEYS` away from its default); else the fast vectorised paths run unchanged."""
     if config is None:
         return False
-    projection = {"max_turnover"}
     defaults = RiskConfig()
-    for name in type(config).model_fields:
-        if name in projection:
-            continue
-        if getattr(config, name) != getattr(defaults, name):
-            return True
-    return False
+    return any(getattr(config, k) != getattr(defaults, k) for k in ENGINE_KEYS)
 
 
 @dataclass(frozen=True)
@@ -281,4 +286,4 @@ class BarRisk:
         self.tally.final_state = self.state.value
 
 
-__all__ = ["BarFill", "BarRisk", "RiskTally", "Simulate", "needs_engine"]
+__all__ = ["ENGINE_KEYS", "BarFill", "BarRisk", "RiskTally", "Simulate", "needs_engine"]
