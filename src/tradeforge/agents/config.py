@@ -10,6 +10,7 @@ from tradeforge.core.config import FrozenConfig
 
 AlgoName = Literal["ppo", "a2c", "ddpg", "td3", "sac", "recurrent_ppo", "maskable_ppo"]
 BackendName = Literal["sb3", "fast"]
+DeviceName = Literal["auto", "cpu", "cuda"]
 
 ALGOS: tuple[str, ...] = ("ppo", "a2c", "ddpg", "td3", "sac", "recurrent_ppo", "maskable_ppo")
 DISCRETE_ALGOS: tuple[str, ...] = ("ppo", "a2c", "recurrent_ppo", "maskable_ppo")
@@ -55,6 +56,9 @@ class AgentConfig(FrozenConfig):
     (:class:`tradeforge.agents.fastppo.FastPPO`: same network and artifact, a batched rollout
     and larger minibatches, defaults :data:`tradeforge.agents.fastppo.FAST_HYPERPARAMS`); it
     applies to ``algo: ppo`` only, every other algorithm trains with SB3 whatever it says.
+    ``device`` is where the networks train: ``auto`` (CUDA when torch sees a GPU, else CPU),
+    ``cpu`` or ``cuda``; :meth:`torch_device` resolves it when training starts, so a config
+    written on a GPU machine still loads on one without.
     """
 
     algo: AlgoName = "ppo"
@@ -71,6 +75,7 @@ class AgentConfig(FrozenConfig):
     clip_obs: float = Field(default=10.0, gt=0)
     deterministic_torch: bool = True
     torch_threads: int | None = Field(default=1, ge=1)
+    device: DeviceName = "auto"
     eval: EvalConfig = Field(default_factory=EvalConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
 
@@ -85,6 +90,23 @@ class AgentConfig(FrozenConfig):
                 "or a dict like {'pi': [64], 'vf': [64]}"
             )
         return self
+
+    def torch_device(self) -> str:
+        """``cpu`` or ``cuda``: ``auto`` picks CUDA when torch sees a GPU; ``cuda`` without one
+        raises ConfigError naming the field."""
+        import torch
+
+        available = bool(torch.cuda.is_available())
+        if self.device == "auto":
+            return "cuda" if available else "cpu"
+        if self.device == "cuda" and not available:
+            from tradeforge.core.errors import ConfigError
+
+            raise ConfigError(
+                "agent.device = 'cuda': torch sees no CUDA device on this machine; expected "
+                "'auto' or 'cpu' here (or a machine with a GPU and a CUDA build of torch)"
+            )
+        return self.device
 
     def with_updates(self, **changes: Any) -> AgentConfig:
         """A validated copy with some fields replaced."""
@@ -104,6 +126,7 @@ __all__ = [
     "AgentConfig",
     "AlgoName",
     "BackendName",
+    "DeviceName",
     "EvalConfig",
     "TrackingConfig",
 ]
