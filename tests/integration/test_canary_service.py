@@ -159,6 +159,8 @@ def test_an_injected_canary_loss_flattens_the_sleeve_and_rolls_back_once(
     rows = {m.alias: m for m in snap.models}
     assert rows["canary"].version == "2"
     assert state["share"] == 0.05
+    assert state["rollback_ms"] is not None
+    assert state["rollback_ms"] < 60_000.0  # the test venue's bar: 60 s on minute bars
 
 
 def test_the_shadow_decides_writes_its_records_and_sends_no_order(

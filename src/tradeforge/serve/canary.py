@@ -287,11 +287,36 @@ class CanarySleeve:
         self.error: str | None = None
         self.bars = 0
         self._rollback_index = 0
+        self.step_ms: float | None = None
+        self.rollback_ms: float | None = None
         self.last_weights: dict[str, float] = {}
         self.latency_s: float | None = None
         self.equity: float | None = None
         self.cap: float | None = None
         self._bar_time: datetime | None = None
+        self._restore()
+
+    def _restore(self) -> None:
+        """After a restart: the allocation, units and ramp step of the same canary version
+        (``STATE/canary/sleeve.json``); its positions come back from its fills."""
+        path = self.state_dir / "sleeve.json"
+        if not path.is_file():
+            return
+        try:
+            saved = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            logger.warning("canary %s: %s unreadable (%s); starting afresh", self.model, path, exc)
+            return
+        if saved.get("version") != self.version or saved.get("rolled_back"):
+            return
+        allocation = Decimal(str(saved.get("allocation_exact") or 0))
+        if allocation > 0:
+            self.ledger.allocation = allocation
+            self.ledger.portfolio = Portfolio(cash=allocation)
+            self.ledger.units = Decimal(str(saved.get("units") or 1))
+        self.ramp = SleeveRamp(self.config.steps, self.config.ramp_after_sessions,
+                               int(saved.get("ramp_step") or 0),
+                               int(saved.get("passing_sessions") or 0))  # fmt: skip
 
     # -- wiring ---------------------------------------------------------------------------------
     def attach(self, node: Any) -> None:
@@ -326,6 +351,14 @@ class CanarySleeve:
         """One bar close of the policy's node (module docstring); ``decided``: the policy
         decided this bar; ``halted``: the account's trading is halted (kill switch)."""
         self._bar_time = ts
+        started = time.perf_counter()
+        try:
+            self._step(node, ts, decided=decided, halted=halted)
+        finally:
+            self.step_ms = (time.perf_counter() - started) * 1000.0
+            self._save()
+
+    def _step(self, node: Any, ts: datetime, *, decided: bool, halted: bool) -> None:
         marks: dict[Symbol, Decimal] = dict(node._marks)
         inner = self.inner
         self.ledger.sync(inner.store.fills())
@@ -338,7 +371,6 @@ class CanarySleeve:
                 self.bars_to_flat = self.bars - self._rollback_index
             self.bars += 1
             self.equity = float(self.ledger.equity(marks))
-            self._save()
             return
         self._new_session(ts, marks, account)
         self.cap = float(account) * self.ramp.share
@@ -365,7 +397,6 @@ class CanarySleeve:
         elif weights is not None:
             self._trade(node, ts, weights, marks, Decimal(repr(self.cap)))
         self.bars += 1
-        self._save()
 
     def _decide(self, node: Any, marks: Mapping[Symbol, Decimal]) -> Any:
         from tradeforge.execution.node_policy import account_vector, target_weights
@@ -416,6 +447,7 @@ class CanarySleeve:
     def _roll_back(self, ts: datetime, decision: RollbackDecision,
                    marks: Mapping[Symbol, Decimal]) -> None:  # fmt: skip
         self.decision, self.rolled_back, self.rollback_bar = decision, True, ts
+        started = time.perf_counter()
         self._rollback_index = self.bars
         for order in self.inner.open_orders():
             if self.ledger.owns(order):
@@ -439,6 +471,7 @@ class CanarySleeve:
         except Exception as exc:
             self.error = f"rollback failed: {type(exc).__name__}: {exc}"
             logger.exception("canary %s: rollback", self.model)
+        self.rollback_ms = (time.perf_counter() - started) * 1000.0
 
     def _new_session(self, ts: datetime, marks: Mapping[Symbol, Decimal], account: Decimal) -> None:
         """At the first bar of a new session: the paper gate on the step's record, the ramp."""
@@ -474,6 +507,7 @@ class CanarySleeve:
             "ramp_step": self.ramp.index, "ramp": list(self.ramp.steps),
             "passing_sessions": self.ramp.passing,
             "allocation": float(self.ledger.allocation), "equity": self.equity,
+            "allocation_exact": str(self.ledger.allocation), "units": str(self.ledger.units),
             "notional_cap": self.cap, "bars": self.bars, "fills": self.ledger.n_fills,
             "positions": {str(s): float(q) for s, q in self.ledger.portfolio.quantities().items()},
             "last_weights": dict(self.last_weights),
@@ -487,6 +521,7 @@ class CanarySleeve:
             "rollback_bar": None if self.rollback_bar is None else self.rollback_bar.isoformat(),
             "flat_at": None if self.flat_at is None else self.flat_at.isoformat(),
             "bars_to_flat": self.bars_to_flat, "error": self.error,
+            "step_ms": self.step_ms, "rollback_ms": self.rollback_ms,
         }  # fmt: skip
 
     def _save(self) -> None:

@@ -298,6 +298,7 @@ class TradingService:
                     state_dir=self.state_dir / "canary", rollback=self._rollback,
                     psi=lambda: self._psi, reference=self._canary_reference(),
                 )  # fmt: skip
+                self.canary_status = {"active": True, **self.canary.state()}
         if cfg.shadow.enabled:
             version = aliases.get("shadow")
             if version is None:
@@ -307,6 +308,7 @@ class TradingService:
                 out = Path(cfg.shadow.dir) if cfg.shadow.dir else self.state_dir / "shadow"
                 self.shadow = ShadowRunner(shadow or self._alias_program("shadow", version),
                                            model=model, version=version, out_dir=out)  # fmt: skip
+                self.shadow_status = {"active": True, **self.shadow.state()}
 
     def _alias_program(self, alias: str, version: int) -> TradingProgram:
         reg = self.config.registry
