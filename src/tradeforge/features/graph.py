@@ -96,13 +96,21 @@ class Map(Op):
     def run(
         self, xs: list[FloatArray], state: State | None, ctx: Context
     ) -> tuple[FloatArray, State]:
+        out, node_state, _ = self.run_clean(xs, state, ctx)
+        return out, node_state
+
+    def run_clean(
+        self, xs: list[FloatArray], state: State | None, ctx: Context
+    ) -> tuple[FloatArray, State, bool]:
+        """``run`` plus whether the output is known to hold no infinity (the compiled twin
+        writes them as NaN already), so the graph need not scan it."""
         if self.kernel is not None and xs and len(xs[0]) > SHORT_BLOCK and _kernels_available():
             from tradeforge.features import kernels
 
-            out = kernels.run_map(self.kernel, xs)
+            out = kernels.run_map(self.kernel, xs, inf_as_nan=True)
             if out is not None:
-                return out, {}
-        return np.asarray(self.fn(*xs), dtype=np.float64), {}
+                return out, {}, True
+        return np.asarray(self.fn(*xs), dtype=np.float64), {}, False
 
 
 def _initial_rows(state: State | None, key: str, rows: int, n: int) -> FloatArray:
@@ -466,9 +474,14 @@ class Graph:
             for key, node in self.nodes.items():
                 xs = [values[i] for i in node.inputs]
                 prior = state.get(key) if state is not None else None
-                out, node_state = node.op.run(xs, prior, ctx)
-                if isinstance(node.op, Map | Source) and _has_inf(out):  # only these can
-                    out = np.where(np.isinf(out), np.nan, out)  # create infinities
+                op = node.op
+                if isinstance(op, Map):
+                    out, node_state, clean = op.run_clean(xs, prior, ctx)
+                else:
+                    out, node_state = op.run(xs, prior, ctx)
+                    clean = not isinstance(op, Source)  # only maps and sources create infinities
+                if not clean and _has_inf(out):
+                    out = np.where(np.isinf(out), np.nan, out)
                 values[key] = out
                 if node_state:
                     new_state[key] = node_state

@@ -139,63 +139,74 @@ def _recursive(
 
 # Elementwise maps of the registry with a compiled twin (``Map.kernel``): the same IEEE
 # operations as the numpy lambdas they stand for, element by element, with numpy's NaN rules
-# (``np.where`` selects, ``np.maximum`` propagates NaN).
+# (``np.where`` selects, ``np.maximum`` propagates NaN). With ``clean`` each also writes an
+# infinite result as NaN, the replacement the graph applies to every map output
+# (``Graph._run``), so the graph skips its separate scan for infinities (``Map.run_clean``).
 
 
-def _map_sub(a: FloatArray, b: FloatArray, out: FloatArray) -> None:
+def _map_sub(a: FloatArray, b: FloatArray, clean: bool, out: FloatArray) -> None:
     n_rows, n = out.shape
     for t in range(n_rows):
         for j in range(n):
-            out[t, j] = a[t, j] - b[t, j]
+            r = a[t, j] - b[t, j]
+            out[t, j] = r if (not clean or np.abs(r) != np.inf) else np.nan
 
 
-def _map_div(a: FloatArray, b: FloatArray, out: FloatArray) -> None:
+def _map_div(a: FloatArray, b: FloatArray, clean: bool, out: FloatArray) -> None:
     n_rows, n = out.shape
     for t in range(n_rows):
         for j in range(n):
-            out[t, j] = a[t, j] / b[t, j]
+            r = a[t, j] / b[t, j]
+            out[t, j] = r if (not clean or np.abs(r) != np.inf) else np.nan
 
 
-def _map_pct(a: FloatArray, c: FloatArray, out: FloatArray) -> None:  # 100 * a / c
+def _map_pct(a: FloatArray, c: FloatArray, clean: bool, out: FloatArray) -> None:  # 100 * a / c
     n_rows, n = out.shape
     for t in range(n_rows):
         for j in range(n):
-            out[t, j] = 100.0 * a[t, j] / c[t, j]
+            r = 100.0 * a[t, j] / c[t, j]
+            out[t, j] = r if (not clean or np.abs(r) != np.inf) else np.nan
 
 
-def _map_valid_if(x: FloatArray, earlier: FloatArray, out: FloatArray) -> None:
+def _map_valid_if(x: FloatArray, earlier: FloatArray, clean: bool, out: FloatArray) -> None:
     n_rows, n = out.shape
     for t in range(n_rows):
         for j in range(n):
-            out[t, j] = np.nan if np.isnan(earlier[t, j]) else x[t, j]
+            r = np.nan if np.isnan(earlier[t, j]) else x[t, j]
+            out[t, j] = r if (not clean or np.abs(r) != np.inf) else np.nan
 
 
-def _map_rsi(g: FloatArray, lo: FloatArray, out: FloatArray) -> None:
+def _map_rsi(g: FloatArray, lo: FloatArray, clean: bool, out: FloatArray) -> None:
     n_rows, n = out.shape
     for t in range(n_rows):
         for j in range(n):
             total = g[t, j] + lo[t, j]
             zero = np.nan if np.isnan(total) else 0.0
-            out[t, j] = 100.0 * g[t, j] / total if total > 0 else zero
+            r = 100.0 * g[t, j] / total if total > 0 else zero
+            out[t, j] = r if (not clean or np.abs(r) != np.inf) else np.nan
 
 
-def _map_pctb(c: FloatArray, u: FloatArray, lo: FloatArray, out: FloatArray) -> None:
+def _map_pctb(c: FloatArray, u: FloatArray, lo: FloatArray, clean: bool, out: FloatArray) -> None:
     n_rows, n = out.shape
     for t in range(n_rows):
         for j in range(n):
-            out[t, j] = (c[t, j] - lo[t, j]) / (u[t, j] - lo[t, j])
+            r = (c[t, j] - lo[t, j]) / (u[t, j] - lo[t, j])
+            out[t, j] = r if (not clean or np.abs(r) != np.inf) else np.nan
 
 
-def _map_z(v: FloatArray, m: FloatArray, sd: FloatArray, out: FloatArray) -> None:
+def _map_z(v: FloatArray, m: FloatArray, sd: FloatArray, clean: bool, out: FloatArray) -> None:
     n_rows, n = out.shape
     for t in range(n_rows):
         for j in range(n):
             s = sd[t, j]
             zero = np.nan if np.isnan(s) else 0.0
-            out[t, j] = (v[t, j] - m[t, j]) / s if s > 0 else zero
+            r = (v[t, j] - m[t, j]) / s if s > 0 else zero
+            out[t, j] = r if (not clean or np.abs(r) != np.inf) else np.nan
 
 
-def _map_true_range(h: FloatArray, lo: FloatArray, prev: FloatArray, out: FloatArray) -> None:
+def _map_true_range(
+    h: FloatArray, lo: FloatArray, prev: FloatArray, clean: bool, out: FloatArray
+) -> None:
     n_rows, n = out.shape
     for t in range(n_rows):
         for j in range(n):
@@ -203,7 +214,8 @@ def _map_true_range(h: FloatArray, lo: FloatArray, prev: FloatArray, out: FloatA
             b = np.abs(lo[t, j] - prev[t, j])
             wide = a if (a >= b or a != a) else b  # np.maximum(a, b)
             x = h[t, j] - lo[t, j]
-            out[t, j] = x if (x >= wide or x != x) else wide  # np.maximum(x, wide)
+            r = x if (x >= wide or x != x) else wide  # np.maximum(x, wide)
+            out[t, j] = r if (not clean or np.abs(r) != np.inf) else np.nan
 
 
 def _stack_last(cols: Any, out: FloatArray) -> None:
@@ -269,9 +281,10 @@ def window_reduce(init: FloatArray, x: FloatArray, w: int, kind: int, ddof: int 
     return out
 
 
-def run_map(name: str, xs: list[FloatArray]) -> FloatArray | None:
+def run_map(name: str, xs: list[FloatArray], inf_as_nan: bool = False) -> FloatArray | None:
     """The compiled twin ``name`` (one of ``MAP_KERNELS``) of a registry map on same-shape
-    (T, N) inputs; None when it cannot run (no numba, other shapes or dtypes)."""
+    (T, N) inputs (with ``inf_as_nan``, infinite results written as NaN); None when it cannot
+    run (no numba, other shapes or dtypes)."""
     kernels = _compiled()
     if kernels is None or name not in _MAPS:
         return None
@@ -279,7 +292,7 @@ def run_map(name: str, xs: list[FloatArray]) -> FloatArray | None:
     if len(shape) != 2 or any(x.shape != shape or x.dtype != np.float64 for x in xs):
         return None
     out = np.empty(shape)
-    kernels[f"map:{name}"](*[np.ascontiguousarray(x) for x in xs], out)
+    kernels[f"map:{name}"](*[np.ascontiguousarray(x) for x in xs], inf_as_nan, out)
     return out
 
 

@@ -82,3 +82,65 @@ def test_edge_cases_match_reference(case: str) -> None:
     got = pipe.transform(panel).values
     _same_bits(got, _reference(pipe, panel))
     assert got.shape == (close.shape[0], 2, len(pipe.names))
+
+
+def test_maps_write_infinities_as_nan_only_when_asked() -> None:
+    from tradeforge.features import kernels
+
+    if not kernels.available():
+        pytest.skip("numba is not installed")
+    rng = np.random.default_rng(5)
+    a = rng.normal(size=(30, 12))
+    b = np.roll(a, 1, axis=1)
+    b[rng.random(b.shape) < 0.3] = 0.0  # divisions by zero: +-inf
+    a[rng.random(a.shape) < 0.1] = np.nan
+    c = np.abs(np.roll(a, 2, axis=0))
+    inputs = {
+        "sub": (a, b),
+        "div": (a, b),
+        "pct": (a, b),
+        "valid_if": (a, b),
+        "rsi": (a, c),
+        "pctb": (a, b, c),
+        "z": (a, c, b),
+        "true_range": (a, b, c),
+    }
+    assert set(inputs) == set(kernels.MAP_KERNELS)
+    saw_inf = 0
+    for name, xs in inputs.items():
+        raw = kernels.run_map(name, list(xs))
+        clean = kernels.run_map(name, list(xs), inf_as_nan=True)
+        assert raw is not None
+        assert clean is not None
+        saw_inf += int(np.isinf(raw).sum())
+        want = np.where(np.isinf(raw), np.nan, raw)
+        np.testing.assert_array_equal(clean.view(np.int64), want.view(np.int64), err_msg=name)
+    assert saw_inf > 50  # the inputs did produce infinities
+
+
+def test_graph_with_kernels_equals_the_numpy_graph_with_infinities(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tradeforge.features import graph, kernels
+
+    if not kernels.available():
+        pytest.skip("numba is not installed")
+    panel = load_bundled_panel(["SP500", "WTI"])
+    close = panel.close.copy()
+    close[100:103, 1] = 0.0  # zero prices: infinite ratios the graph turns into NaN
+    close[400:410, 0] = np.nan
+    edited = BarPanel(
+        index=panel.index,
+        symbols=panel.symbols,
+        open=panel.open,
+        high=panel.high,
+        low=panel.low,
+        close=close,
+        volume=panel.volume,
+    )
+    pipe = FeaturePipeline(_spec())
+    fast, _ = pipe.raw(edited)
+    monkeypatch.setattr(graph, "_kernels_available", lambda: False)
+    slow, _ = FeaturePipeline(_spec()).raw(edited)
+    _same_bits(fast, slow)
+    assert not np.isinf(fast).any()
