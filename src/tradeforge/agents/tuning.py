@@ -16,6 +16,11 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -97,6 +102,9 @@ class TuneConfig(FrozenConfig):
     ``sqlite:///runs/optuna.db``) makes a study resumable; None keeps it in memory.
     ``nested: true`` makes ``tradeforge run`` sweep inside every walk-forward fold, on that fold's
     own training and validation windows (never on a later window), before training the fold.
+    ``storage`` may also be a journal file path (no ``://``). Workers sharing a study (see
+    :func:`work_on_study`) mark their running trial alive every ``heartbeat_s``; a running trial
+    silent for ``stale_after_s`` (its worker died) is marked FAIL and its parameters re-queued.
     """
 
     n_trials: int = Field(default=20, ge=1)
@@ -112,6 +120,17 @@ class TuneConfig(FrozenConfig):
     study_name: str = "tradeforge"
     space: dict[str, ParamSpace] = Field(default_factory=dict)
     nested: bool = False
+    heartbeat_s: float = Field(default=10.0, gt=0)
+    stale_after_s: float = Field(default=60.0, gt=0)
+
+    @model_validator(mode="after")
+    def _check_stale(self) -> TuneConfig:
+        if self.stale_after_s <= 2 * self.heartbeat_s:
+            raise ValueError(
+                f"stale_after_s = {self.stale_after_s} with heartbeat_s = {self.heartbeat_s}: "
+                "expected stale_after_s above twice heartbeat_s (a live worker would look dead)"
+            )
+        return self
 
 
 @dataclass(frozen=True)
@@ -243,40 +262,322 @@ def tune(
     """
     import optuna
 
-    from tradeforge.agents.training import train_agent
-
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    space = resolve_space(agent, config)
+    space = _checked_space(agent, config)
     metric = config.metric or agent.eval.metric
-    for key, spec in space.items():  # fail before any training on a bad key or value
-        probe = spec.choices[0] if spec.type == "categorical" and spec.choices else spec.low
-        if spec.type == "int" and probe is not None:
-            probe = int(probe)
-        _validated(apply_params(agent, {key: probe}))
     sampler: Any = (
         optuna.samplers.TPESampler(seed=config.seed, n_startup_trials=config.n_startup_trials)
         if config.sampler == "tpe"
         else optuna.samplers.RandomSampler(seed=config.seed)
     )
-    pruner: Any = (
-        optuna.pruners.MedianPruner(
-            n_startup_trials=config.n_startup_trials, n_warmup_steps=0, interval_steps=1
-        )
-        if config.pruner == "median"
-        else optuna.pruners.NopPruner()
-    )
     study = optuna.create_study(
         direction="maximize",
         sampler=sampler,
-        pruner=pruner,
-        storage=config.storage,
+        pruner=_pruner(config),
+        storage=None if config.storage is None else open_storage(config.storage),
         study_name=config.study_name,
         load_if_exists=config.storage is not None,
     )
-    warmup = config.n_warmup_evals
     # one progress bar at a time: rich refuses concurrent live displays in parallel trials
     show_progress = progress and config.n_jobs == 1
+    objective = _objective(
+        agent, config, space, make_train_env, make_eval_env, run_dir, show_progress, train_kwargs
+    )
+    study.optimize(
+        objective,
+        n_trials=config.n_trials,
+        n_jobs=config.n_jobs,
+        timeout=config.timeout_s,
+        catch=(),
+        gc_after_trial=False,
+        show_progress_bar=False,
+    )
+    return _result(study, agent, metric, run_dir)
+
+
+def _checked_space(agent: AgentConfig, config: TuneConfig) -> dict[str, ParamSpace]:
+    """The search space, each key tried once so a bad key or value fails before any training."""
+    space = resolve_space(agent, config)
+    for key, spec in space.items():
+        probe = spec.choices[0] if spec.type == "categorical" and spec.choices else spec.low
+        if spec.type == "int" and probe is not None:
+            probe = int(probe)
+        _validated(apply_params(agent, {key: probe}))
+    return space
+
+
+def _pruner(config: TuneConfig) -> Any:
+    import optuna
+
+    if config.pruner == "median":
+        return optuna.pruners.MedianPruner(
+            n_startup_trials=config.n_startup_trials, n_warmup_steps=0, interval_steps=1
+        )
+    return optuna.pruners.NopPruner()
+
+
+def open_storage(url: str) -> Any:
+    """An Optuna storage for ``url``: an RDB URL (``sqlite:///f.db``, ``postgresql://...``) or,
+    without ``://``, a journal file (created if missing) shared through file locks."""
+    import optuna
+    from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+    if "://" in url:
+        engine: dict[str, Any] = {}
+        if url.startswith("sqlite"):  # several worker processes write: wait for the file lock
+            engine = {"connect_args": {"timeout": 60}}
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine)
+        except (ImportError, ValueError) as exc:
+            raise ConfigError(
+                f"tune.storage = {url!r}: cannot open it ({exc}); expected an SQLAlchemy URL "
+                "such as sqlite:///runs/optuna.db or postgresql://user@host/db, or a journal "
+                "file path"
+            ) from exc
+    path = Path(url)
+    if not path.parent.is_dir():
+        raise ConfigError(
+            f"tune.storage = {url!r}: folder {str(path.parent)!r} does not exist; expected a "
+            "journal file path in an existing folder (or an RDB URL)"
+        )
+    return JournalStorage(JournalFileBackend(str(path)))
+
+
+#: study user attribute: how many parameter sets have been queued for the workers
+PLANNED = "tradeforge:planned"
+#: trial system attributes: the worker holding it and its last heartbeat (unix seconds)
+WORKER = "tradeforge:worker"
+HEARTBEAT = "tradeforge:heartbeat"
+#: a trial whose parameters killed its worker this many times is not queued again
+MAX_RETRIES = 3
+
+
+def plan_params(agent: AgentConfig, config: TuneConfig, n: int) -> list[dict[str, Any]]:
+    """``n`` distinct parameter sets drawn with a random sampler seeded by ``config.seed``: the
+    first ``k`` sets are the same for every ``n`` >= ``k``, so a study can grow and resume."""
+    import optuna
+
+    space = _checked_space(agent, config)
+    draws = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=config.seed))
+    planned: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for _ in range(50 * n):
+        if len(planned) == n:
+            break
+        trial = draws.ask()
+        for key, spec in space.items():
+            _suggest(trial, key, spec)
+        draws.tell(trial, state=optuna.trial.TrialState.FAIL)
+        key = json.dumps(trial.params, sort_keys=True)
+        if key not in seen:
+            seen.add(key)
+            planned.append(dict(trial.params))
+    if len(planned) < n:
+        raise ConfigError(
+            f"tune.n_trials = {n}: the search space gave only {len(planned)} distinct parameter "
+            "sets; expected n_trials at most the number of distinct sets"
+        )
+    return planned
+
+
+def prepare_shared_study(agent: AgentConfig, config: TuneConfig) -> Any:
+    """Create or load the study ``config.study_name`` in ``config.storage`` and queue parameter
+    sets up to ``n_trials`` (:func:`plan_params`); a resumed study queues only the new ones.
+
+    Run it once per study before starting workers: workers only take queued trials, so no two
+    evaluate the same parameters and the study holds ``n_trials`` finished trials plus one FAIL
+    per trial whose worker died.
+    """
+    import optuna
+
+    if config.storage is None:
+        raise ConfigError("tune.storage = None: workers sharing a study need a storage URL or path")
+    study = optuna.create_study(
+        direction="maximize",
+        storage=open_storage(config.storage),
+        study_name=config.study_name,
+        load_if_exists=True,
+        sampler=optuna.samplers.RandomSampler(seed=config.seed),
+        pruner=_pruner(config),
+    )
+    planned = int(study.user_attrs.get(PLANNED, 0))
+    if planned < config.n_trials:
+        for k, params in enumerate(plan_params(agent, config, config.n_trials)):
+            if k >= planned:
+                study.enqueue_trial(params, user_attrs={"slot": k}, skip_if_exists=True)
+        study.set_user_attr(PLANNED, config.n_trials)
+    return study
+
+
+class _Heartbeat:
+    """Writes the trial's heartbeat every ``interval`` seconds from a daemon thread."""
+
+    def __init__(self, storage: Any, trial_id: int, interval: float) -> None:
+        self.storage, self.trial_id, self.interval = storage, trial_id, interval
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="tune-heartbeat", daemon=True)
+
+    def _run(self) -> None:
+        while not self.stop.wait(self.interval):
+            self.storage.set_trial_system_attr(self.trial_id, HEARTBEAT, time.time())
+
+    def __enter__(self) -> _Heartbeat:
+        self.storage.set_trial_system_attr(self.trial_id, HEARTBEAT, time.time())
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop.set()
+        self.thread.join()
+
+
+def fail_stale_trials(study: Any, storage: Any, config: TuneConfig) -> list[int]:
+    """Mark FAIL every running trial of ``study`` (held in ``storage``, see
+    :func:`open_storage`) without a heartbeat for ``config.stale_after_s`` (its worker died)
+    and queue its parameters again; returns the failed trial numbers."""
+    from optuna.exceptions import UpdateFinishedTrialError
+    from optuna.trial import TrialState
+
+    study_id = storage.get_study_id_from_name(study.study_name)
+    now = time.time()
+    failed = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        start = trial.datetime_start.timestamp() if trial.datetime_start else now
+        if now - float(trial.system_attrs.get(HEARTBEAT, start)) <= config.stale_after_s:
+            continue
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+        try:
+            if not storage.set_trial_state_values(trial_id, state=TrialState.FAIL):
+                continue
+        except UpdateFinishedTrialError:  # another worker failed it first
+            continue
+        failed.append(trial.number)
+        retries = int(trial.user_attrs.get("retries", 0)) + 1
+        params = trial.system_attrs.get("fixed_params", trial.params)
+        log.warning(
+            "trial %d (worker %s) sent no heartbeat for %.0f s: marked FAIL%s",
+            trial.number, trial.system_attrs.get(WORKER), config.stale_after_s,
+            "" if retries > MAX_RETRIES else ", parameters queued again",
+        )  # fmt: skip
+        if retries <= MAX_RETRIES:
+            attrs = {"retry_of": trial.number, "retries": retries}
+            if "slot" in trial.user_attrs:
+                attrs["slot"] = trial.user_attrs["slot"]
+            study.enqueue_trial(params, user_attrs=attrs)
+    return failed
+
+
+def _claim(study: Any, storage: Any) -> tuple[Any, int] | None:
+    """A queued trial this worker now runs (an atomic WAITING -> RUNNING) and its id, or None."""
+    import optuna
+    from optuna.exceptions import UpdateFinishedTrialError
+    from optuna.trial import TrialState
+
+    study_id = storage.get_study_id_from_name(study.study_name)
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+        try:
+            if storage.set_trial_state_values(trial_id, state=TrialState.RUNNING):
+                storage.set_trial_system_attr(
+                    trial_id, WORKER, f"{socket.gethostname()}:{os.getpid()}"
+                )
+                return optuna.Trial(study, trial_id), trial_id
+        except UpdateFinishedTrialError:
+            continue
+    return None
+
+
+def work_on_study(
+    agent: AgentConfig,
+    config: TuneConfig,
+    make_train_env: EnvFactory,
+    make_eval_env: EnvFactory,
+    run_dir: Path,
+    **train_kwargs: Any,
+) -> int:
+    """One worker on the shared study (prepared by :func:`prepare_shared_study`): take queued
+    trials until none is queued or running, keeping a heartbeat on the running one and failing
+    (and re-queueing) trials of dead workers. Returns how many trials this worker finished.
+
+    Any number of workers, on any machines that reach the storage, may run this at once.
+    """
+    import optuna
+    from optuna.trial import TrialState
+
+    if config.storage is None:
+        raise ConfigError("tune.storage = None: workers sharing a study need a storage URL or path")
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    storage = open_storage(config.storage)
+    study = optuna.load_study(
+        study_name=config.study_name,
+        storage=storage,
+        sampler=optuna.samplers.RandomSampler(seed=config.seed),
+        pruner=_pruner(config),
+    )
+    space = _checked_space(agent, config)
+    objective = _objective(
+        agent, config, space, make_train_env, make_eval_env, run_dir, False, train_kwargs
+    )
+    finished = 0
+    while True:
+        fail_stale_trials(study, storage, config)
+        claimed = _claim(study, storage)
+        if claimed is None:
+            if not study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+                return finished
+            time.sleep(config.heartbeat_s)  # others still run: wait in case one of them dies
+            continue
+        trial, trial_id = claimed
+        with _Heartbeat(storage, trial_id, config.heartbeat_s):
+            try:
+                value = objective(trial)
+            except optuna.TrialPruned:
+                study.tell(trial, state=TrialState.PRUNED)
+            except BaseException:
+                study.tell(trial, state=TrialState.FAIL)
+                raise
+            else:
+                study.tell(trial, value)
+        finished += 1
+
+
+def shared_study_result(agent: AgentConfig, config: TuneConfig, run_dir: Path) -> TuneResult:
+    """The result of the shared study (best trial, every trial's record) once workers are done;
+    raises AgentError when fewer than ``n_trials`` trials finished (run the workers again)."""
+    import optuna
+    from optuna.trial import TrialState
+
+    if config.storage is None:
+        raise ConfigError("tune.storage = None: workers sharing a study need a storage URL or path")
+    study = optuna.load_study(study_name=config.study_name, storage=open_storage(config.storage))
+    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+    if len(done) < config.n_trials:
+        raise AgentError(
+            f"study {config.study_name!r}: {len(done)} of n_trials = {config.n_trials} trials "
+            "finished (workers stopped early); start the workers again to resume the study"
+        )
+    return _result(study, agent, config.metric or agent.eval.metric, Path(run_dir))
+
+
+def _objective(
+    agent: AgentConfig,
+    config: TuneConfig,
+    space: dict[str, ParamSpace],
+    make_train_env: EnvFactory,
+    make_eval_env: EnvFactory,
+    run_dir: Path,
+    show_progress: bool,
+    train_kwargs: dict[str, Any],
+) -> Callable[[Any], float]:
+    """One trial: train in ``run_dir/trial_<n>``, return the mean validation score."""
+    import optuna
+
+    from tradeforge.agents.training import train_agent
+
+    metric = config.metric or agent.eval.metric
+    warmup = config.n_warmup_evals
 
     def objective(trial: Any) -> float:
         params = {key: _suggest(trial, key, spec) for key, spec in space.items()}
@@ -304,15 +605,13 @@ def tune(
             raise AgentError(f"trial {trial.number} gave a non-finite validation {metric}")
         return float(score)
 
-    study.optimize(
-        objective,
-        n_trials=config.n_trials,
-        n_jobs=config.n_jobs,
-        timeout=config.timeout_s,
-        catch=(),
-        gc_after_trial=False,
-        show_progress_bar=False,
-    )
+    return objective
+
+
+def _result(study: Any, agent: AgentConfig, metric: str, run_dir: Path) -> TuneResult:
+    """The best trial and every trial's record; writes ``run_dir/tune.json``."""
+    import optuna
+
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     if not complete:
         raise AgentError(
@@ -340,6 +639,7 @@ def tune(
         metric=metric,
         trials=records,
     )
+    run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "tune.json").write_text(
         json.dumps(result.summary(), indent=2, default=str), encoding="utf-8"
     )
@@ -373,11 +673,18 @@ def _validated(agent: AgentConfig) -> AgentConfig:
 
 __all__ = [
     "DEFAULT_SPACES",
+    "MAX_RETRIES",
     "ParamSpace",
     "TrialRecord",
     "TuneConfig",
     "TuneResult",
     "apply_params",
+    "fail_stale_trials",
+    "open_storage",
+    "plan_params",
+    "prepare_shared_study",
     "resolve_space",
+    "shared_study_result",
     "tune",
+    "work_on_study",
 ]

@@ -58,16 +58,31 @@ def tune(
     fold: int = FOLD_OPTION,
     trials: int | None = typer.Option(None, "--trials", help="Override tune.n_trials."),
     jobs: int | None = typer.Option(None, "--jobs", help="Override tune.n_jobs (parallel trials)."),
+    storage: str | None = typer.Option(
+        None,
+        "--storage",
+        help="Shared Optuna storage: an RDB URL (sqlite:///f.db, postgresql://...) or a journal "
+        "file path. Workers share the study tune.study_name; a rerun resumes it.",
+    ),
+    workers: int | None = typer.Option(
+        None, "--workers", min=1, help="Worker processes on the shared study (needs a storage)."
+    ),
     out: Path | None = OUT_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Optuna sweep of the agent's hyperparameters, scored on the fold's validation bars only."""
     from tradeforge.experiment.config import load_experiment
     from tradeforge.experiment.single_fold import tune_fold
+    from tradeforge.experiment.tuning import tune_fold_shared
 
     cfg = load_experiment(config)
     run_dir = resolve_out(out, cfg.output_dir, f"{cfg.name}-tune")
-    done = tune_fold(cfg, run_dir, fold, progress=not as_json, n_trials=trials, n_jobs=jobs)
+    if storage is not None or workers is not None:
+        done = tune_fold_shared(
+            cfg, run_dir, fold, workers or 1, storage=storage, n_trials=trials, n_jobs=jobs
+        )
+    else:
+        done = tune_fold(cfg, run_dir, fold, progress=not as_json, n_trials=trials, n_jobs=jobs)
     for warning in done.warnings:
         err_console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
     summary = done.summary
