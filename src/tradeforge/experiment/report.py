@@ -168,6 +168,49 @@ def notes(
     return out
 
 
+def risk_summary(outcomes: list[FoldOutcome]) -> dict[str, Any] | None:
+    """What the risk engine did in the test windows (``env.risk`` with order checks, stops or
+    breakers): each fold's counts (``RiskTally.to_json``) and their totals; None without it."""
+    folds = [o.trained["risk"] for o in outcomes if o.trained.get("risk") is not None]
+    if not folds:
+        return None
+    total: dict[str, Any] = {"orders": 0, "approved": 0}
+    for key in ("denied", "stops", "trips", "state_bars"):
+        total[key] = {}
+    for tally in folds:
+        total["orders"] += tally["orders"]
+        total["approved"] += tally["approved"]
+        for key in ("denied", "stops", "trips", "state_bars"):
+            for name, count in tally[key].items():
+                total[key][name] = total[key].get(name, 0) + count
+    bars = sum(total["state_bars"].values())
+    total["state_share"] = {k: (v / bars if bars else 0.0) for k, v in total["state_bars"].items()}
+    return {"folds": folds, "total": total}
+
+
+def risk_table(outcomes: list[FoldOutcome]) -> pd.DataFrame | None:
+    """The report's risk table: one column per fold and the total; rows: orders checked and
+    approved, denials by reason, stops hit by reason, breaker trips and decision bars in each
+    state (with their share)."""
+    summary = risk_summary(outcomes)
+    if summary is None:
+        return None
+    columns: dict[str, dict[str, str]] = {}
+    named = [o.fold.number for o in outcomes if o.trained.get("risk") is not None]
+    for label, tally in [*zip([f"fold {n}" for n in named], summary["folds"], strict=True),
+                         ("total", summary["total"])]:  # fmt: skip
+        col = {"orders checked": str(tally["orders"]), "approved": str(tally["approved"])}
+        col.update({f"denied: {k}": str(v) for k, v in tally["denied"].items()})
+        col.update({f"stop: {k}": str(v) for k, v in tally["stops"].items()})
+        col.update({f"breaker: {k}": str(v) for k, v in tally["trips"].items()})
+        col.update({f"bars {k}": f"{v} ({tally['state_share'][k]:.0%})"
+                    for k, v in tally["state_bars"].items()})  # fmt: skip
+        columns[label] = col
+    frame = pd.DataFrame(columns).fillna("0")
+    frame.index.name = "risk engine"
+    return frame.reset_index()
+
+
 def write_run_report(
     config: ExperimentConfig,
     panel: BarPanel,
@@ -211,6 +254,9 @@ def write_run_report(
         + notes(config, outcomes, dsr, checked.n_trials),
         periods_per_year=ppy,
     )
+    risk = risk_table(outcomes)
+    if risk is not None:  # denials by reason, stops hit, breaker trips, time in each state
+        data.extra_tables["Risk engine (test windows)"] = risk
     return write_report(run_dir, data)
 
 

@@ -31,8 +31,9 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from tradeforge.backtest.engine import run_backtest
 from tradeforge.backtest.metrics import compute_metrics
-from tradeforge.backtest.walkforward import Fold, make_folds, run_walk_forward
+from tradeforge.backtest.walkforward import Fold, fold_test_window, make_folds, run_walk_forward
 from tradeforge.core.errors import BacktestError
 from tradeforge.data.ingest import load_panel
 from tradeforge.data.panel import BarPanel
@@ -42,6 +43,7 @@ from tradeforge.experiment.compute import ComputeConfig, run_fold_tasks
 from tradeforge.experiment.config import ExperimentConfig
 from tradeforge.experiment.report import FoldOutcome
 from tradeforge.experiment.validation import Validation, validate_run
+from tradeforge.risk.bars import needs_engine
 
 logger = logging.getLogger(__name__)
 
@@ -152,7 +154,13 @@ def _test_fold(
     weights = rollout_weights(policy, env, seed=config.seed)
     if hasattr(env, "violations"):  # raw targets that broke the risk limits before projection
         summary = {**summary, "risk_violations": env.violations}
-    result = compose.backtest_fold(panel, weights, config.env.sim, inputs.fold)
+    risk = config.env.risk
+    if needs_engine(risk):  # the risk engine the test env traded under (docs/risk.md)
+        window = fold_test_window(inputs.fold, panel.n_bars)
+        result = run_backtest(panel, weights, config.env.sim, *window, risk=risk)
+        summary = {**summary, "risk": None if result.risk is None else result.risk.to_json()}
+    else:
+        result = compose.backtest_fold(panel, weights, config.env.sim, inputs.fold)
     costs = float(result.costs.drop(columns=["interest"], errors="ignore").to_numpy().sum())
     members = {str(k): float(v) for k, v in summary.get("weights", {}).items()}
     _save_reference_profile(inputs, weights, result.returns, Path(artifact))
@@ -313,6 +321,9 @@ def _summary(
         "significance": checked.significance.to_dict(orient="records"),
         "artifacts": [str(o.artifact) for o in outcomes],
     }
+    risk = run_report.risk_summary(outcomes)
+    if risk is not None:  # what the risk engine did in the test windows
+        summary["risk"] = risk
     if config.tracking is not None and config.tracking.register_policy:
         from tradeforge.experiment.tracking import register_run
 
