@@ -37,12 +37,26 @@ def run(
     algo: str | None = ALGO_OPTION,
     timesteps: int | None = TIMESTEPS_OPTION,
     seed: int | None = SEED_OPTION,
+    use_ray: bool = typer.Option(
+        False, "--ray", help="Run the folds as Ray tasks (local Ray on all cores by default)."
+    ),
+    address: str | None = typer.Option(
+        None,
+        "--address",
+        help="Join this Ray cluster (e.g. auto, ray://head:10001); implies --ray.",
+    ),
+    num_cpus: int | None = typer.Option(
+        None, "--num-cpus", min=1, help="CPUs of the local Ray instance (default: all)."
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Ingest if needed, build features, train and test walk-forward, validate, write a report."""
+    from tradeforge.experiment.compute import compute_config
     from tradeforge.experiment.config import load_experiment
     from tradeforge.experiment.run import run_experiment
 
+    ray = use_ray or address is not None or num_cpus is not None
+    compute = compute_config("ray" if ray else "serial", address, num_cpus)
     cfg = load_experiment(config, overrides(algo, timesteps, seed))
     run_dir = resolve_out(out, cfg.output_dir, cfg.name)
     with progress_bar() as bar:
@@ -53,7 +67,7 @@ def run(
                 tasks[stage] = bar.add_task(_LABELS.get(stage, stage), total=total)
             bar.update(tasks[stage], completed=done, total=total)
 
-        summary = run_experiment(cfg, run_dir, tick).summary
+        summary = run_experiment(cfg, run_dir, tick, compute).summary
     if as_json:
         emit_json(summary)
         return
