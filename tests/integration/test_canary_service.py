@@ -1,11 +1,11 @@
 """The canary sleeve and the shadow runner inside the service, on the local venue in process.
 
 Injected canary loss: the canary (registry alias ``canary``) puts its whole sleeve into AAPL and
-its monitor's ``max_daily_loss`` is lowered to 0.2 % of the sleeve, so the first real January
-2010 bar on which the sleeve loses more than that (AAPL fell 1.6 % on 2010-01-06, and 2010-01-07
-and 2010-01-08 were down days too) fires the ``daily_loss`` trigger. Within that bar the sleeve's
-closing orders go out, so it is flat at the next bar; the alias is removed (one audit event of
-the rollback kind), one alert reaches the webhook, and the canary stops trading."""
+its monitor's ``max_daily_loss`` is lowered from 2 % to 1 % of the sleeve. It buys on the first
+bar (2010-01-04); AAPL's real close of 2010-01-06 is 1.59 % below the day before, so that bar
+fires the ``daily_loss`` trigger. Within that bar the sleeve's closing orders go out, so it is
+flat at the next bar (2010-01-07); the alias is removed (one audit event of the rollback kind),
+one alert reaches the webhook, and the canary stops trading."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ from tradeforge.monitor.alerts import AlertsConfig
 from tradeforge.risk import RiskConfig
 from tradeforge.serve.config import CanaryServeConfig, ReplayConfig, ServeConfig
 from tradeforge.serve.runtime import TradingService
-from tradeforge.testing.programs import numpy_program
+from tradeforge.testing.programs import bundled_panel, numpy_program
 from tradeforge.testing.registry import make_registry_store
 
 START, END = "2010-01-04", "2010-01-22"
@@ -100,7 +100,7 @@ def test_an_injected_canary_loss_flattens_the_sleeve_and_rolls_back_once(
     tmp_path: Path, receiver: Receiver
 ) -> None:
     uri, registry = _registry(tmp_path)
-    monitor = CanaryConfig(max_daily_loss=0.002, cusum=False)
+    monitor = CanaryConfig(max_daily_loss=0.01, cusum=False)
     config = _config(tmp_path / "svc", uri, receiver.url, monitor=monitor)
     service = TradingService(config, numpy_program(), canary_program=_program("canary", 0),
                              shadow_program=_program("shadow", 2))  # fmt: skip
@@ -121,9 +121,11 @@ def test_an_injected_canary_loss_flattens_the_sleeve_and_rolls_back_once(
     assert "daily_loss" in state["reason"].split(", ")
     decision = state["last_decision"]
     trigger = next(t for t in decision["triggers"] if t["name"] == "daily_loss")
-    assert trigger["value"] > 0.002
-    assert trigger["threshold"] == 0.002
+    assert trigger["value"] == pytest.approx(0.0159, abs=5e-4)
+    assert trigger["threshold"] == 0.01
     # within one bar: the closing orders went out at the decision bar, flat at the next one
+    assert state["rollback_bar"] == "2010-01-06T00:00:00+00:00"
+    assert state["flat_at"] == "2010-01-07T00:00:00+00:00"
     assert state["bars_to_flat"] == 1
     assert state["positions"] == {}
     assert canary.ledger.flat
@@ -190,8 +192,10 @@ def test_the_shadow_decides_writes_its_records_and_sends_no_order(
     assert np.allclose(champion.sum(axis=1), 0.9)
     distance = float(np.abs(champion.to_numpy() - challenger.to_numpy()).sum(axis=1).mean())
     assert shadow["action_distance"] == pytest.approx(distance)
-    gate = shadow_gate_from_dir(records, np.random.default_rng(0).normal(0, 0.01, 500))
+    close = bundled_panel().close[:, 0]  # AAPL: real returns as the drawdown band's reference
+    gate = shadow_gate_from_dir(records, close[1:500] / close[:499] - 1.0)
     assert gate.evidence["bars"] == shadow["bars"]
+    assert {c.name: c.passed for c in gate.checks}["errors"] is True
     # no shadow order reached the venue: every stored order is the champion's
     store = OrderStore.open_sqlite(tmp_path / "svc" / "oms.sqlite")
     try:
