@@ -13,6 +13,7 @@ termination. The target weights of the last step are in ``last_weights`` (N_envs
 
 from __future__ import annotations
 
+import marshal
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -60,6 +61,9 @@ class BatchedTradingVecEnv(VecEnv):
         self._all = np.ones(n_envs, dtype=bool)
         self.episode_returns = np.zeros(n_envs)
         self.episode_lengths = np.zeros(n_envs, dtype=np.int64)
+        # n_envs distinct empty dicts, serialized once: unmarshalling builds a step's list of
+        # info dicts in C, about twice as fast as a list comprehension (each still a new dict)
+        self._blank_infos = marshal.dumps([{} for _ in range(n_envs)])
         super().__init__(n_envs, self._core.observations.space, self._core.actions.space)
 
     @property
@@ -102,7 +106,7 @@ class BatchedTradingVecEnv(VecEnv):
         self.episode_returns += reward
         self.episode_lengths += 1
         done = terminated | truncated
-        infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
+        infos: list[dict[str, Any]] = marshal.loads(self._blank_infos)
         if done.any():
             idx = np.flatnonzero(done)
             final = obs[idx] if isinstance(obs, np.ndarray) else core.observe(done)
