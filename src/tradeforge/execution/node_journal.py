@@ -16,6 +16,9 @@ TEXT/JSON):
   (a journal written for another strategy, symbol list or program is refused);
 * ``node_bars``: one row per decided bar: status, weights, account vector, commands, denials;
 * ``node_marks``: equity and cash at each bar close, after that bar's fills;
+* ``node_explanations``: optional, per decided bar, why the policy decided it (the top
+  Integrated Gradients attributions, JSON; written in the decision's transaction when the node
+  explains decisions, see :class:`~tradeforge.execution.node_policy.DecisionExplainer`);
 * ``node_parents``: every order the node decided, as a parent (:class:`ParentSchedule`): its
   arrival price and time, its children (one for an order sent whole; several when an
   execution algorithm slices it) and how many of them were handed to the order manager. A
@@ -30,7 +33,7 @@ from __future__ import annotations
 import json
 import math
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -69,6 +72,9 @@ _SCHEMA = (
         status TEXT NOT NULL,
         body TEXT NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS node_parents_status ON node_parents (status)",
+    """CREATE TABLE IF NOT EXISTS node_explanations (
+        bar_time TEXT PRIMARY KEY,
+        body TEXT NOT NULL)""",
 )
 
 
@@ -228,9 +234,11 @@ class NodeJournal:
         account: Sequence[float],
         commands: Sequence[SubmitOrder],
         parents: Sequence[ParentSchedule] = (),
+        explanation: Mapping[str, Any] | None = None,
     ) -> BarDecision:
-        """Commit a new decision (status ``decided``) and the new state of the ``parents`` it
-        creates or changes, in one transaction; a bar decided before raises."""
+        """Commit a new decision (status ``decided``), the new state of the ``parents`` it
+        creates or changes and its ``explanation`` (JSON-ready; non-finite numbers stored as
+        null), in one transaction; a bar decided before raises."""
         body = json.dumps([json.loads(c.model_dump_json()) for c in commands])
         now = datetime.now(UTC).isoformat()
         try:
@@ -245,6 +253,11 @@ class NodeJournal:
                     [(p.parent_id, _ts(p.arrival_time), p.symbol, p.status, p.to_json())
                      for p in parents],
                 )  # fmt: skip
+                if explanation is not None:
+                    cur.execute(
+                        "INSERT INTO node_explanations VALUES (?, ?)",
+                        (_ts(bar_time), json.dumps(_json_safe(explanation), allow_nan=False)),
+                    )
         except sqlite3.IntegrityError:
             raise NodeStateError(
                 f"bar {_ts(bar_time)} is already decided in {self.path}; a bar is decided once"
@@ -285,6 +298,20 @@ class NodeJournal:
         rows = self._conn.execute("SELECT * FROM node_bars ORDER BY bar_time").fetchall()
         return [_decision(r) for r in rows]
 
+    def explanation(self, bar_time: datetime) -> dict[str, Any] | None:
+        """The stored explanation of ``bar_time``'s decision (None when it has none)."""
+        row = self._conn.execute(
+            "SELECT body FROM node_explanations WHERE bar_time = ?", (_ts(bar_time),)
+        ).fetchone()
+        return dict(json.loads(row[0])) if row else None
+
+    def last_explanation(self) -> tuple[datetime, dict[str, Any]] | None:
+        """The newest decision's explanation with its bar time (None when none is stored)."""
+        row = self._conn.execute(
+            "SELECT bar_time, body FROM node_explanations ORDER BY bar_time DESC LIMIT 1"
+        ).fetchone()
+        return (datetime.fromisoformat(row[0]), dict(json.loads(row[1]))) if row else None
+
     # -- parents ------------------------------------------------------------------------------
     def parents(self, *, active_only: bool = False) -> list[ParentSchedule]:
         """Every parent (or only the active ones), by arrival time and symbol."""
@@ -313,6 +340,19 @@ class NodeJournal:
 
     def pragma(self, name: str) -> Any:
         return self._conn.execute(f"PRAGMA {name}").fetchone()[0]
+
+
+def _json_safe(value: Any) -> Any:
+    """``value`` with non-finite floats as None and numpy scalars as Python numbers."""
+    if isinstance(value, Mapping):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, float):  # numpy float64 too
+        return float(value) if math.isfinite(value) else None
+    if hasattr(value, "tolist") and callable(value.tolist):  # numpy arrays and scalars
+        return _json_safe(value.tolist())
+    return value
 
 
 def _decision(row: tuple[Any, ...]) -> BarDecision:

@@ -17,11 +17,18 @@ Optional policy hooks, called when present: ``reset()`` once before the first de
 ``observe(info)`` before every decision after the first, with ``info`` = ``{"weights": the
 previous target, "timestamp": now, "close": closes now, "previous_close": closes at the previous
 decision}`` (an ensemble scores its members on it).
+
+Optional explanations (``explain_decisions``): a :class:`DecisionExplainer` maps the
+observation the policy saw to a JSON-ready explanation (e.g.
+:class:`tradeforge.monitor.explain.DecisionExplainer`: the top Integrated Gradients
+attributions); :func:`explain_observation` calls it without ever failing the bar, and the
+node stores the result with the decision (``NodeJournal.record_decision(explanation=...)``).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -111,6 +118,30 @@ def target_weights(policy: Policy, observation: Any, n_assets: int) -> FloatArra
     return raw
 
 
+class DecisionExplainer(Protocol):
+    """Why the policy decided as it did on ``observation``: a JSON-ready mapping."""
+
+    def __call__(self, observation: Any) -> Mapping[str, Any]: ...
+
+
+def explain_observation(
+    explainer: DecisionExplainer | None, observation: Any
+) -> dict[str, Any] | None:
+    """``explainer(observation)`` with its wall time (``ms``) added; None without an
+    explainer. An explainer that raises never costs the bar its decision: the error is logged
+    and returned as ``{"error": ..., "ms": ...}``."""
+    if explainer is None:
+        return None
+    began = time.perf_counter()
+    try:
+        out = dict(explainer(observation))
+    except Exception as exc:
+        logger.warning("decision explanation failed: %s: %s", type(exc).__name__, exc)
+        out = {"error": f"{type(exc).__name__}: {exc}"}
+    out["ms"] = 1000.0 * (time.perf_counter() - began)
+    return out
+
+
 def same_weights(a: Sequence[float] | FloatArray, b: Sequence[float] | FloatArray) -> bool:
     """Equal element by element, NaN equal to NaN."""
     x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
@@ -179,9 +210,11 @@ def replay_decisions(
 
 __all__ = [
     "AccountVector",
+    "DecisionExplainer",
     "ObservationBuilder",
     "PolicyOutputError",
     "account_vector",
+    "explain_observation",
     "feed_back",
     "replay_decisions",
     "same_weights",

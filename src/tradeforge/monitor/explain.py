@@ -453,6 +453,133 @@ def explain_decision(
     }
 
 
+def flat_observation(observation: Any) -> FloatArray:
+    """One observation as a flat float64 vector: an array as is, a dict observation as its
+    ``features`` (window, N, F) then its ``account`` entries (the :class:`ObservationLayout`
+    order)."""
+    if isinstance(observation, dict):
+        feats = np.asarray(observation["features"], dtype=np.float64).reshape(-1)
+        return np.concatenate([feats, np.asarray(observation["account"], dtype=np.float64)])
+    out: FloatArray = np.asarray(observation, dtype=np.float64).reshape(-1)
+    return out
+
+
+class DecisionExplainer:
+    """Per-decision Integrated Gradients for a trading node: ``explainer(observation)`` gives
+    the top-``k`` entries of the explained outputs as a JSON-ready dict (for the decision's
+    journal record and the dashboard's "last decision" panel).
+
+    ``forward`` maps raw flat observations (n, size) to (n,) or (n, A) outputs (e.g. the
+    experiment layer's ``PolicyOutput`` of an SB3 actor, normalizer included), named
+    ``outputs`` (default ``output[i]``); ``baseline`` is the reference observation (the training
+    feature means). Explained are the ``targets`` given, else the ``max_outputs`` outputs that
+    moved most from their baseline value, ``|f(x) - f(baseline)|`` (a 30-asset policy's
+    decision is explained by its largest moves, not by 31 backward passes).
+
+    The integral is the Gauss-Legendre rule of :func:`integrated_gradients` (captum) with
+    ``n_steps`` points, without captum's per-call overhead: the points, ``x`` and the baseline
+    go through ``forward`` as ONE batch and one backward pass per explained output gives the
+    gradients (``benchmarks/bench_explain.py`` measures the cost)."""
+
+    def __init__(
+        self,
+        forward: Forward,
+        layout: ObservationLayout,
+        baseline: FloatArray,
+        *,
+        k: int = 5,
+        n_steps: int = 16,
+        targets: Sequence[int] | None = None,
+        max_outputs: int = 3,
+        outputs: Sequence[str] | None = None,
+    ) -> None:
+        if k < 1:
+            raise ConfigError(f"k = {k}; expected at least 1 entry per decision")
+        if n_steps < 2:
+            raise ConfigError(f"n_steps = {n_steps}; expected at least 2")
+        if max_outputs < 1:
+            raise ConfigError(f"max_outputs = {max_outputs}; expected at least 1")
+        base = np.asarray(baseline, dtype=np.float64).reshape(-1)
+        if base.size != layout.size:
+            raise FeatureError(f"baseline has {base.size} entries; the layout has {layout.size}")
+        if isinstance(forward, torch.nn.Module):
+            forward.eval()
+        self.forward, self.layout, self.baseline = forward, layout, base
+        self.k, self.n_steps, self.max_outputs = min(k, layout.size), n_steps, max_outputs
+        dtype, device = _torch_kind(forward)
+        with torch.no_grad():
+            probe = forward(torch.as_tensor(base[None], dtype=dtype, device=device))
+        n_out = 1 if probe.ndim == 1 else int(probe.shape[1])
+        names = list(outputs) if outputs is not None else (
+            ["output"] if n_out == 1 else [f"output[{i}]" for i in range(n_out)]
+        )  # fmt: skip
+        if len(names) != n_out:
+            raise ConfigError(f"{len(names)} output names for {n_out} outputs; expected one each")
+        bad = [t for t in (targets or ()) if not 0 <= int(t) < n_out]
+        if bad:
+            raise ConfigError(f"targets {bad} out of range; the forward has {n_out} outputs")
+        self.outputs = tuple(names)
+        self.targets = tuple(int(t) for t in targets) if targets is not None else None
+        nodes, weights = np.polynomial.legendre.leggauss(n_steps)  # on [-1, 1]
+        self._nodes, self._weights = (nodes + 1.0) / 2.0, weights / 2.0
+
+    def attributions(
+        self, observation: Any
+    ) -> tuple[list[int], FloatArray, FloatArray, FloatArray]:
+        """IG of one observation: (the explained output indices, their attributions
+        (T, size), f(x) (T,), f(baseline) (T,)), in one batched forward pass."""
+        x = flat_observation(observation)
+        if x.size != self.layout.size:
+            raise FeatureError(
+                f"observation has {x.size} entries; the layout has {self.layout.size}"
+            )
+        if not np.all(np.isfinite(x)):
+            raise FeatureError("observation holds non-finite values; expected finite numbers")
+        dtype, device = _torch_kind(self.forward)
+        diff = x - self.baseline
+        points = self.baseline[None, :] + self._nodes[:, None] * diff[None, :]
+        batch = torch.as_tensor(np.vstack([points, x, self.baseline]), dtype=dtype, device=device)
+        batch.requires_grad_(True)
+        out = self.forward(batch)
+        out = out[:, None] if out.ndim == 1 else out
+        n = self.n_steps
+        ends = out[n:].detach().cpu().numpy().astype(np.float64)  # (2, A): f(x), f(baseline)
+        if self.targets is not None:
+            chosen = list(self.targets)
+        else:
+            moved = np.abs(ends[0] - ends[1])
+            chosen = [int(i) for i in np.argsort(-moved, kind="stable")[: self.max_outputs]]
+        values = np.empty((len(chosen), x.size))
+        for row, target in enumerate(chosen):
+            (grad,) = torch.autograd.grad(out[:n, target].sum(), batch,
+                                          retain_graph=row < len(chosen) - 1)  # fmt: skip
+            g = grad[:n].detach().cpu().numpy().astype(np.float64)
+            values[row] = diff * (self._weights[:, None] * g).sum(axis=0)
+        return chosen, values, ends[0, chosen], ends[1, chosen]
+
+    def __call__(self, observation: Any) -> dict[str, Any]:
+        began = time.perf_counter()
+        chosen, values, fx, fb = self.attributions(observation)
+        x = flat_observation(observation)
+        explained = []
+        for row, target in enumerate(chosen):
+            top = top_k(values[row], self.layout.names, k=self.k)
+            explained.append({
+                "output": self.outputs[target],
+                "value": float(fx[row]),
+                "baseline_value": float(fb[row]),
+                "completeness_error": float(abs(values[row].sum() - (fx[row] - fb[row]))),
+                "top": [{"entry": entry, "observed": float(x[self.layout.lookup(entry).position]),
+                         "attribution": value} for entry, value in top],
+            })  # fmt: skip
+        return {
+            "method": "integrated_gradients",
+            "n_steps": self.n_steps,
+            "ms": 1000.0 * (time.perf_counter() - began),
+            "outputs": explained,
+        }
+
+
 # -- permutation importance -------------------------------------------------------------------
 def permutation_importance(
     act: Act,
@@ -599,11 +726,13 @@ def kernel_shap(
 __all__ = [
     "ACCOUNT",
     "Attribution",
+    "DecisionExplainer",
     "Importance",
     "ObservationEntry",
     "ObservationLayout",
     "aggregate",
     "explain_decision",
+    "flat_observation",
     "integrated_gradients",
     "kernel_shap",
     "numpy_forward",

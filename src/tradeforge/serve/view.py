@@ -3,7 +3,8 @@
 Everything durable is read from the stores the node writes (it runs in another thread; SQLite
 in WAL mode lets readers in while it writes): positions, cash, orders and fills from the order
 store (``oms.sqlite``), equity marks, decisions and risk denials from the node journal
-(``node.sqlite``, read-only), the trading state, kill latch and audit log from the risk
+(``node.sqlite``, read-only; with the last decision's explanation when the node explains its
+decisions: :meth:`StateReader.last_explanation`), the trading state, kill latch and audit log from the risk
 directory (``risk/state.db``). What is only known in memory (last prices, next bar, the last
 decision's latency, broker connection) comes in as :class:`LiveFacts`.
 """
@@ -15,7 +16,7 @@ import json
 import math
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -47,6 +48,7 @@ OPEN_STATES = {"new", "accepted", "partially_filled", "pending_cancel", "pending
                "pending_new", "submitted"}  # fmt: skip
 ROWS = 50  # newest orders, fills, denials, audit entries shown
 STATE_KINDS = ("risk.state", "risk.kill", "risk.resume")  # audit kinds that move the state
+_SNAPSHOT_HAS_EXPLANATION = "last_explanation" in {f.name for f in fields(Snapshot)}
 
 
 @dataclass
@@ -183,7 +185,29 @@ class StateReader:
             equity_curve=tuple(marks), alerts=tuple(live.alerts), audit=tuple(audit),
             audit_head_seq=head, problems=tuple(live.problems), time_in_state_s=spent,
         )  # fmt: skip
+        if _SNAPSHOT_HAS_EXPLANATION:  # the field Snapshot carries the "why" panel in
+            body = replace(body, **{"last_explanation": self.last_explanation()})
         return replace(body, version=_version(body, activity, live))
+
+    def last_explanation(self) -> dict[str, Any] | None:
+        """Why the newest explained decision was taken, from the journal: its ``bar_time``,
+        ``method``, cost (``ms``) and, per explained output (largest move first), ``output``,
+        ``value``, ``baseline_value`` and the ``top`` entries (``entry``, ``observed``,
+        ``attribution``); ``error`` instead when explaining failed. None when no decision was
+        explained."""
+        rows = self._journal_rows(
+            "SELECT bar_time, body FROM node_explanations ORDER BY bar_time DESC LIMIT 1"
+        )
+        if not rows:
+            return None
+        bar_time, body = rows[0]
+        try:
+            data = json.loads(body)
+        except ValueError:
+            return None
+        if not isinstance(data, dict):
+            return None
+        return {"bar_time": datetime.fromisoformat(bar_time), **data}
 
     def _audit(self, now: datetime) -> tuple[list[AuditRow], int, dict[str, float]]:
         """The newest audit entries, the head seq, and seconds spent in each trading state
