@@ -29,6 +29,7 @@ from tradeforge.execution.node import NodeConfig
 from tradeforge.execution.store import OrderStore
 from tradeforge.experiment.paper import PaperConfig
 from tradeforge.governance.canary import ROLLBACK_KIND, CanaryConfig
+from tradeforge.governance.gates import GateConfig
 from tradeforge.governance.lifecycle import open_audit
 from tradeforge.monitor.alerts import AlertsConfig
 from tradeforge.risk import RiskConfig
@@ -204,3 +205,40 @@ def test_the_shadow_decides_writes_its_records_and_sends_no_order(
         store.close()
     assert strategies == {"swing"}
     assert {m.alias for m in snap.models} >= {"running", "shadow"}
+
+
+def test_the_sleeve_ramps_after_passing_sessions_and_stays_within_its_cap(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    """A lax paper gate (one session, no fill minimum, a generous cost budget) passes every
+    session once the sleeve has fills; after 2 passing sessions in a row the share steps from
+    5 % to 25 % (the last step) and the new cash is allocated; it never goes higher."""
+    uri, registry = _registry(tmp_path)
+    gate = GateConfig(min_paper_sessions=1, min_paper_fills=0, max_slippage_multiple=100.0)
+    loose = CanaryConfig(max_daily_loss=0.5, max_drawdown=0.5, cusum=False)
+    config = _config(tmp_path / "svc", uri, receiver.url, monitor=loose, gate=gate,
+                     ramp_after_sessions=2, modelled_cost_bps=50.0)  # fmt: skip
+    seen: list[tuple[float, float | None, float | None]] = []
+    service = TradingService(config, numpy_program(), canary_program=_program("canary", 0),
+                             shadow_program=_program("shadow", 2))  # fmt: skip
+    with service:
+        while not service._ended.is_set():
+            state = service.canary_status or {}
+            seen.append((state.get("share", 0.0), state.get("notional_cap"),
+                         state.get("target_notional")))  # fmt: skip
+            time.sleep(0.02)
+        state = service.snapshot().canary
+    assert state is not None
+    assert state["rolled_back"] is False
+    log = state["ramp_log"]
+    assert [(r["from"], r["to"]) for r in log] == [(0.05, 0.25)]  # one step, to the last
+    assert state["share"] == 0.25
+    assert state["passing_sessions"] == 0  # at the top the count stops
+    assert state["allocation"] == pytest.approx(log[0]["added"] / 0.20 * 0.25, rel=0.05)
+    assert {share for share, _, _ in seen} <= {0.05, 0.25}
+    assert registry.aliases(MODEL)["canary"] == 2  # nothing rolled back
+    # every bar's targets (holdings plus that bar's orders) stayed within that bar's cap
+    checked = [(cap, target) for _, cap, target in seen if cap is not None and target is not None]
+    assert checked
+    assert all(target <= cap for cap, target in checked)
+    assert max(target for _, target in checked) > 0.2 * 1_000_000 * 0.9  # it used the new share

@@ -288,6 +288,8 @@ class CanarySleeve:
         self.bars = 0
         self._rollback_index = 0
         self.step_ms: float | None = None
+        self.ramp_log: list[dict[str, Any]] = []
+        self.target_notional: float | None = None
         self.rollback_ms: float | None = None
         self.last_weights: dict[str, float] = {}
         self.latency_s: float | None = None
@@ -420,6 +422,11 @@ class CanarySleeve:
             weights, self.ledger.portfolio, marks, node.symbols, node.instruments, node.sim,
             cap, self.ledger.strategy_id, ts,
         )  # fmt: skip
+        after = dict(self.ledger.portfolio.quantities())
+        for command in commands:
+            sign = 1 if command.side is OrderSide.BUY else -1
+            after[command.symbol] = after.get(command.symbol, _ZERO) + sign * command.quantity
+        self.target_notional = float(gross_notional(after, marks))
         approved: list[SubmitOrder] = []
         pending: list[Order] = []
         for command in commands:
@@ -493,6 +500,8 @@ class CanarySleeve:
         if share is not None:
             extra = Decimal(repr(share - before)) * account
             self.ledger.allocate(extra, marks)
+            self.ramp_log.append({"bar": ts.isoformat(), "from": before, "to": share,
+                                  "added": float(extra)})  # fmt: skip
             logger.warning("canary %s: sleeve share %.2f%% -> %.2f%%", self.model, before * 100,
                            share * 100)  # fmt: skip
             self.record = StepRecord([])
@@ -505,10 +514,10 @@ class CanarySleeve:
             "model": self.model, "version": self.version,
             "strategy_id": str(self.ledger.strategy_id), "share": self.ramp.share,
             "ramp_step": self.ramp.index, "ramp": list(self.ramp.steps),
-            "passing_sessions": self.ramp.passing,
+            "passing_sessions": self.ramp.passing, "ramp_log": list(self.ramp_log),
             "allocation": float(self.ledger.allocation), "equity": self.equity,
             "allocation_exact": str(self.ledger.allocation), "units": str(self.ledger.units),
-            "notional_cap": self.cap, "bars": self.bars, "fills": self.ledger.n_fills,
+            "notional_cap": self.cap, "target_notional": self.target_notional, "bars": self.bars, "fills": self.ledger.n_fills,
             "positions": {str(s): float(q) for s, q in self.ledger.portfolio.quantities().items()},
             "last_weights": dict(self.last_weights),
             "decision_latency_ms": None if self.latency_s is None else self.latency_s * 1000.0,
