@@ -270,9 +270,9 @@ class BarRisk:
         self._sent = []
         positions = []
         for pos in self.portfolio.positions:  # the simulator's holdings (no Decimal residue)
-            q = _dec(fill.shares[col[pos.symbol]])
-            update: dict[str, Any] = {"quantity": q}
-            if q == 0:
+            held = _dec(fill.shares[col[pos.symbol]])
+            update: dict[str, Any] = {"quantity": held}
+            if held == 0:
                 update["avg_price"] = Decimal(0)
             positions.append(pos.model_copy(update=update))
         self.portfolio = self.portfolio.model_copy(
