@@ -130,6 +130,8 @@ def test_an_injected_canary_loss_flattens_the_sleeve_and_rolls_back_once(
     assert state["bars_to_flat"] == 1
     assert state["positions"] == {}
     assert canary.ledger.flat
+    assert state["released_cash"] > 0.9 * 0.05 * 1_000_000  # back to the policy once flat
+    assert canary.ledger.portfolio.cash == 0
     # the sleeve held AAPL only, and its notional stayed within its cap
     sleeve = [o for o in orders if str(o.strategy_id) == "swing-canary"]
     assert {str(o.symbol) for o in sleeve} == {"AAPL"}

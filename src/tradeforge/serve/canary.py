@@ -135,6 +135,12 @@ class SleeveLedger:
         self.allocation += amount
         self.portfolio = self.portfolio.model_copy(update={"cash": self.portfolio.cash + amount})
 
+    def release(self) -> None:
+        """Give the sleeve's cash back to the account (a retired, flat sleeve)."""
+        cash = self.portfolio.cash
+        self.allocation -= cash
+        self.portfolio = self.portfolio.model_copy(update={"cash": _ZERO})
+
     def owns(self, order: Order | SubmitOrder) -> bool:
         return order.strategy_id == self.strategy_id or order.client_order_id in self.cids
 
@@ -290,6 +296,7 @@ class CanarySleeve:
         self.step_ms: float | None = None
         self.ramp_log: list[dict[str, Any]] = []
         self.target_notional: float | None = None
+        self.released: float | None = None
         self.rollback_ms: float | None = None
         self.last_weights: dict[str, float] = {}
         self.latency_s: float | None = None
@@ -335,6 +342,7 @@ class CanarySleeve:
         for order in self.inner.store.load_orders():  # a restart: the sleeve's own orders
             if order.strategy_id == self.ledger.strategy_id:
                 self.ledger.cids.add(order.client_order_id)
+        self.ledger.sync(self.inner.store.fills())  # before the policy's first decision
         node.oms = ChampionOms(self.inner, self.ledger)
         target = OmsKillTarget(self.inner, self.ledger.strategy_id, self._now)
         self.risk = RiskEngine.open(self.state_dir / "risk", self.config.limits,
@@ -371,6 +379,9 @@ class CanarySleeve:
             if self.flat_at is None and self.ledger.flat:
                 self.flat_at = ts
                 self.bars_to_flat = self.bars - self._rollback_index
+            if self.ledger.flat and self.released is None:  # the sleeve's cash goes back
+                self.released = float(self.ledger.portfolio.cash)
+                self.ledger.release()
             self.bars += 1
             self.equity = float(self.ledger.equity(marks))
             return
@@ -531,6 +542,7 @@ class CanarySleeve:
             "flat_at": None if self.flat_at is None else self.flat_at.isoformat(),
             "bars_to_flat": self.bars_to_flat, "error": self.error,
             "step_ms": self.step_ms, "rollback_ms": self.rollback_ms,
+            "released_cash": self.released,
         }  # fmt: skip
 
     def _save(self) -> None:

@@ -34,3 +34,63 @@ def test_the_allocation_and_ramp_step_survive_a_restart(tmp_path: Path) -> None:
     other = _sleeve(tmp_path, version=3)  # a new canary version starts afresh
     assert other.ledger.allocation == 0
     assert other.ramp.share == 0.01
+
+
+class _Store:
+    def __init__(self, orders: list[Any], fills: list[Any]) -> None:
+        self.orders, self._fills = orders, fills
+
+    def load_orders(self) -> list[Any]:
+        return self.orders
+
+    def fills(self) -> list[Any]:
+        return self._fills
+
+
+class _Oms:
+    def __init__(self, store: _Store, account: Any) -> None:
+        self.store, self.portfolio = store, account
+
+    def open_orders(self) -> list[Any]:
+        return []
+
+
+def test_after_a_restart_the_policy_never_sees_the_sleeves_holdings(tmp_path: Path) -> None:
+    """The sleeve's positions are rebuilt from its stored fills when it is attached, before the
+    policy's node decides its first bar."""
+    from datetime import UTC, datetime
+    from types import SimpleNamespace
+
+    from tradeforge.domain import (
+        FillId,
+        Order,
+        OrderFilled,
+        OrderSide,
+        OrderSubmitted,
+        Portfolio,
+        SubmitOrder,
+        Symbol,
+    )
+    from tradeforge.execution.ids import client_order_id
+
+    ts = datetime(2010, 1, 5, tzinfo=UTC)
+    first = _sleeve(tmp_path)
+    first.ledger.allocate(Decimal(50_000), {})
+    first._save()
+    cid = client_order_id("swing-canary", ts, "AAPL")
+    command = SubmitOrder(client_order_id=cid, strategy_id="swing-canary", symbol="AAPL",
+                          side=OrderSide.BUY, quantity=Decimal(100))  # fmt: skip
+    order = Order.create(OrderSubmitted(client_order_id=cid, ts=ts, command=command))
+    fill = OrderFilled(client_order_id=cid, ts=ts, fill_id=FillId("f1"), symbol="AAPL",
+                       side=OrderSide.BUY, quantity=Decimal(100), price=Decimal(200))  # fmt: skip
+    account = Portfolio(cash=Decimal(1_000_000)).apply_fill(fill)
+    node = SimpleNamespace(symbols=tuple(Symbol(s) for s in ("AAPL", "IBM", "MSFT")),
+                           oms=_Oms(_Store([order], [fill]), account))  # fmt: skip
+    again = _sleeve(tmp_path)
+    again.attach(node)
+    try:
+        assert again.ledger.portfolio.quantities() == {Symbol("AAPL"): Decimal(100)}
+        assert node.oms.portfolio.quantities() == {}  # the policy's view: none of it
+        assert node.oms.portfolio.cash == Decimal(950_000)
+    finally:
+        again.close()

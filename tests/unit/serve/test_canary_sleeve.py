@@ -242,3 +242,12 @@ def test_a_canary_or_shadow_needs_a_registry_and_defaults_to_one_percent() -> No
     assert config.canary.monitor.cusum is False
     late = config.canary.model_copy(update={"share": 0.05})
     assert late.steps == (0.05, 0.25)
+
+
+def test_a_retired_flat_sleeve_gives_its_cash_back_to_the_policy() -> None:
+    ledger = SleeveLedger(SLEEVE, Decimal(1000))
+    account = Portfolio(cash=Decimal(100_000))
+    assert champion_portfolio(account, ledger.portfolio).cash == Decimal(99_000)
+    ledger.release()
+    assert ledger.allocation == 0
+    assert champion_portfolio(account, ledger.portfolio).cash == Decimal(100_000)
