@@ -420,7 +420,10 @@ class _Heartbeat:
 
     def _run(self) -> None:
         while not self.stop.wait(self.interval):
-            self.storage.set_trial_system_attr(self.trial_id, HEARTBEAT, time.time())
+            try:
+                self.storage.set_trial_system_attr(self.trial_id, HEARTBEAT, time.time())
+            except Exception as exc:  # a busy storage: try again at the next beat
+                log.warning("heartbeat of trial id %d not written: %s", self.trial_id, exc)
 
     def __enter__(self) -> _Heartbeat:
         self.storage.set_trial_system_attr(self.trial_id, HEARTBEAT, time.time())
@@ -531,15 +534,16 @@ def work_on_study(
             continue
         trial, trial_id = claimed
         with _Heartbeat(storage, trial_id, config.heartbeat_s):
+            # skip_if_finished: a worker too slow to beat may have been failed by another one
             try:
                 value = objective(trial)
             except optuna.TrialPruned:
-                study.tell(trial, state=TrialState.PRUNED)
+                study.tell(trial, state=TrialState.PRUNED, skip_if_finished=True)
             except BaseException:
-                study.tell(trial, state=TrialState.FAIL)
+                study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
                 raise
             else:
-                study.tell(trial, value)
+                study.tell(trial, value, skip_if_finished=True)
         finished += 1
 
 
