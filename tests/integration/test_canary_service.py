@@ -110,6 +110,8 @@ def test_an_injected_canary_loss_flattens_the_sleeve_and_rolls_back_once(
         snap = service.snapshot()
         canary = service.canary
         assert canary is not None
+        service._observe(snap)
+        metrics = service.metrics.render()[0].decode()
     store = OrderStore.open_sqlite(tmp_path / "svc" / "oms.sqlite")
     try:
         orders, fills = store.load_orders(), store.fills()
@@ -164,6 +166,8 @@ def test_an_injected_canary_loss_flattens_the_sleeve_and_rolls_back_once(
     rows = {m.alias: m for m in snap.models}
     assert rows["canary"].version == "2"
     assert state["share"] == 0.05
+    assert 'alias="canary"' not in metrics  # rolled back: no longer served
+    assert 'tradeforge_model_info{alias="shadow",name="swing",version="3"} 1.0' in metrics
     assert state["rollback_ms"] is not None
     assert state["rollback_ms"] < 60_000.0  # the test venue's bar: 60 s on minute bars
 

@@ -793,6 +793,11 @@ class TradingService:
             for symbol in self.symbols:
                 m.set_last_bar(FEED, symbol, snap.last_bar_time)
         m.set_model_info("running", self.program.name, self.program.fingerprint)
+        for alias, state in (("canary", self.canary_status), ("shadow", self.shadow_status)):
+            if state is not None and state.get("version") is not None and state.get("active"):
+                m.set_model_info(alias, str(state["model"]), str(state["version"]))
+            elif state is not None:  # rolled back, or no alias: not served
+                m.clear_model_info(alias)
 
 
 def _alpaca_client(config: ServeConfig) -> Any:
