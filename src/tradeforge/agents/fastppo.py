@@ -28,8 +28,9 @@ import numpy as np
 import torch
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.running_mean_std import RunningMeanStd
 from stable_baselines3.common.torch_layers import FlattenExtractor
-from stable_baselines3.common.vec_env import VecEnv
+from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 from tradeforge.core.errors import AgentError
 
@@ -215,7 +216,7 @@ class FastPPO(PPO):
                     act_buf[step] = choice
                     env_actions = choice.cpu().numpy()
                 val_buf[step] = values
-                new_obs, rewards, dones, infos = env.step(env_actions)
+                new_obs, rewards, dones, infos = self._env_step(env, env_actions)
                 self.num_timesteps += n_envs
                 callback.update_locals({"infos": infos, "dones": dones, "rewards": rewards})
                 if not callback.on_step():
@@ -250,6 +251,30 @@ class FastPPO(PPO):
         callback.update_locals({"infos": infos, "dones": dones})
         callback.on_rollout_end()
         return True
+
+    @staticmethod
+    def _env_step(env: VecEnv, actions: np.ndarray) -> Any:
+        """``env.step(actions)``; through a training ``VecNormalize`` that normalises
+        observations only, its very statistics update and normalisation are applied here,
+        without its per-step copies and the return statistics it keeps for reward normalisation
+        (unused then, and not part of the saved normalizer)."""
+        if not (
+            isinstance(env, VecNormalize)
+            and env.training
+            and env.norm_obs
+            and not env.norm_reward
+            and isinstance(env.obs_rms, RunningMeanStd)
+        ):
+            return env.step(actions)
+        obs, rewards, dones, infos = env.venv.step(actions)
+        env.old_obs, env.old_reward = obs, rewards
+        rms = env.obs_rms
+        rms.update(obs)
+        for i in np.flatnonzero(dones).tolist():
+            final = infos[i].get("terminal_observation")
+            if final is not None:
+                infos[i]["terminal_observation"] = env._normalize_obs(final, rms).astype(np.float32)
+        return env._normalize_obs(obs, rms).astype(np.float32), rewards, dones, infos
 
     def _bootstrap_truncated(
         self,

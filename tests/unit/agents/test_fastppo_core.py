@@ -224,3 +224,33 @@ def test_fast_artifact_loads_with_the_existing_loader_and_acts_like_the_trained_
         got = policy.env_action(obs)
         np.testing.assert_allclose(np.asarray(got).reshape(-1), np.asarray(expected).reshape(-1))
     assert env.action_space.contains(policy.env_action(val_observations(1)[0]))
+
+
+def test_env_step_through_vecnormalize_equals_vecnormalize_step():
+    from tradeforge.agents.vecenv import wrap_normalizer
+
+    def normalized():
+        venv = make_vec_env(make_env_factory(episode_length=5), 3, seed=11)
+        return wrap_normalizer(venv, obs=True, reward=False, clip_obs=10.0, gamma=0.99)
+
+    ours, reference = normalized(), normalized()
+    ours.reset()
+    reference.reset()
+    rng = np.random.default_rng(0)
+    truncations = 0
+    for _ in range(12):
+        actions = rng.integers(0, 3, size=3)
+        got = FastPPO._env_step(ours, actions)
+        want = reference.step(actions)
+        for a, b in zip(got[:3], want[:3], strict=True):
+            np.testing.assert_array_equal(a, b)
+        for info_a, info_b in zip(got[3], want[3], strict=True):
+            if "terminal_observation" in info_b:
+                truncations += 1
+                np.testing.assert_array_equal(
+                    info_a["terminal_observation"], info_b["terminal_observation"]
+                )
+        np.testing.assert_array_equal(ours.obs_rms.mean, reference.obs_rms.mean)
+        np.testing.assert_array_equal(ours.obs_rms.var, reference.obs_rms.var)
+        assert ours.obs_rms.count == reference.obs_rms.count
+    assert truncations == 6  # two episode ends of 3 rows within 12 steps

@@ -1,0 +1,307 @@
+"""Benchmark: SB3 PPO (today's defaults) vs ``agent.backend: fast`` on the portfolio config.
+
+Throughput. Both paths train on the first walk-forward fold of ``configs/portfolio.yaml`` (4
+bundled equities, its features, window 10, softmax weights with cash, 250-bar random-start
+episodes) through ``BatchedTradingVecEnv`` with ``n_envs`` 8 behind the same ``VecNormalize``
+``train_agent`` uses, one torch thread, ``[64, 64]`` MlpPolicy:
+
+* ``sb3``: ``stable_baselines3.PPO`` with ``factory.DEFAULT_HYPERPARAMS["ppo"]`` (n_steps 256,
+  batch 64, 10 epochs), what ``agent.backend: sb3`` (the default) trains;
+* ``fast``: ``tradeforge.agents.fastppo.FastPPO`` with ``FAST_HYPERPARAMS`` (n_steps 256,
+  batch 512, 4 epochs);
+* ``fast, sb3 hyperparams``: the fast loop with the SB3 defaults (how much the loop alone gives);
+* ``sb3, fast hyperparams``: SB3's loop with the fast defaults (how much the hyperparameters give).
+
+Env steps per second = timesteps / wall time of ``model.learn``, and timesteps / CPU time of this
+process during it (``time.process_time``: what one otherwise idle core would take; the machine is
+shared, so wall rates move with the load); repeats are interleaved and the best of each kept, so
+load on the shared machine hits all alike. ``fast, n_envs 32`` shows the fast path with more
+rows per batched step. ``null env`` rows repeat ``sb3``
+and ``fast`` on a VecEnv with the same spaces that computes nothing (PPO's own cost).
+
+Quality (``--quality``): ``run_experiment`` on the portfolio config (3 walk-forward folds, early
+stopping on validation as shipped; ensemble off so the PPO member alone is scored), backend sb3
+vs fast, seeds 0..S-1; out-of-sample Sharpe, total return and max drawdown per seed, plus the
+validation Sharpe of each fold's chosen checkpoint and the training wall time.
+
+Run: ``nice -n 5 python benchmarks/bench_ppo.py [--quality --seeds 2]``; writes
+``benchmarks/results/ppo.json`` (the load average is recorded before and after).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).parent / "results" / "ppo.json"
+CONFIG = Path(__file__).resolve().parents[1] / "configs" / "portfolio.yaml"
+N_ENVS = 8
+TIMESTEPS = 8192
+REPEATS = 3
+
+
+def _portfolio() -> tuple[Any, Any, Any, Any]:
+    from tradeforge.data.folds import make_folds
+    from tradeforge.data.ingest import load_panel
+    from tradeforge.experiment.compose import fit_fold_features
+    from tradeforge.experiment.config import load_experiment
+
+    config = load_experiment(CONFIG)
+    panel = load_panel(config.data)
+    config = config.resolved_for(panel)
+    fold = make_folds(panel.index, config.walkforward)[0]
+    inputs = fit_fold_features(config, panel, fold)
+    return config, panel, fold, inputs
+
+
+def _hyper(name: str) -> dict[str, Any]:
+    from tradeforge.agents.factory import DEFAULT_HYPERPARAMS
+    from tradeforge.agents.fastppo import FAST_HYPERPARAMS
+
+    return dict(DEFAULT_HYPERPARAMS["ppo"] if name == "sb3" else FAST_HYPERPARAMS)
+
+
+def _model(loop: str, hyper: str, venv: Any) -> Any:
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.vec_env import VecMonitor, VecNormalize
+
+    from tradeforge.agents.fastppo import FastPPO
+
+    cls = FastPPO if loop == "fast" else PPO
+    norm = VecNormalize(VecMonitor(venv), norm_obs=True, norm_reward=False, clip_obs=10.0)
+    return cls(
+        "MlpPolicy",
+        norm,
+        seed=0,
+        device="cpu",
+        verbose=0,
+        policy_kwargs={"net_arch": [64, 64]},
+        **_hyper(hyper),
+    )
+
+
+def _steps_per_s(loop: str, hyper: str, make: Any) -> tuple[float, float]:
+    """(env-steps per wall second, per CPU second of this process) of one ``learn``."""
+    model = _model(loop, hyper, make())
+    start, cpu = time.perf_counter(), time.process_time()
+    model.learn(total_timesteps=TIMESTEPS)
+    steps = float(model.num_timesteps)
+    return steps / (time.perf_counter() - start), steps / (time.process_time() - cpu)
+
+
+def null_vec_env(like: Any) -> Any:
+    """A VecEnv with ``like``'s spaces and batch size that computes nothing."""
+    import numpy as np
+    from stable_baselines3.common.vec_env import VecEnv
+
+    class NullVecEnv(VecEnv):
+        def __init__(self) -> None:
+            super().__init__(like.num_envs, like.observation_space, like.action_space)
+            self.t = 0
+            self.obs = np.zeros((self.num_envs, *self.observation_space.shape), dtype=np.float32)
+
+        def reset(self) -> Any:
+            self.t = 0
+            return self.obs
+
+        def step_async(self, actions: Any) -> None:
+            self.t += 1
+
+        def step_wait(self) -> Any:
+            done = self.t % 250 == 0
+            dones = np.full(self.num_envs, done)
+            infos = [{"terminal_observation": self.obs[0]} if done else {} for _ in dones]
+            return self.obs.copy(), np.zeros(self.num_envs, dtype=np.float32), dones, infos
+
+        def close(self) -> None: ...
+
+        def get_attr(self, attr_name: str, indices: Any = None) -> list[Any]:
+            return [None] * self.num_envs
+
+        def set_attr(self, attr_name: str, value: Any, indices: Any = None) -> None: ...
+
+        def env_method(
+            self, method_name: str, *args: Any, indices: Any = None, **kw: Any
+        ) -> list[Any]:
+            return [None] * self.num_envs
+
+        def env_is_wrapped(self, wrapper_class: Any, indices: Any = None) -> list[bool]:
+            return [False] * self.num_envs
+
+    return NullVecEnv()
+
+
+CASES: dict[str, tuple[str, str, bool, int]] = {
+    "sb3 (today's defaults)": ("sb3", "sb3", False, N_ENVS),
+    "fast (fast defaults)": ("fast", "fast", False, N_ENVS),
+    "fast loop, sb3 hyperparams": ("fast", "sb3", False, N_ENVS),
+    "sb3 loop, fast hyperparams": ("sb3", "fast", False, N_ENVS),
+    "fast, n_envs 32": ("fast", "fast", False, 32),
+    "null env: sb3": ("sb3", "sb3", True, N_ENVS),
+    "null env: fast": ("fast", "fast", True, N_ENVS),
+}
+
+
+def throughput() -> dict[str, Any]:
+    import torch
+
+    from tradeforge.envs.vec_env import BatchedTradingVecEnv
+
+    torch.set_num_threads(1)
+    config, panel, fold, inputs = _portfolio()
+
+    def batched(n_envs: int = N_ENVS) -> Any:
+        return BatchedTradingVecEnv(
+            panel, inputs.features, config.env, n_envs, fold.train.start, fold.train.stop, seed=0
+        )
+
+    best: dict[str, float] = {}
+    best_cpu: dict[str, float] = {}
+    for _ in range(REPEATS):
+        for name, (loop, hyper, is_null, n_envs) in CASES.items():
+
+            def make(n: int = n_envs, empty: bool = is_null) -> Any:
+                return null_vec_env(batched(n)) if empty else batched(n)
+
+            rate, cpu_rate = _steps_per_s(loop, hyper, make)
+            best[name] = max(best.get(name, 0.0), rate)
+            best_cpu[name] = max(best_cpu.get(name, 0.0), cpu_rate)
+    sample = batched()
+    return {
+        "env": {
+            "panel": f"{', '.join(panel.symbols)}; train bars {fold.train.start}..{fold.train.stop}",
+            "obs_dim": list(sample.observation_space.shape),
+            "action": str(sample.action_space),
+            "n_envs": N_ENVS,
+        },
+        "timesteps": TIMESTEPS,
+        "repeats": REPEATS,
+        "hyperparams": {"sb3": _hyper("sb3"), "fast": _hyper("fast")},
+        "env_steps_per_s": best,
+        "env_steps_per_cpu_s": best_cpu,
+        "speedup_fast_vs_sb3": best["fast (fast defaults)"] / best["sb3 (today's defaults)"],
+        "speedup_fast_vs_sb3_cpu": (
+            best_cpu["fast (fast defaults)"] / best_cpu["sb3 (today's defaults)"]
+        ),
+    }
+
+
+def quality(seeds: int) -> dict[str, Any]:
+    from tradeforge.experiment.config import ExperimentConfig, load_experiment
+    from tradeforge.experiment.run import run_experiment
+
+    out: dict[str, Any] = {}
+    for backend in ("sb3", "fast"):
+        rows = []
+        for seed in range(seeds):
+            raw = load_experiment(CONFIG, {"seed": seed, "agent.backend": backend}).model_dump()
+            raw["ensemble"] = None  # the PPO agent alone (the shipped ensemble adds an A2C)
+            config = ExperimentConfig.model_validate(raw)
+            with tempfile.TemporaryDirectory() as tmp:
+                start = time.perf_counter()
+                cpu = time.process_time()
+                result = run_experiment(config, Path(tmp) / "run")
+                cpu = time.process_time() - cpu
+                elapsed = time.perf_counter() - start
+                val = _fold_validation(result.run_dir)
+            metrics = result.metrics
+            rows.append(
+                {
+                    "seed": seed,
+                    "wall_s": elapsed,
+                    "cpu_s": cpu,
+                    "oos": {k: _num(metrics.get(k)) for k in QUALITY_METRICS},
+                    "fold_validation_sharpe": val,
+                }
+            )
+        out[backend] = rows
+    out["mean"] = {
+        backend: {
+            key: sum(r["oos"][key] for r in out[backend]) / len(out[backend])
+            for key in QUALITY_METRICS
+        }
+        | {"cpu_s": sum(r["cpu_s"] for r in out[backend]) / len(out[backend])}
+        for backend in ("sb3", "fast")
+    }
+    return out
+
+
+QUALITY_METRICS = ("sharpe", "total_return", "max_drawdown")
+
+
+def _num(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def _fold_validation(run_dir: Path) -> list[float]:
+    """Validation Sharpe of each fold's chosen checkpoint (the train_agent summaries)."""
+    values = []
+    for path in sorted(run_dir.glob("folds/**/summary.json")):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        val = data.get("validation")
+        if isinstance(val, dict) and "sharpe" in val:
+            values.append(float(val["sharpe"]))
+    return values
+
+
+def _machine() -> dict[str, Any]:
+    import numpy as np
+    import stable_baselines3
+    import torch
+
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "numpy": np.__version__,
+        "torch": torch.__version__,
+        "torch_threads": 1,
+        "stable_baselines3": stable_baselines3.__version__,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quality", action="store_true", help="also run the walk-forward check")
+    parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--no-throughput", action="store_true")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    record: dict[str, Any] = {}
+    if args.out.is_file():
+        record = json.loads(args.out.read_text(encoding="utf-8"))
+    record.update(
+        {
+            "benchmark": "ppo",
+            "timestamp": datetime.now(UTC).isoformat(),
+            "machine": _machine(),
+            "load_avg_1m_before": os.getloadavg()[0],
+        }
+    )
+    if not args.no_throughput:
+        record["throughput"] = throughput()
+    if args.quality:
+        record["quality"] = {"config": str(CONFIG.name), "seeds": args.seeds, **quality(args.seeds)}
+    record["load_avg_1m_after"] = os.getloadavg()[0]
+    record["wall_s"] = time.perf_counter() - started
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(record, indent=2), encoding="utf-8")
+    sys.stdout.write(json.dumps(record.get("throughput", {}).get("env_steps_per_s", {}), indent=2))
+    sys.stdout.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
