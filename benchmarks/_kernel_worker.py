@@ -43,7 +43,22 @@ def env_rate(panel: Any, features: Any, config: Any, n_envs: int, **kwargs: Any)
     return rate
 
 
-def task_env() -> dict[str, float]:
+def env_digest(panel: Any, features: Any, config: Any, n_envs: int, steps: int = 300) -> str:
+    """sha256 of the observations, rewards and dones of ``steps`` seeded steps (episodes end and
+    reset inside): the same digest before and after means the same numbers."""
+    from tradeforge.envs import BatchedTradingVecEnv
+
+    vec = BatchedTradingVecEnv(panel, features, config, n_envs=n_envs, seed=0)
+    h = hashlib.sha256(np.asarray(vec.reset()).tobytes())
+    rng = np.random.default_rng(1)
+    for _ in range(steps):
+        a = rng.uniform(-1.0, 1.0, size=(n_envs, *vec.action_space.shape)).astype(np.float32)
+        obs, reward, done, _ = vec.step(a)
+        h.update(np.asarray(obs).tobytes() + reward.tobytes() + done.tobytes())
+    return h.hexdigest()[:16]
+
+
+def task_env() -> dict[str, Any]:
     import inspect
 
     from bench_envs import thirty_assets
@@ -62,6 +77,8 @@ def task_env() -> dict[str, float]:
     panel30, features30 = thirty_assets()
     thirty = EnvConfig(action="weights", window=10, episode_length=252, random_start=True)
     out["30x256_steps_per_s"] = env_rate(panel30, features30, thirty, 256)
+    out["digest_1x256"] = env_digest(panel, features, one, 256)
+    out["digest_30x256"] = env_digest(panel30, features30, thirty, 256)
     if "kernel" in inspect.signature(BatchedTradingVecEnv).parameters:  # the tree has both
         out["1x4096_numpy_path_steps_per_s"] = env_rate(panel, features, one, 4096, kernel="numpy")
         out["1x4096_core_step_batch_steps_per_s"] = env_rate(panel, features, one, 4096, raw=True)
@@ -75,7 +92,8 @@ def task_backtest() -> dict[str, float]:
     w = make_weights(N_BARS, N_ASSETS)
     run_tradeforge(panel, w, "numba", False)  # compile or load the numba cache
     seconds, equity = best_of(lambda: run_tradeforge(panel, w, "numba", False), 9)
-    return {"seconds": seconds, "final_equity": float(equity[-1])}
+    digest = hashlib.sha256(np.ascontiguousarray(equity).tobytes()).hexdigest()[:16]
+    return {"seconds": seconds, "final_equity": float(equity[-1]), "digest": digest}
 
 
 def task_features() -> dict[str, Any]:

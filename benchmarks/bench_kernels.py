@@ -8,7 +8,8 @@ included) in at most 15 ms; the default feature set (``FeaturePipeline.transform
 
 "Before" is a baseline revision of ``src/`` (``--baseline``, default ``BASELINE`` below: the
 commit before the kernel work) exported with ``git archive`` into a temporary folder; "after" is
-this working tree. Every measurement runs in a fresh child process (``_kernel_worker.py``) whose
+this working tree; "previous" (``--previous``, default ``PREVIOUS``: the tree after the first
+kernel session; ``--previous ''`` skips it) shows what the latest session added. Every measurement runs in a fresh child process (``_kernel_worker.py``) whose
 ``PYTHONPATH`` points at one of the two ``src`` folders, alternating baseline and current for
 ``--rounds`` rounds so that both see the same load; each child reports its best of several
 repeats after a warm-up (numba compilation or cache loading excluded), and the best over the
@@ -39,6 +40,7 @@ ROOT = HERE.parent
 RESULTS = HERE / "results" / "kernels.json"
 WORKER = HERE / "_kernel_worker.py"
 BASELINE = "5cf7898"  # main before the kernel work of issue 14 (point 2)
+PREVIOUS = "f63bdf3"  # main after the first kernel session (fused backtest and stack came later)
 TASKS = ("env", "backtest", "features")
 TARGETS = {
     "env_steps_per_s": 10_000_000.0,
@@ -49,6 +51,7 @@ TARGETS = {
 
 def export_src(rev: str, dest: Path) -> Path:
     """``git archive REV src`` unpacked under ``dest``; returns the ``src`` folder."""
+    dest.mkdir(parents=True, exist_ok=True)
     archive = dest / "src.tar"
     with archive.open("wb") as fh:
         subprocess.run(["git", "archive", rev, "src"], cwd=ROOT, stdout=fh, check=True)
@@ -81,19 +84,23 @@ def best(runs: list[dict[str, Any]], key: str, higher: bool) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--baseline", default=BASELINE, help="git revision measured as 'before'")
+    parser.add_argument("--previous", default=PREVIOUS, help="a middle revision ('' to skip)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--tasks", nargs="*", default=list(TASKS), choices=TASKS)
     args = parser.parse_args()
     loads = [os.getloadavg()[0]]
+    labels = ["before", "previous", "after"] if args.previous else ["before", "after"]
     runs: dict[str, dict[str, list[dict[str, Any]]]] = {
-        t: {"before": [], "after": []} for t in args.tasks
+        t: {label: [] for label in labels} for t in args.tasks
     }
     with tempfile.TemporaryDirectory(prefix="tf-baseline-") as tmp:
-        old_src = export_src(args.baseline, Path(tmp))
-        new_src = ROOT / "src"
+        trees = {"before": export_src(args.baseline, Path(tmp) / "before")}
+        if args.previous:
+            trees["previous"] = export_src(args.previous, Path(tmp) / "previous")
+        trees["after"] = ROOT / "src"
         for r in range(args.rounds):
             for task in args.tasks:
-                for label, src in (("before", old_src), ("after", new_src)):
+                for label, src in trees.items():
                     res = run_worker(src, task)
                     runs[task][label].append(res)
                     print(f"round {r + 1} {task:8s} {label:6s} {res}", flush=True)
@@ -103,13 +110,16 @@ def main() -> None:
     if "env" in runs:
         env = runs["env"]
         summary["env"] = {
-            name: {
-                "before": best(env["before"], name, True),
-                "after": best(env["after"], name, True),
-            }
+            name: {label: best(env[label], name, True) for label in labels}
             for name in env["after"][0]
             if name.endswith("steps_per_s") and name in env["before"][0]
         }
+        for label in labels[:-1]:  # the same observations, rewards and dones, bit for bit
+            summary["env"][f"bit_equal_{label}_after"] = all(
+                a[key] == b[key]
+                for a, b in zip(env["after"], env[label], strict=True)
+                for key in ("digest_1x256", "digest_30x256")
+            )
         summary["env"]["after_only"] = {
             name: best(env["after"], name, True)
             for name in env["after"][0]
@@ -118,26 +128,33 @@ def main() -> None:
     if "backtest" in runs:
         bt = runs["backtest"]
         summary["backtest"] = {
-            "before_s": best(bt["before"], "seconds", False),
-            "after_s": best(bt["after"], "seconds", False),
+            **{f"{label}_s": best(bt[label], "seconds", False) for label in labels},
             "equity_max_rel_diff_after_vs_before": max(
                 abs(a["final_equity"] / b["final_equity"] - 1.0)
                 for a, b in zip(bt["after"], bt["before"], strict=True)
             ),
+            **{
+                f"equity_curve_bit_equal_{label}_after": all(
+                    a["digest"] == b["digest"] for a, b in zip(bt["after"], bt[label], strict=True)
+                )
+                for label in labels[:-1]
+            },
         }
     if "features" in runs:
         ft = runs["features"]
         talib = best(ft["after"], "talib_s", False)
         summary["features"] = {
-            "before_s": best(ft["before"], "transform_s", False),
-            "after_s": best(ft["after"], "transform_s", False),
+            **{f"{label}_s": best(ft[label], "transform_s", False) for label in labels},
             "after_graph_s": best(ft["after"], "graph_s", False),
             "after_stack_s": best(ft["after"], "stack_s", False),
             "after_stack_last_s": best(ft["after"], "stack_last_s", False),
             "talib_s": talib,
-            "values_bit_equal_before_after": all(
-                a["digest"] == b["digest"] for a, b in zip(ft["after"], ft["before"], strict=True)
-            ),
+            **{
+                f"values_bit_equal_{label}_after": all(
+                    a["digest"] == b["digest"] for a, b in zip(ft["after"], ft[label], strict=True)
+                )
+                for label in labels[:-1]
+            },
         }
 
     ratios: dict[str, float] = {}
@@ -145,10 +162,14 @@ def main() -> None:
         one = summary["env"]["1x4096_steps_per_s"]
         ratios["env 1x4096 after / before"] = one["after"] / one["before"]
         ratios["env 1x4096 after / target"] = one["after"] / TARGETS["env_steps_per_s"]
+        if "previous" in one:
+            ratios["env 1x4096 after / previous"] = one["after"] / one["previous"]
     if "backtest" in summary:
         b = summary["backtest"]
         ratios["backtest before / after"] = b["before_s"] / b["after_s"]
         ratios["backtest after / target"] = b["after_s"] / TARGETS["backtest_s"]
+        if "previous_s" in b:
+            ratios["backtest previous / after"] = b["previous_s"] / b["after_s"]
     if "features" in summary:
         f = summary["features"]
         ratios["features before / talib"] = f["before_s"] / f["talib_s"]
@@ -158,6 +179,9 @@ def main() -> None:
             f["after_graph_s"] + f["after_stack_last_s"]
         ) / f["talib_s"]
         ratios["features before / after"] = f["before_s"] / f["after_s"]
+        if "previous_s" in f:
+            ratios["features previous / talib"] = f["previous_s"] / f["talib_s"]
+            ratios["features previous / after"] = f["previous_s"] / f["after_s"]
     for key, value in ratios.items():
         print(f"{key:42s} {value:8.2f}")
 
@@ -165,6 +189,7 @@ def main() -> None:
         "benchmark": "kernels (issue 14, point 2)",
         "timestamp": datetime.now(UTC).isoformat(),
         "baseline": args.baseline,
+        "previous": args.previous or None,
         "rounds": args.rounds,
         "targets": TARGETS,
         "summary": summary,
