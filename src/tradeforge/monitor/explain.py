@@ -274,8 +274,18 @@ def top_k(
         raise FeatureError(f"{values.size} attributions but {len(names)} names; expected equal")
     if k < 1:
         raise ConfigError(f"k = {k}; expected at least 1")
-    order = np.argsort(-np.abs(values), kind="stable")[:k]
-    return [(str(names[i]), float(values[i])) for i in order]
+    return [(str(names[i]), float(values[i])) for i in _largest(np.abs(values), k)]
+
+
+def _largest(magnitude: FloatArray, k: int) -> np.ndarray:
+    """Indices of the ``k`` largest values, largest first, ties by index: the same order as
+    ``np.argsort(-magnitude, kind="stable")[:k]`` in O(n) (the candidates are every entry at
+    least as large as the k-th largest, ties included)."""
+    if k >= magnitude.size:
+        return np.argsort(-magnitude, kind="stable")
+    kth = np.partition(magnitude, magnitude.size - k)[magnitude.size - k]
+    candidates = np.flatnonzero(magnitude >= kth)
+    return candidates[np.argsort(-magnitude[candidates], kind="stable")][:k]
 
 
 # -- helpers ----------------------------------------------------------------------------------
@@ -472,9 +482,9 @@ class DecisionExplainer:
     ``forward`` maps raw flat observations (n, size) to (n,) or (n, A) outputs (e.g. the
     experiment layer's ``PolicyOutput`` of an SB3 actor, normalizer included), named
     ``outputs`` (default ``output[i]``); ``baseline`` is the reference observation (the training
-    feature means). Explained are the ``targets`` given, else the ``max_outputs`` outputs that
-    moved most from their baseline value, ``|f(x) - f(baseline)|`` (a 30-asset policy's
-    decision is explained by its largest moves, not by 31 backward passes).
+    feature means). Explained are the ``targets`` given, else the ``max_outputs`` (default 1)
+    outputs that moved most from their baseline value, ``|f(x) - f(baseline)|`` (a 30-asset
+    policy's decision is explained by its largest move, not by 31 backward passes).
 
     The integral is the Gauss-Legendre rule of :func:`integrated_gradients` (captum) with
     ``n_steps`` points, without captum's per-call overhead: the points, ``x`` and the baseline
@@ -490,7 +500,7 @@ class DecisionExplainer:
         k: int = 5,
         n_steps: int = 16,
         targets: Sequence[int] | None = None,
-        max_outputs: int = 3,
+        max_outputs: int = 1,
         outputs: Sequence[str] | None = None,
     ) -> None:
         if k < 1:
@@ -549,12 +559,18 @@ class DecisionExplainer:
         else:
             moved = np.abs(ends[0] - ends[1])
             chosen = [int(i) for i in np.argsort(-moved, kind="stable")[: self.max_outputs]]
-        values = np.empty((len(chosen), x.size))
-        for row, target in enumerate(chosen):
-            (grad,) = torch.autograd.grad(out[:n, target].sum(), batch,
-                                          retain_graph=row < len(chosen) - 1)  # fmt: skip
-            g = grad[:n].detach().cpu().numpy().astype(np.float64)
-            values[row] = diff * (self._weights[:, None] * g).sum(axis=0)
+        picked = out[:n, chosen]  # (n, T)
+        if len(chosen) == 1:
+            (grad,) = torch.autograd.grad(picked.sum(), batch)
+            grad = grad[None]
+        else:  # one backward per explained output, batched (vmap) into one call
+            seeds = torch.zeros((len(chosen), n, len(chosen)), dtype=picked.dtype,
+                                device=picked.device)  # fmt: skip
+            seeds[torch.arange(len(chosen)), :, torch.arange(len(chosen))] = 1.0
+            (grad,) = torch.autograd.grad(picked, batch, grad_outputs=seeds,
+                                          is_grads_batched=True)  # fmt: skip
+        g = grad[:, :n].detach().cpu().numpy().astype(np.float64)  # (T, n, size)
+        values = diff[None, :] * np.einsum("s,tsd->td", self._weights, g)
         return chosen, values, ends[0, chosen], ends[1, chosen]
 
     def __call__(self, observation: Any) -> dict[str, Any]:

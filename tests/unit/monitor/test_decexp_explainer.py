@@ -71,6 +71,7 @@ def test_by_default_the_outputs_that_moved_most_are_explained():
     x = _obs(3)
     names = [f"action[{i}]" for i in range(6)]
     explainer = DecisionExplainer(net, LAYOUT, base, max_outputs=2, outputs=names)
+    assert len(DecisionExplainer(net, LAYOUT, base, outputs=names)(x)["outputs"]) == 1
     with torch.no_grad():
         moved = (net(torch.as_tensor(x[None])) - net(torch.as_tensor(base[None])))[0].abs()
     expected = [names[i] for i in np.argsort(-moved.numpy(), kind="stable")[:2]]
