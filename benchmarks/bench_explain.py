@@ -3,7 +3,7 @@
 Setup, as ``bench_node.py``: prices rebuilt from bundled bar relatives (``build_panel``),
 ``FeaturePipeline`` defaults (9 features) fitted on the first 1,000 bars, observation window 30,
 an SB3 PPO ``MlpPolicy`` (64x64, untrained, seed 0: the cost does not depend on the weights),
-for 1 symbol (279 inputs, 1 output) and 30 symbols (8,132 inputs, 31 outputs: softmax weights
+for 1 symbol (273 inputs, 1 output) and 30 symbols (8,132 inputs, 31 outputs: softmax weights
 with cash). The observations are the env's own over 600 bars that the policy trades.
 
 Measured per decision, one torch thread, interleaved so that load on the shared machine hits
