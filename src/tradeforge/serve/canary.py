@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from tradeforge.core.errors import ConfigError, RiskError
 from tradeforge.domain import (
     ClientOrderId,
     Instrument,
@@ -88,7 +89,7 @@ def capped_targets(
     """``targets`` scaled down (each toward zero, to whole ``lot`` multiples) so that their gross
     notional at ``marks`` is at most ``cap``; unchanged when it already is."""
     if cap < 0:
-        raise ValueError(f"notional cap = {cap}; expected >= 0")
+        raise RiskError(f"notional cap = {cap}; expected >= 0")
     gross = gross_notional(targets, marks)
     if gross <= cap:
         return dict(targets)
@@ -206,7 +207,7 @@ class SleeveRamp:
     def __init__(self, steps: Sequence[float], after_sessions: int, index: int = 0,
                  passing: int = 0) -> None:  # fmt: skip
         if not steps:
-            raise ValueError("ramp steps = []; expected at least one share")
+            raise ConfigError("canary.ramp = []; expected at least one share")
         self.steps, self.after = tuple(steps), after_sessions
         self.index = min(max(index, 0), len(self.steps) - 1)
         self.passing = passing
@@ -335,7 +336,7 @@ class CanarySleeve:
         from tradeforge.risk import RiskEngine
 
         if tuple(self.program.symbols) != tuple(str(s) for s in node.symbols):
-            raise ValueError(f"canary {self.model} v{self.version} trades "
+            raise ConfigError(f"canary {self.model} v{self.version} trades "
                              f"{list(self.program.symbols)}; expected the policy's symbols "
                              f"{[str(s) for s in node.symbols]}")  # fmt: skip
         self.inner = node.oms
@@ -373,7 +374,7 @@ class CanarySleeve:
         inner = self.inner
         self.ledger.sync(inner.store.fills())
         account = inner.portfolio.equity(marks)
-        if self.ledger.allocation == 0:
+        if self.ledger.allocation == 0 and not self.rolled_back:
             self.ledger.allocate(Decimal(repr(self.ramp.share)) * account, marks)
         if self.rolled_back:
             if self.flat_at is None and self.ledger.flat:

@@ -570,13 +570,16 @@ class TradingService:
             worker = getattr(self, "_retrainer", None)
             if worker is None:
                 worker = self._retrainer = RetrainWorker(self.scheduler.ledger, job,
-                                                         notify=self.alerts.notify)  # fmt: skip
+                                                         notify=self._notify)  # fmt: skip
             worker.submit(self.config.schedule.retrain_key(now))
             return
         self.alerts.notify(Alert(
             key=f"retrain:{now.date().isoformat()}", severity="info", title="Retraining is due",
             text=f"run `tradeforge run` on the policy's config; model {self.program.name}",
         ))  # fmt: skip
+
+    def _notify(self, alert: Alert) -> None:
+        self.alerts.notify(alert)
 
     def _job_failed(self, job: str, key: str, exc: BaseException) -> None:
         self.alerts.notify(Alert(key=f"job:{job}", severity="warning",
@@ -793,10 +796,10 @@ class TradingService:
             for symbol in self.symbols:
                 m.set_last_bar(FEED, symbol, snap.last_bar_time)
         m.set_model_info("running", self.program.name, self.program.fingerprint)
-        for alias, state in (("canary", self.canary_status), ("shadow", self.shadow_status)):
-            if state is not None and state.get("version") is not None and state.get("active"):
-                m.set_model_info(alias, str(state["model"]), str(state["version"]))
-            elif state is not None:  # rolled back, or no alias: not served
+        for alias, part in (("canary", self.canary_status), ("shadow", self.shadow_status)):
+            if part is not None and part.get("version") is not None and part.get("active"):
+                m.set_model_info(alias, str(part["model"]), str(part["version"]))
+            elif part is not None:  # rolled back, or no alias: not served
                 m.clear_model_info(alias)
 
 

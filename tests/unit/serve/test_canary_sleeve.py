@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from tradeforge.core.errors import RiskError
 from tradeforge.domain import (
     FillId,
     Instrument,
@@ -108,7 +109,7 @@ def test_capped_targets_scale_toward_zero_and_keep_targets_within_the_cap() -> N
     assert capped == {SYMBOLS[0]: Decimal(15), SYMBOLS[1]: Decimal(-20)}
     odd = capped_targets(targets, mark, Decimal(1000), lot=Decimal(1))  # 6 and -8: 1,000
     assert odd == {SYMBOLS[0]: Decimal(6), SYMBOLS[1]: Decimal(-8)}
-    with pytest.raises(ValueError, match="cap"):
+    with pytest.raises(RiskError, match="notional cap = -1"):
         capped_targets(targets, mark, Decimal(-1))
 
 
