@@ -186,7 +186,8 @@ class StateReader:
             audit_head_seq=head, problems=tuple(live.problems), time_in_state_s=spent,
         )  # fmt: skip
         if _SNAPSHOT_HAS_EXPLANATION:  # the field Snapshot carries the "why" panel in
-            body = replace(body, **{"last_explanation": self.last_explanation()})
+            why: dict[str, Any] = {"last_explanation": self.last_explanation()}
+            body = replace(body, **why)
         return replace(body, version=_version(body, activity, live))
 
     def last_explanation(self) -> dict[str, Any] | None:
