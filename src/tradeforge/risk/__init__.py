@@ -9,8 +9,13 @@
   state ACTIVE/REDUCING/HALTED (:class:`TradingState`) persisted with the audit log
   (:class:`RiskStateStore`), and the kill switch (:func:`kill_state_dir`,
   :func:`resume_state_dir`, :class:`KillTarget`). See ``docs/risk.md``.
+* Bars (backtests and envs): :class:`BarRisk` runs the engine on a simulated account one bar at
+  a time, counting what it did in a :class:`RiskTally`; :func:`gate_orders` checks a bar's
+  orders in turn (the trading node's gate too); :func:`needs_engine` tells whether a config
+  needs the engine at all.
 """
 
+from tradeforge.risk.bars import BarFill, BarRisk, RiskTally, needs_engine
 from tradeforge.risk.checks import (
     Denied,
     DenyReason,
@@ -21,6 +26,7 @@ from tradeforge.risk.checks import (
 from tradeforge.risk.config import RiskConfig
 from tradeforge.risk.controls import Breaker, ControlMemory, ExitIntent, ExitReason, Trip
 from tradeforge.risk.engine import ControlReport, KillReport, RiskEngine, RiskStats
+from tradeforge.risk.gate import GateResult, exit_orders, gate_orders
 from tradeforge.risk.killswitch import (
     KillTarget,
     kill_state_dir,
@@ -37,6 +43,8 @@ from tradeforge.risk.limits import (
 from tradeforge.risk.state import RiskStateStore, StatePaths, StateRecord, TradingState
 
 __all__ = [
+    "BarFill",
+    "BarRisk",
     "Breaker",
     "ControlMemory",
     "ControlReport",
@@ -44,6 +52,7 @@ __all__ = [
     "DenyReason",
     "ExitIntent",
     "ExitReason",
+    "GateResult",
     "KillReport",
     "KillTarget",
     "PortfolioView",
@@ -53,13 +62,17 @@ __all__ = [
     "RiskLimits",
     "RiskStateStore",
     "RiskStats",
+    "RiskTally",
     "StatePaths",
     "StateRecord",
     "TradingState",
     "Trip",
     "check_order",
+    "exit_orders",
+    "gate_orders",
     "is_risk_reducing",
     "kill_state_dir",
+    "needs_engine",
     "project_path",
     "project_weights",
     "read_state_dir",
