@@ -170,3 +170,37 @@ def test_schedule_retrain_needs_a_cadence_and_keys_by_slot():
     assert config.retrain_key(first) == "every7d:2865"
     assert config.retrain_key(datetime(2024, 12, 4, 23, tzinfo=UTC)) == "every7d:2865"
     assert config.retrain_key(datetime(2024, 12, 5, 23, tzinfo=UTC)) == "every7d:2866"
+
+
+def test_the_services_retrain_callback_hands_the_slot_to_one_worker(tmp_path: Path):
+    from types import SimpleNamespace
+
+    from tradeforge.serve.runtime import TradingService
+
+    alerts: list = []
+    ledger = JobLedger(tmp_path / "jobs.sqlite")
+    raw = {"retrain_every_days": 7, "retrain": {"config": str(tmp_path / "missing.yaml")}}
+    schedule = validate_config(ScheduleConfig, raw)
+    service = SimpleNamespace(config=SimpleNamespace(schedule=schedule),
+                              scheduler=SimpleNamespace(ledger=ledger),
+                              _notify=alerts.append)  # fmt: skip
+    when = datetime(2024, 11, 28, 23, 0, tzinfo=UTC)
+    TradingService._retrain_due(service, when)  # type: ignore[arg-type]
+    worker = service._retrainer
+    assert worker.join(30)
+    run = ledger.get(RETRAIN_RUN, "every7d:2865")
+    assert run is not None
+    assert run.status == "error"  # the missing experiment YAML, reported, not raised
+    TradingService._retrain_due(service, when)  # type: ignore[arg-type]
+    assert service._retrainer is worker  # one worker; the slot is not run again
+    assert worker.join(30)
+    assert len(ledger.runs(RETRAIN_RUN)) == 1
+    assert [a.title for a in alerts] == ["Retraining failed"]
+    # without schedule.retrain the job only says that retraining is due
+    told: list = []
+    plain = SimpleNamespace(config=SimpleNamespace(schedule=ScheduleConfig(retrain_every_days=7)),
+                            alerts=SimpleNamespace(notify=told.append),
+                            program=SimpleNamespace(name="spx"))  # fmt: skip
+    TradingService._retrain_due(plain, when)  # type: ignore[arg-type]
+    assert [a.title for a in told] == ["Retraining is due"]
+    ledger.close()
