@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -252,3 +253,30 @@ def test_a_retired_flat_sleeve_gives_its_cash_back_to_the_policy() -> None:
     ledger.release()
     assert ledger.allocation == 0
     assert champion_portfolio(account, ledger.portfolio).cash == Decimal(100_000)
+
+
+def test_the_yaml_canary_and_shadow_sections_load_with_paths_resolved(tmp_path: Path) -> None:
+    from tradeforge.core.errors import ConfigError
+    from tradeforge.serve.config import load_serve_config
+
+    path = tmp_path / "serve.yaml"
+    path.write_text(
+        "serve:\n  policy: artifact\n  registry: {model: swing, uri: 'sqlite:///reg.db'}\n"
+        "  canary:\n    enabled: true\n    share: 0.05\n    ramp: [0.01, 0.05, 0.25]\n"
+        "    ramp_after_sessions: 5\n    limits: {max_gross: 1.0, max_drawdown: 0.05}\n"
+        "    monitor: {max_daily_loss: 0.01, cusum: true}\n    reference_returns: oos.csv\n"
+        "  shadow: {enabled: true, dir: shadow-records}\n",
+        encoding="utf-8",
+    )
+    config = load_serve_config(path)
+    assert config.canary.steps == (0.05, 0.25)
+    assert config.canary.ramp_after_sessions == 5
+    assert config.canary.limits.max_drawdown == 0.05
+    assert config.canary.monitor.max_daily_loss == 0.01
+    assert Path(config.canary.reference_returns or "").is_absolute()
+    assert Path(config.shadow.dir or "").name == "shadow-records"
+    assert Path(config.shadow.dir or "").is_absolute()
+    path.write_text("serve:\n  policy: artifact\n  registry: {model: swing}\n"
+                    "  canary: {enabled: true, share: 0.5}\n", encoding="utf-8")  # fmt: skip
+    with pytest.raises(ConfigError, match=r"canary.share = 0.5 is not a step of canary.ramp"):
+        load_serve_config(path)
