@@ -193,7 +193,12 @@ def retrain(
     name = model or (tracking.model_name if tracking else None) or config.name
     if registry is None:
         registry = PolicyRegistry(tracking.registry_uri if tracking else None)
-    log = audit if audit is not None else open_audit(registry_uri=registry.registry_uri)
+    if audit is None:  # the default log, closed when done
+        with open_audit(registry_uri=registry.registry_uri) as own:
+            return retrain(config, actor=actor, end=end, model=name, registry=registry,
+                           audit=own, approver=approver, gate_config=gate_config,
+                           out_dir=out_dir, progress=progress, runner=runner)  # fmt: skip
+    log = audit
     if runner is None:
         from tradeforge.experiment.run import run_experiment
 

@@ -152,3 +152,16 @@ def test_with_end_cuts_the_data_and_switches_off_the_configs_own_registration(ti
         with_end(config, "2008-01-01")
     with pytest.raises(ConfigError, match="expected a date"):
         with_end(config, "soon")
+
+
+def test_without_an_audit_log_the_refusal_goes_to_the_one_next_to_the_registry(
+    tiny_run, store, tmp_path
+):
+    config, _, runner, _ = tiny_run
+    registry, _ = store
+    out = retrain(config, actor="bot", model="spx", registry=registry, runner=runner,
+                  gate_config=GateConfig(max_drawdown=1e-6))  # fmt: skip
+    assert not out.registered
+    with AuditLog(tmp_path / "audit.db") as audit:  # next to mlflow.db
+        (entry,) = audit.entries(kind="governance.refused")
+    assert entry.data["reason"] == out.refused
