@@ -470,9 +470,17 @@ class Graph:
     ) -> tuple[list[FloatArray], dict[str, State]]:
         values: dict[str, FloatArray] = {}
         new_state: dict[str, State] = {}
+        # the position of each node's last user: an intermediate is dropped right after it, so
+        # its memory is reused by the next nodes instead of fresh pages being touched for every
+        # node of a large panel (the values are unchanged)
+        last_use: dict[str, int] = {}
+        for i, node in enumerate(self.nodes.values()):
+            for name in node.inputs:
+                last_use[name] = i
+        keep = set(outputs)
         with np.errstate(all="ignore"):
-            for key, node in self.nodes.items():
-                xs = [values[i] for i in node.inputs]
+            for i, (key, node) in enumerate(self.nodes.items()):
+                xs = [values[k] for k in node.inputs]
                 prior = state.get(key) if state is not None else None
                 op = node.op
                 if isinstance(op, Map):
@@ -485,6 +493,10 @@ class Graph:
                 values[key] = out
                 if node_state:
                     new_state[key] = node_state
+                del xs, out
+                for name in (*node.inputs, key):
+                    if last_use.get(name, -1) <= i and name not in keep:
+                        values.pop(name, None)
         return [values[k] for k in outputs], new_state
 
 
