@@ -21,7 +21,8 @@ and ``fast`` on a VecEnv with the same spaces that computes nothing (PPO's own c
 
 Quality (``--quality``): ``run_experiment`` on the portfolio config (3 walk-forward folds, early
 stopping on validation as shipped; ensemble off so the PPO member alone is scored), backend sb3
-vs fast, seeds 0..S-1; out-of-sample Sharpe, total return and max drawdown per seed, plus the
+vs fast (and ``fast32``: fast with 32 envs x 64 steps per rollout, the same 2,048 samples),
+seeds 0..S-1 (``--variants`` picks some; results merge into the file); out-of-sample Sharpe, total return and max drawdown per seed, plus the
 validation Sharpe of each fold's chosen checkpoint and the training wall time.
 
 Run: ``nice -n 5 python benchmarks/bench_ppo.py [--quality --seeds 2]``; writes
@@ -69,7 +70,15 @@ def _hyper(name: str) -> dict[str, Any]:
     return dict(DEFAULT_HYPERPARAMS["ppo"] if name == "sb3" else FAST_HYPERPARAMS)
 
 
-def _model(loop: str, hyper: str, venv: Any) -> Any:
+#: Quality variants: name -> experiment overrides (dotted keys) on top of the portfolio config.
+VARIANTS: dict[str, dict[str, Any]] = {
+    "sb3": {"agent.backend": "sb3"},
+    "fast": {"agent.backend": "fast"},
+    "fast32": {"agent.backend": "fast", "agent.n_envs": 32, "agent.hyperparams": {"n_steps": 64}},
+}
+
+
+def _model(loop: str, hyper: str, venv: Any, **extra: Any) -> Any:
     from stable_baselines3 import PPO
     from stable_baselines3.common.vec_env import VecMonitor, VecNormalize
 
@@ -84,13 +93,13 @@ def _model(loop: str, hyper: str, venv: Any) -> Any:
         device="cpu",
         verbose=0,
         policy_kwargs={"net_arch": [64, 64]},
-        **_hyper(hyper),
+        **{**_hyper(hyper), **extra},
     )
 
 
-def _steps_per_s(loop: str, hyper: str, make: Any) -> tuple[float, float]:
+def _steps_per_s(loop: str, hyper: str, make: Any, **extra: Any) -> tuple[float, float]:
     """(env-steps per wall second, per CPU second of this process) of one ``learn``."""
-    model = _model(loop, hyper, make())
+    model = _model(loop, hyper, make(), **extra)
     start, cpu = time.perf_counter(), time.process_time()
     model.learn(total_timesteps=TIMESTEPS)
     steps = float(model.num_timesteps)
@@ -145,6 +154,7 @@ CASES: dict[str, tuple[str, str, bool, int]] = {
     "fast loop, sb3 hyperparams": ("fast", "sb3", False, N_ENVS),
     "sb3 loop, fast hyperparams": ("sb3", "fast", False, N_ENVS),
     "fast, n_envs 32": ("fast", "fast", False, 32),
+    "fast, n_envs 32, n_steps 64": ("fast", "fast", False, 32),
     "null env: sb3": ("sb3", "sb3", True, N_ENVS),
     "null env: fast": ("fast", "fast", True, N_ENVS),
 }
@@ -171,7 +181,8 @@ def throughput() -> dict[str, Any]:
             def make(n: int = n_envs, empty: bool = is_null) -> Any:
                 return null_vec_env(batched(n)) if empty else batched(n)
 
-            rate, cpu_rate = _steps_per_s(loop, hyper, make)
+            extra = {"n_steps": 64} if "n_steps 64" in name else {}
+            rate, cpu_rate = _steps_per_s(loop, hyper, make, **extra)
             best[name] = max(best.get(name, 0.0), rate)
             best_cpu[name] = max(best_cpu.get(name, 0.0), cpu_rate)
     sample = batched()
@@ -194,15 +205,16 @@ def throughput() -> dict[str, Any]:
     }
 
 
-def quality(seeds: int) -> dict[str, Any]:
+def quality(seeds: int, variants: list[str]) -> dict[str, Any]:
     from tradeforge.experiment.config import ExperimentConfig, load_experiment
     from tradeforge.experiment.run import run_experiment
 
     out: dict[str, Any] = {}
-    for backend in ("sb3", "fast"):
+    for backend in variants:
         rows = []
         for seed in range(seeds):
-            raw = load_experiment(CONFIG, {"seed": seed, "agent.backend": backend}).model_dump()
+            overrides = {"seed": seed, **VARIANTS[backend]}
+            raw = load_experiment(CONFIG, overrides).model_dump()
             raw["ensemble"] = None  # the PPO agent alone (the shipped ensemble adds an A2C)
             config = ExperimentConfig.model_validate(raw)
             with tempfile.TemporaryDirectory() as tmp:
@@ -229,7 +241,7 @@ def quality(seeds: int) -> dict[str, Any]:
             for key in QUALITY_METRICS
         }
         | {"cpu_s": sum(r["cpu_s"] for r in out[backend]) / len(out[backend])}
-        for backend in ("sb3", "fast")
+        for backend in variants
     }
     return out
 
@@ -275,6 +287,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quality", action="store_true", help="also run the walk-forward check")
     parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument(
+        "--variants", default="sb3,fast", help=f"quality variants, of {', '.join(VARIANTS)}"
+    )
     parser.add_argument("--no-throughput", action="store_true")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
@@ -293,7 +308,18 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_throughput:
         record["throughput"] = throughput()
     if args.quality:
-        record["quality"] = {"config": str(CONFIG.name), "seeds": args.seeds, **quality(args.seeds)}
+        variants = args.variants.split(",")
+        previous = record.get("quality", {})
+        new = quality(args.seeds, variants)
+        mean = {**previous.get("mean", {}), **new.pop("mean")}
+        record["quality"] = {
+            **previous,
+            "config": str(CONFIG.name),
+            "seeds": args.seeds,
+            "variants": {k: VARIANTS[k] for k in {*previous.get("variants", {}), *variants}},
+            **new,
+            "mean": mean,
+        }
     record["load_avg_1m_after"] = os.getloadavg()[0]
     record["wall_s"] = time.perf_counter() - started
     args.out.parent.mkdir(parents=True, exist_ok=True)
