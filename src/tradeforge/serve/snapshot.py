@@ -166,6 +166,9 @@ class Snapshot:
     # runner (agreement with the policy, simulated equity); None when not configured
     canary: dict[str, Any] | None = None
     shadow: dict[str, Any] | None = None
+    # why the newest explained decision was taken (``StateReader.last_explanation``): the
+    # overview's "why" panel; None when no decision was explained
+    last_explanation: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (datetimes as ISO strings); built once per snapshot and shared, so
