@@ -111,7 +111,7 @@ def test_random_weights_policy_stays_within_the_tilt_bound(name: str, symbols: l
 
 
 @pytest.mark.parametrize(
-    ("name", "symbols"), [("quickstart.yaml", ["SP500"]), ("portfolio.yaml", STOCKS)]
+    ("name", "symbols"), [("quickstart_discrete.yaml", ["SP500"]), ("portfolio.yaml", STOCKS)]
 )
 def test_pre_tilt_configs_do_not_track_the_benchmark(name: str, symbols: list[str]) -> None:
     # the same random policy on the configs without a tilt: far outside the bound above
@@ -131,3 +131,15 @@ def test_single_asset_tilt_is_buy_and_hold_with_a_cash_tilt() -> None:
     w = it.to_weights(np.array([[0.0], [-1.0], [1.0]]), prev)
     # action 0: the index at weight 1; -1: max_tilt (0.2) in cash; +1: no leverage, still 1
     np.testing.assert_allclose(w[:, 0], [1.0, 0.8, 1.0], rtol=1e-15)
+
+
+def test_shipped_quickstart_is_the_measured_tilt_config() -> None:
+    # the suite measured quickstart_tilt.yaml; the shipped quickstart must be that config
+    shipped = load_experiment(CONFIGS / "quickstart.yaml").model_dump(mode="json")
+    measured = load_experiment(CONFIGS / "quickstart_tilt.yaml").model_dump(mode="json")
+    assert shipped.pop("name") == "quickstart"
+    assert measured.pop("name") == "quickstart_tilt"
+    assert shipped == measured
+    assert shipped["env"]["action"] == "tilt"
+    old = load_experiment(CONFIGS / "quickstart_discrete.yaml")
+    assert old.env.action == "discrete"

@@ -68,7 +68,7 @@ def test_parse_grid_rejects_bad_items(spec, match):
 
 
 def test_default_grid_follows_the_reward_kind():
-    plain = load_experiment(CONFIGS / "quickstart.yaml")
+    plain = load_experiment(CONFIGS / "quickstart_discrete.yaml")
     tilt = load_experiment(CONFIGS / "quickstart_tilt.yaml")
     assert default_grid(plain) == {
         "env.reward.drawdown": [0.0, 0.2],
