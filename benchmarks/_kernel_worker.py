@@ -1,7 +1,10 @@
 """One measurement of ``bench_kernels.py`` in a fresh process (``tradeforge`` from PYTHONPATH).
 
-``python benchmarks/_kernel_worker.py env|backtest|features`` prints one JSON line. Uses only
-APIs that exist both before and after the kernel work, so the same code times both trees.
+``python benchmarks/_kernel_worker.py env|backtest|features [cpu|wall]`` prints one JSON line.
+Uses only APIs that exist both before and after the kernel work, so the same code times both
+trees. ``cpu`` (the default) times with this process's CPU time (``time.process_time``: every
+measured path is single-threaded), which on a shared machine leaves out the time spent waiting
+for a core; ``wall`` uses ``time.perf_counter``.
 """
 
 from __future__ import annotations
@@ -15,9 +18,18 @@ from typing import Any
 
 import numpy as np
 
-from _timing import best_of
-
 SECONDS = 2.0  # per env measurement (best of 3 slices)
+CLOCK = time.process_time  # set from argv in main()
+
+
+def best_of(fn: Any, repeat: int) -> tuple[float, Any]:
+    """Fastest ``CLOCK`` time of ``repeat`` calls of ``fn`` and the last call's result."""
+    best, out = float("inf"), None
+    for _ in range(repeat):
+        t0 = CLOCK()
+        out = fn()
+        best = min(best, CLOCK() - t0)
+    return best, out
 
 
 def env_rate(panel: Any, features: Any, config: Any, n_envs: int, **kwargs: Any) -> float:
@@ -35,11 +47,11 @@ def env_rate(panel: Any, features: Any, config: Any, n_envs: int, **kwargs: Any)
         step(actions[i])
     rate = 0.0
     for _ in range(3):
-        count, start = 0, time.perf_counter()
+        count, start, clock0 = 0, time.perf_counter(), CLOCK()
         while time.perf_counter() - start < SECONDS / 3:
             step(actions[count % 16])
             count += 1
-        rate = max(rate, count * n_envs / (time.perf_counter() - start))
+        rate = max(rate, count * n_envs / (CLOCK() - clock0))
     return rate
 
 
@@ -135,7 +147,10 @@ def task_features() -> dict[str, Any]:
 
 
 def main() -> None:
+    global CLOCK
     task = sys.argv[1]
+    if len(sys.argv) > 2 and sys.argv[2] == "wall":
+        CLOCK = time.perf_counter
     fn = {"env": task_env, "backtest": task_backtest, "features": task_features}[task]
     print(json.dumps(fn()))
 

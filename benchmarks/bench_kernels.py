@@ -16,8 +16,9 @@ repeats after a warm-up (numba compilation or cache loading excluded), and the b
 rounds is kept. TA-Lib (C, per symbol) is timed inside the same child as the current feature
 transform. The same data as ``bench_envs.py``, ``bench_backtest.py`` and ``bench_features.py``.
 
-Run: ``python benchmarks/bench_kernels.py [--baseline REV] [--rounds 3]`` (about 5 minutes);
-writes ``benchmarks/results/kernels.json``. Timings are wall-clock on a shared machine: the
+Run: ``python benchmarks/bench_kernels.py [--baseline REV] [--previous REV] [--rounds 3]
+[--clock cpu|wall]`` (about 10 minutes); writes ``benchmarks/results/kernels.json``. Timings are
+the worker's CPU time by default (``--clock wall`` for wall-clock): on a shared machine the
 ratios measured side by side in this run are what to compare.
 """
 
@@ -60,10 +61,10 @@ def export_src(rev: str, dest: Path) -> Path:
     return dest / "src"
 
 
-def run_worker(src: Path, task: str) -> dict[str, Any]:
+def run_worker(src: Path, task: str, clock: str = "cpu") -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(src), str(HERE)])}
     out = subprocess.run(
-        [sys.executable, str(WORKER), task],
+        [sys.executable, str(WORKER), task, clock],
         env=env,
         cwd=ROOT,
         capture_output=True,
@@ -86,6 +87,13 @@ def main() -> None:
     parser.add_argument("--baseline", default=BASELINE, help="git revision measured as 'before'")
     parser.add_argument("--previous", default=PREVIOUS, help="a middle revision ('' to skip)")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--clock",
+        default="cpu",
+        choices=("cpu", "wall"),
+        help="time with the worker's CPU time (default: leaves out waits for a core on a shared "
+        "machine) or wall-clock time",
+    )
     parser.add_argument("--tasks", nargs="*", default=list(TASKS), choices=TASKS)
     args = parser.parse_args()
     loads = [os.getloadavg()[0]]
@@ -101,7 +109,7 @@ def main() -> None:
         for r in range(args.rounds):
             for task in args.tasks:
                 for label, src in trees.items():
-                    res = run_worker(src, task)
+                    res = run_worker(src, task, args.clock)
                     runs[task][label].append(res)
                     print(f"round {r + 1} {task:8s} {label:6s} {res}", flush=True)
             loads.append(os.getloadavg()[0])
@@ -191,6 +199,7 @@ def main() -> None:
         "baseline": args.baseline,
         "previous": args.previous or None,
         "rounds": args.rounds,
+        "clock": args.clock,
         "targets": TARGETS,
         "summary": summary,
         "ratios": ratios,
@@ -207,6 +216,9 @@ def main() -> None:
             "machine shared by several engineers (load average per round above): absolute "
             "times are inflated and noisy, the before/after and TA-Lib ratios of one run are "
             "what to compare",
+            "clock 'cpu': each time is the measuring process's CPU time (every measured path "
+            "is single-threaded), so waits for a core under load are left out; cache and "
+            "memory-bandwidth contention from other jobs still inflate it",
         ],
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
