@@ -75,6 +75,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "sb3": {"agent.backend": "sb3"},
     "fast": {"agent.backend": "fast"},
     "fast32": {"agent.backend": "fast", "agent.n_envs": 32, "agent.hyperparams": {"n_steps": 64}},
+    "fast_b1024": {"agent.backend": "fast", "agent.hyperparams": {"batch_size": 1024}},
 }
 
 
@@ -155,12 +156,13 @@ CASES: dict[str, tuple[str, str, bool, int]] = {
     "sb3 loop, fast hyperparams": ("sb3", "fast", False, N_ENVS),
     "fast, n_envs 32": ("fast", "fast", False, 32),
     "fast, n_envs 32, n_steps 64": ("fast", "fast", False, 32),
+    "fast, batch 1024": ("fast", "fast", False, N_ENVS),
     "null env: sb3": ("sb3", "sb3", True, N_ENVS),
     "null env: fast": ("fast", "fast", True, N_ENVS),
 }
 
 
-def throughput() -> dict[str, Any]:
+def throughput(names: list[str] | None = None) -> dict[str, Any]:
     import torch
 
     from tradeforge.envs.vec_env import BatchedTradingVecEnv
@@ -177,11 +179,15 @@ def throughput() -> dict[str, Any]:
     best_cpu: dict[str, float] = {}
     for _ in range(REPEATS):
         for name, (loop, hyper, is_null, n_envs) in CASES.items():
+            if names is not None and name not in names:
+                continue
 
             def make(n: int = n_envs, empty: bool = is_null) -> Any:
                 return null_vec_env(batched(n)) if empty else batched(n)
 
-            extra = {"n_steps": 64} if "n_steps 64" in name else {}
+            extra: dict[str, Any] = {"n_steps": 64} if "n_steps 64" in name else {}
+            if "batch 1024" in name:
+                extra["batch_size"] = 1024
             rate, cpu_rate = _steps_per_s(loop, hyper, make, **extra)
             best[name] = max(best.get(name, 0.0), rate)
             best_cpu[name] = max(best_cpu.get(name, 0.0), cpu_rate)
@@ -198,10 +204,6 @@ def throughput() -> dict[str, Any]:
         "hyperparams": {"sb3": _hyper("sb3"), "fast": _hyper("fast")},
         "env_steps_per_s": best,
         "env_steps_per_cpu_s": best_cpu,
-        "speedup_fast_vs_sb3": best["fast (fast defaults)"] / best["sb3 (today's defaults)"],
-        "speedup_fast_vs_sb3_cpu": (
-            best_cpu["fast (fast defaults)"] / best_cpu["sb3 (today's defaults)"]
-        ),
     }
 
 
@@ -292,6 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-throughput", action="store_true")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--cases", default="", help="';'-separated throughput cases (default all)")
     args = parser.parse_args(argv)
     started = time.perf_counter()
     record: dict[str, Any] = {}
@@ -306,7 +309,17 @@ def main(argv: list[str] | None = None) -> int:
         }
     )
     if not args.no_throughput:
-        record["throughput"] = throughput()
+        names = args.cases.split(";") if args.cases else None
+        new = throughput(names)
+        old = record.get("throughput", {})
+        for key in ("env_steps_per_s", "env_steps_per_cpu_s"):
+            new[key] = {**old.get(key, {}), **new[key]}
+        wall, cpu = new["env_steps_per_s"], new["env_steps_per_cpu_s"]
+        base, fast = "sb3 (today's defaults)", "fast (fast defaults)"
+        if base in wall and fast in wall:
+            new["speedup_fast_vs_sb3"] = wall[fast] / wall[base]
+            new["speedup_fast_vs_sb3_cpu"] = cpu[fast] / cpu[base]
+        record["throughput"] = new
     if args.quality:
         variants = args.variants.split(",")
         previous = record.get("quality", {})
