@@ -21,7 +21,7 @@ and fewer epochs than :data:`tradeforge.agents.factory.DEFAULT_HYPERPARAMS`).
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, cast
 
 import gymnasium as gym
 import numpy as np
@@ -60,12 +60,17 @@ def _linear_stack(net: torch.nn.Module) -> list[tuple[torch.Tensor, torch.Tensor
     modules = list(net)
     if len(modules) % 2:
         return None
-    out = []
+    out: list[tuple[torch.Tensor, torch.Tensor, Any]] = []
     for linear, activation in zip(modules[::2], modules[1::2], strict=True):
         fn = _ACTIVATIONS.get(type(activation))
         if not isinstance(linear, torch.nn.Linear) or linear.bias is None or fn is None:
             return None
         out.append((linear.weight, linear.bias, fn))
+    return out
+
+
+def _block_diag(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    out: torch.Tensor = torch.block_diag(a, b)  # type: ignore[no-untyped-call]
     return out
 
 
@@ -115,13 +120,14 @@ class FastPPO(PPO):
         for depth, ((w_pi, b_pi, f_pi), (w_vf, b_vf, f_vf)) in enumerate(zip(*parsed, strict=True)):
             if f_pi is not f_vf:
                 return None
-            weight = torch.cat([w_pi, w_vf]) if depth == 0 else torch.block_diag(w_pi, w_vf)
+            weight = torch.cat([w_pi, w_vf]) if depth == 0 else _block_diag(w_pi, w_vf)
             layers.append((weight, torch.cat([b_pi, b_vf]), f_pi))
-        action, value = policy.action_net, policy.value_net
+        action = cast(torch.nn.Linear, policy.action_net)
+        value = policy.value_net
         if not parsed[0]:  # no hidden layers: both heads read the features
             weight = torch.cat([action.weight, value.weight])
         else:
-            weight = torch.block_diag(action.weight, value.weight)
+            weight = _block_diag(action.weight, value.weight)
         layers.append((weight, torch.cat([action.bias, value.bias]), None))
         return layers
 
@@ -172,7 +178,7 @@ class FastPPO(PPO):
             raise AgentError("FastPPO.collect_rollouts() called before learn() reset the env")
         self.policy.set_training_mode(False)
         n_envs = env.num_envs
-        obs_dim = int(np.prod(self.observation_space.shape))
+        obs_dim = int(np.prod(tuple(self.observation_space.shape or ())))
         continuous = self._continuous
         device = self.device
         obs_buf = torch.empty((n_rollout_steps, n_envs, obs_dim), device=device)
@@ -181,9 +187,11 @@ class FastPPO(PPO):
         done_buf = np.zeros((n_rollout_steps, n_envs), dtype=np.float32)
         if continuous:
             space = self.action_space
-            act_dim = int(np.prod(space.shape))  # type: ignore[arg-type]
-            low, high = space.low.reshape(1, -1), space.high.reshape(1, -1)  # type: ignore[union-attr]
-            env_shape = (n_envs, *space.shape)  # type: ignore[misc]
+            if not isinstance(space, gym.spaces.Box):  # checked in _setup_model
+                raise AgentError(f"FastPPO continuous path needs a Box action space, got {space}")
+            act_dim = int(np.prod(space.shape))
+            low, high = space.low.reshape(1, -1), space.high.reshape(1, -1)
+            env_shape = (n_envs, *space.shape)
             # all the rollout's Gaussian noise in one draw; actions = mean + std * noise
             noise = torch.randn((n_rollout_steps, n_envs, act_dim), device=device)
             act_buf = torch.empty((n_rollout_steps, n_envs, act_dim), device=device)
@@ -377,7 +385,7 @@ class FastPPO(PPO):
                     continue_training = False
                     break
                 policy.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                loss.backward()  # type: ignore[no-untyped-call]
                 torch.nn.utils.clip_grad_norm_(params, self.max_grad_norm)
                 policy.optimizer.step()
             epochs_done += 1
