@@ -91,3 +91,21 @@ def test_plot_is_written(tmp_path: Path):
     out = write_pareto_plot(points, base, tmp_path / "sub" / "p.png")
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert out.stat().st_size > 10_000
+
+
+def test_a_bad_grid_key_fails_before_any_training(tmp_path: Path, monkeypatch):
+    import tradeforge.experiment.run as run_module
+    from tradeforge.experiment.pareto import run_pareto
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("run_experiment must not be called")
+
+    monkeypatch.setattr(run_module, "run_experiment", no_training)
+    with pytest.raises(ConfigError, match="nope"):
+        run_pareto(
+            CONFIGS / "quickstart.yaml",
+            {"env.reward.turnover": [0.0], "env.reward.nope": [1.0]},
+            out_dir=tmp_path,
+        )
+    with pytest.raises(ConfigError, match="turnover"):
+        run_pareto(CONFIGS / "quickstart.yaml", {"env.reward.turnover": [-1.0]}, out_dir=tmp_path)
