@@ -172,7 +172,7 @@ def test_truncated_rows_get_the_discounted_value_of_their_last_observation():
 
 # -- training, artifact, determinism ---------------------------------------------------------------
 def _train(tmp_path, name: str, **changes):
-    cfg = tiny_config(backend="fast", timesteps=256, **changes)
+    cfg = tiny_config(backend="fast", **{"timesteps": 256, **changes})
     return train_agent(
         cfg,
         make_env_factory(episode_length=32),
@@ -254,3 +254,26 @@ def test_env_step_through_vecnormalize_equals_vecnormalize_step():
         np.testing.assert_array_equal(ours.obs_rms.var, reference.obs_rms.var)
         assert ours.obs_rms.count == reference.obs_rms.count
     assert truncations == 6  # two episode ends of 3 rows within 12 steps
+
+
+def test_resume_of_a_fast_run_continues_with_the_fast_loop(tmp_path, monkeypatch):
+    first = _train(tmp_path, "a", timesteps=64)
+    last = first.run_dir / "seed_0" / "checkpoints" / "last"
+    calls: list[int] = []
+    original = FastPPO.train
+
+    def counting(self: FastPPO) -> None:
+        calls.append(self.num_timesteps)
+        original(self)
+
+    monkeypatch.setattr(FastPPO, "train", counting)
+    resumed = train_agent(
+        tiny_config(backend="fast", timesteps=128),
+        make_env_factory(episode_length=32),
+        make_env_factory(start=VAL[0], end=VAL[1]),
+        tmp_path / "b",
+        resume_from=last,
+    )
+    assert resumed.seeds[0].timesteps == 128
+    assert calls  # the resumed part trained with FastPPO ...
+    assert min(calls) > 64  # ... and only after the checkpoint's 64 steps
