@@ -22,7 +22,8 @@ and ``fast`` on a VecEnv with the same spaces that computes nothing (PPO's own c
 Quality (``--quality``): ``run_experiment`` on the portfolio config (3 walk-forward folds, early
 stopping on validation as shipped; ensemble off so the PPO member alone is scored), backend sb3
 vs fast (and ``fast32``: fast with 32 envs x 64 steps per rollout, the same 2,048 samples),
-seeds 0..S-1 (``--variants`` picks some; results merge into the file); out-of-sample Sharpe, total return and max drawdown per seed, plus the
+seeds 0..S-1 (``--variants`` picks some; results merge into the file; ``--config
+configs/quickstart.yaml`` checks another experiment, under ``quality_<name>``); out-of-sample Sharpe, total return and max drawdown per seed, plus the
 validation Sharpe of each fold's chosen checkpoint and the training wall time.
 
 Run: ``nice -n 5 python benchmarks/bench_ppo.py [--quality --seeds 2]``; writes
@@ -207,7 +208,7 @@ def throughput(names: list[str] | None = None) -> dict[str, Any]:
     }
 
 
-def quality(seeds: int, variants: list[str]) -> dict[str, Any]:
+def quality(seeds: int, variants: list[str], config_path: Path = CONFIG) -> dict[str, Any]:
     from tradeforge.experiment.config import ExperimentConfig, load_experiment
     from tradeforge.experiment.run import run_experiment
 
@@ -216,7 +217,7 @@ def quality(seeds: int, variants: list[str]) -> dict[str, Any]:
         rows = []
         for seed in range(seeds):
             overrides = {"seed": seed, **VARIANTS[backend]}
-            raw = load_experiment(CONFIG, overrides).model_dump()
+            raw = load_experiment(config_path, overrides).model_dump()
             raw["ensemble"] = None  # the PPO agent alone (the shipped ensemble adds an A2C)
             config = ExperimentConfig.model_validate(raw)
             with tempfile.TemporaryDirectory() as tmp:
@@ -294,6 +295,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-throughput", action="store_true")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--config", type=Path, default=CONFIG, help="experiment YAML of the quality check"
+    )
     parser.add_argument("--cases", default="", help="';'-separated throughput cases (default all)")
     args = parser.parse_args(argv)
     started = time.perf_counter()
@@ -322,12 +326,13 @@ def main(argv: list[str] | None = None) -> int:
         record["throughput"] = new
     if args.quality:
         variants = args.variants.split(",")
-        previous = record.get("quality", {})
-        new = quality(args.seeds, variants)
+        key = "quality" if args.config == CONFIG else f"quality_{args.config.stem}"
+        previous = record.get(key, {})
+        new = quality(args.seeds, variants, args.config)
         mean = {**previous.get("mean", {}), **new.pop("mean")}
-        record["quality"] = {
+        record[key] = {
             **previous,
-            "config": str(CONFIG.name),
+            "config": str(args.config.name),
             "seeds": args.seeds,
             "variants": {k: VARIANTS[k] for k in {*previous.get("variants", {}), *variants}},
             **new,
