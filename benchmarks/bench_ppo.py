@@ -323,8 +323,10 @@ def main(argv: list[str] | None = None) -> int:
         if base in wall and fast in wall:
             new["speedup_fast_vs_sb3"] = wall[fast] / wall[base]
             new["speedup_fast_vs_sb3_cpu"] = cpu[fast] / cpu[base]
+        new["load_avg_1m_before_after"] = [record["load_avg_1m_before"], os.getloadavg()[0]]
         record["throughput"] = new
     if args.quality:
+        load_before = os.getloadavg()[0]
         variants = args.variants.split(",")
         key = "quality" if args.config == CONFIG else f"quality_{args.config.stem}"
         previous = record.get(key, {})
@@ -332,6 +334,7 @@ def main(argv: list[str] | None = None) -> int:
         mean = {**previous.get("mean", {}), **new.pop("mean")}
         record[key] = {
             **previous,
+            "load_avg_1m_before_after": [load_before, os.getloadavg()[0]],
             "config": str(args.config.name),
             "seeds": args.seeds,
             "variants": {k: VARIANTS[k] for k in {*previous.get("variants", {}), *variants}},
