@@ -226,7 +226,7 @@ def build_model(
     tensorboard_log: Path | None = None,
     hyperparams: dict[str, Any] | None = None,
 ) -> Any:
-    """An untrained SB3 model for ``config`` on ``env`` (a VecEnv), seeded and on CPU."""
+    """An untrained SB3 model for ``config`` on ``env`` (a VecEnv), seeded, on its torch device."""
     algo = config.algo
     check_action_space(algo, env.action_space)
     if algo == "maskable_ppo" and not _has_masks(env):
@@ -252,7 +252,7 @@ def build_model(
             policy,
             env,
             seed=config.seed if seed is None else seed,
-            device="cpu",
+            device=config.torch_device(),
             verbose=0,
             policy_kwargs=_policy_kwargs(config),
             tensorboard_log=str(tensorboard_log) if tensorboard_log else None,

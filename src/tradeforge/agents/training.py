@@ -278,7 +278,7 @@ def _resume(
     if not model_path.is_file():
         raise AgentError(f"resume_from {str(checkpoint)!r} has no model.zip; pass a checkpoint dir")
     try:
-        model = model_class(config).load(model_path, env=env, device="cpu")
+        model = model_class(config).load(model_path, env=env, device=config.torch_device())
     except Exception as exc:  # SB3 raises ValueError/KeyError/... on a mismatched checkpoint
         raise AgentError(
             f"resume_from {str(checkpoint)!r} cannot be loaded as {config.algo} on this env: "

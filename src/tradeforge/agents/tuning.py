@@ -671,7 +671,7 @@ class _WarmupGuard:
 def _validated(agent: AgentConfig) -> AgentConfig:
     from tradeforge.agents.factory import validate_hyperparams
 
-    validate_hyperparams(agent.algo, dict(agent.hyperparams))
+    validate_hyperparams(agent.algo, dict(agent.hyperparams), agent.backend)
     return agent
 
 
