@@ -3,6 +3,7 @@ and without credentials, never get a 5xx."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,9 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
                                              bar_interval_s=0.2),
                          paper=PaperConfig(node=NodeConfig(strategy_id="swing")))  # fmt: skip
     with TradingService(config, numpy_program()) as service:
+        deadline = time.monotonic() + 60.0  # /readyz answers 503 until the broker connects
+        while not service.readiness()[0] and time.monotonic() < deadline:
+            time.sleep(0.1)
         yield TestClient(create_app(service, Authenticator(KEY)))
 
 

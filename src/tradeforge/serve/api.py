@@ -1,7 +1,9 @@
-"""API v1: status, positions, orders, fills, risk, models, kill/resume and scoring.
+"""API v1: status, positions, orders, fills, risk, models, kill/resume, alias moves and scoring.
 
-Every route here needs credentials (:func:`~tradeforge.serve.auth.require_auth`); the two that
-change state (kill, resume) also need the CSRF token when they ride on a browser session.
+Every route here needs credentials (:func:`~tradeforge.serve.auth.require_auth`); the ones that
+change state (kill, resume, models/promote, models/rollback) also need the CSRF token when they
+ride on a browser session. Alias moves go through the governance guard
+(:mod:`tradeforge.serve.models`): a refusal answers 409 and is audited.
 The service handle is ``request.app.state.service`` (a :class:`TradingService` or a stand-in
 with the same methods). Bad input answers 422 with a message naming the field and the value.
 """
@@ -15,6 +17,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
 from tradeforge.serve.auth import Principal, require_auth, require_csrf
+from tradeforge.serve.models import promote_alias, rollback_alias
 from tradeforge.serve.snapshot import Snapshot
 
 READ = [Depends(require_auth)]
@@ -35,6 +38,27 @@ class ScoreBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     observation: list[float] | None = Field(default=None, max_length=1_000_000)
     symbol: str | None = Field(default=None, max_length=32)
+
+
+class PromoteBody(BaseModel):
+    """Move ``to`` (an alias) to ``version`` (a number or an alias) of the service's registry
+    model. ``actor``: who acts (audited); ``approver``: the second person a version that failed
+    a required gate needs (not the actor, not the trainer)."""
+
+    model_config = ConfigDict(extra="forbid")
+    version: int | str = Field(union_mode="left_to_right")
+    to: str = Field(default="champion", min_length=1, max_length=64)
+    actor: str = Field(min_length=1, max_length=200, pattern=r"\S")
+    approver: str | None = Field(default=None, max_length=200)
+
+
+class RollbackBody(BaseModel):
+    """Restore ``previous_champion`` as the champion; ``reason`` is audited."""
+
+    model_config = ConfigDict(extra="forbid")
+    actor: str = Field(min_length=1, max_length=200, pattern=r"\S")
+    reason: str = Field(min_length=1, max_length=500, pattern=r"\S")
+    approver: str | None = Field(default=None, max_length=200)
 
 
 class Status(BaseModel):
@@ -126,6 +150,23 @@ def make_api_router() -> APIRouter:
         return {"models": body["models"], "canary": body.get("canary"),
                 "shadow": body.get("shadow")}  # fmt: skip
 
+    @router.post("/models/promote")
+    async def promote(
+        body: PromoteBody, request: Request, who: Principal = Depends(require_csrf)
+    ) -> dict[str, Any]:
+        registry = getattr(_service(request), "registry_config", None)
+        return await run_in_threadpool(lambda: promote_alias(
+            registry, body.version, body.to, actor=body.actor.strip(), approver=body.approver))  # fmt: skip
+
+    @router.post("/models/rollback")
+    async def rollback(
+        body: RollbackBody, request: Request, who: Principal = Depends(require_csrf)
+    ) -> dict[str, Any]:
+        registry = getattr(_service(request), "registry_config", None)
+        return await run_in_threadpool(lambda: rollback_alias(
+            registry, actor=body.actor.strip(), reason=body.reason.strip(),
+            approver=body.approver))  # fmt: skip
+
     @router.post("/kill")
     async def kill(
         body: ReasonBody, request: Request, who: Principal = Depends(require_csrf)
@@ -155,4 +196,12 @@ def make_api_router() -> APIRouter:
     return router
 
 
-__all__ = ["Decision", "ReasonBody", "ScoreBody", "Status", "make_api_router"]
+__all__ = [
+    "Decision",
+    "PromoteBody",
+    "ReasonBody",
+    "RollbackBody",
+    "ScoreBody",
+    "Status",
+    "make_api_router",
+]

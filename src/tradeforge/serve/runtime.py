@@ -59,7 +59,7 @@ from tradeforge.risk import (
 )
 from tradeforge.serve.calendar import BarCalendar, CalendarCheck, broker_sessions
 from tradeforge.serve.canary import CanarySleeve
-from tradeforge.serve.config import ServeConfig
+from tradeforge.serve.config import RegistryConfig, ServeConfig
 from tradeforge.serve.jobs import JobLedger, RetrainWorker
 from tradeforge.serve.scheduler import ServiceScheduler
 from tradeforge.serve.shadow import ShadowRunner
@@ -586,6 +586,11 @@ class TradingService:
                                  title=f"Job {job} failed", text=f"{key}: {exc}"))  # fmt: skip
 
     # -- what the API calls -----------------------------------------------------------------------
+    @property
+    def registry_config(self) -> RegistryConfig | None:
+        """The registry the API's alias moves act on (``serve.models``); None: not configured."""
+        return self.config.registry
+
     def snapshot(self) -> Snapshot:
         with self._cache_lock:
             now = time.monotonic()
