@@ -222,7 +222,10 @@ def _risk_config(path: Path) -> Any:
     if "risk" in raw:
         if not isinstance(raw["risk"], dict):
             raise ConfigError(f"{path}: risk = {raw['risk']!r}; expected a mapping of limits")
-        return validate_config(RiskConfig, raw["risk"], source=f"{path}:risk")
+        limits = dict(raw["risk"])
+        if "walkforward" in raw:  # an experiment YAML: risk.lagrangian is the training penalty
+            limits.pop("lagrangian", None)
+        return validate_config(RiskConfig, limits, source=f"{path}:risk")
     return validate_config(RiskConfig, raw, source=str(path))
 
 
@@ -232,11 +235,7 @@ def _replay(
 ) -> None:  # fmt: skip
     from tradeforge.experiment.replay import replay_policy
 
-    replay = (
-        replay_policy(policy, start, end)
-        if risk is None
-        else _replay_risk(policy, start, end, risk)
-    )
+    replay = replay_policy(policy, start, end, risk=risk)
     result, panel = replay.result, replay.panel
     bench = None
     if benchmark:
@@ -246,34 +245,6 @@ def _replay(
     label = f"replay {policy}"
     info = {"policy": str(policy)}
     _report(info, label, panel, replay.start, replay.end, result, metrics, files, as_json)
-
-
-def _replay_risk(policy: Path, start: str | None, end: str | None, risk: Any) -> Any:
-    """``replay_policy`` under the risk engine: the policy decides in an env that applies
-    ``risk`` (so it sees the account the controls leave, as the trading node does) and the
-    backtest of its targets applies the same engine."""
-    from tradeforge.agents.rollout import rollout_weights
-    from tradeforge.backtest.engine import decision_window, run_backtest
-    from tradeforge.data.ingest import load_panel
-    from tradeforge.envs.env import TradingEnv
-    from tradeforge.experiment.replay import Replay, _bar, open_artifact
-
-    opened = open_artifact(policy)
-    env = opened.env.model_copy(update={"risk": risk})
-    panel = load_panel(opened.data.model_copy(update={"start": None, "end": None}))
-    first = _bar(panel.index, start or opened.ranges.get("test_start"), "left", "start")
-    last = _bar(panel.index, end or opened.ranges.get("test_end"), "right", "end")
-    if last <= first:
-        raise BacktestError(
-            f"end {panel.index[last].date()} is not after start {panel.index[first].date()}"
-        )
-    if hasattr(opened.policy, "bind_prices"):
-        opened.policy.bind_prices(panel.close)
-    features = opened.pipeline.transform(panel)
-    trading = TradingEnv(panel, features, env, start=first, end=min(last + 2, panel.n_bars))
-    weights = rollout_weights(opened.policy, trading)
-    result = run_backtest(panel, weights, env.sim, *decision_window(weights), risk=risk)
-    return Replay(panel, weights, result, panel.index[first], panel.index[last], env)
 
 
 def _risk_rows(result: Any) -> list[tuple[str, str]]:

@@ -32,6 +32,7 @@ from tradeforge.envs.config import EnvConfig
 from tradeforge.experiment.config import ExperimentConfig
 from tradeforge.features.panel import FeaturePanel
 from tradeforge.features.pipeline import FeaturePipeline
+from tradeforge.risk.config import RiskConfig
 from tradeforge.sim.config import SimConfig
 
 
@@ -51,6 +52,14 @@ def fit_fold_features(config: ExperimentConfig, panel: BarPanel, fold: Fold) -> 
     return FoldInputs(fold, pipe, pipe.transform(panel))
 
 
+def run_env_config(config: ExperimentConfig) -> EnvConfig:
+    """The env config of every env of a run: ``config.env`` with ``env.risk`` set to the
+    experiment's ``risk:`` section when it sets an engine key (a check, a stop or a breaker;
+    :meth:`ExperimentConfig.run_env`, which raises :class:`ConfigError` naming ``risk`` and
+    ``env.risk`` when both are set)."""
+    return config.run_env()
+
+
 def eval_env_config(env: EnvConfig) -> EnvConfig:
     """The env config for validation and test: one full pass from the range's first bar."""
     return env.model_copy(update={"random_start": False, "episode_length": None})
@@ -66,12 +75,12 @@ def env_factories(
     fold, feats = inputs.fold, inputs.features
     n_envs = config.agent.n_envs
     limits = config.risk_limits()
-
+    env_config = run_env_config(config)
     lagrangian = config.lagrangian_config()
 
     def make_train_env() -> Any:
         env: Any = BatchedTradingVecEnv(
-            panel, feats, config.env, n_envs=n_envs, start=fold.train.start,
+            panel, feats, env_config, n_envs=n_envs, start=fold.train.start,
             end=fold.train.stop, seed=seed,
         )  # fmt: skip
         if lagrangian is not None:  # learn to stay inside the limit, not only be clipped to it
@@ -91,7 +100,7 @@ def env_factories(
                 "and model selection; set walkforward.val > 0"
             )
         return _limited(config, TradingEnv(
-            panel, feats, eval_env_config(config.env), start=fold.val.start,
+            panel, feats, eval_env_config(env_config), start=fold.val.start,
             end=min(fold.val.stop + 1, panel.n_bars),
         ))  # fmt: skip
 
@@ -133,13 +142,22 @@ class FoldWarmStart:
         self.loaded: list[str] = []
 
     def __call__(self, model: Any, venv: Any) -> None:
-        from tradeforge.agents.factory import algo_class
+        algo = model_algo(model)
+        path = self.models.get(algo) if algo is not None else None
+        if algo is not None and path is not None:
+            model.set_parameters(str(path), exact_match=True, device="cpu")
+            self.loaded.append(algo)
 
-        for algo, path in self.models.items():
-            if type(model) is algo_class(algo):
-                model.set_parameters(str(path), exact_match=True, device="cpu")
-                self.loaded.append(algo)
-                return
+
+def model_algo(model: Any) -> str | None:
+    """The algorithm name of ``model``: that of the nearest class in its MRO that is one of the
+    algorithms' classes, so a subclass (the fast PPO of ``agents.fastppo``) is its base's
+    algorithm while DDPG (a subclass of SB3's TD3) stays ``ddpg``; None for other objects."""
+    from tradeforge.agents.config import ALGOS
+    from tradeforge.agents.factory import algo_class
+
+    classes = {algo_class(algo): algo for algo in ALGOS}
+    return next((classes[c] for c in type(model).__mro__ if c in classes), None)
 
 
 def warm_start_hook(config: ExperimentConfig, panel: BarPanel, previous: Path | None = None) -> Any:
@@ -161,7 +179,7 @@ def make_test_env(config: ExperimentConfig, panel: BarPanel, inputs: FoldInputs)
 
     fold = inputs.fold
     return _limited(config, TradingEnv(
-        panel, inputs.features, eval_env_config(config.env), start=fold.test.start,
+        panel, inputs.features, eval_env_config(run_env_config(config)), start=fold.test.start,
         end=fold_test_window(fold, panel.n_bars)[1],
     ))  # fmt: skip
 
@@ -174,10 +192,16 @@ def data_ranges(panel: BarPanel, fold: Fold) -> dict[str, Any]:
 
 
 def backtest_fold(
-    panel: BarPanel, weights: FloatArray, sim: SimConfig, fold: Fold
+    panel: BarPanel,
+    weights: FloatArray,
+    sim: SimConfig,
+    fold: Fold,
+    risk: RiskConfig | None = None,
 ) -> BacktestResult:
-    """Backtest ``weights`` decided over the fold's test bars, with the fills one bar later."""
-    return run_backtest(panel, weights, sim, *fold_test_window(fold, panel.n_bars))
+    """Backtest ``weights`` decided over the fold's test bars, with the fills one bar later;
+    under the risk engine when ``risk`` sets an engine key (the result's ``risk`` counts what
+    it did; ``run_backtest(..., risk=)``)."""
+    return run_backtest(panel, weights, sim, *fold_test_window(fold, panel.n_bars), risk=risk)
 
 
 def oos_returns(result: BacktestResult) -> pd.Series:
@@ -212,9 +236,11 @@ __all__ = [
     "eval_env_config",
     "fit_fold_features",
     "make_test_env",
+    "model_algo",
     "oos_returns",
     "oos_weights_frame",
     "previous_models",
+    "run_env_config",
     "stitch_full_weights",
     "warm_start_hook",
 ]

@@ -11,8 +11,10 @@ Sections, each validated by the owning package's own config class::
     ensemble: {...} | null    # tradeforge.agents.EnsembleConfig: members + meta-controller
     tune: {...} | null        # tradeforge.agents.TuneConfig: the Optuna sweep of ``tradeforge tune``
     warm_start: {...} | null  # tradeforge.agents.BCConfig: behaviour cloning of a rule before RL
-    risk: {...} | null        # tradeforge.risk.RiskLimits (targets projected onto hard limits)
-                              #   plus ``lagrangian: {...}`` (agents.safe.LagrangianConfig)
+    risk: {...} | null        # tradeforge.risk.RiskConfig: its RiskLimits keys project targets
+                              #   onto hard limits, its engine keys (checks, stops, breakers) run
+                              #   the risk engine in every env and test backtest; plus
+                              #   ``lagrangian: {...}`` (agents.safe.LagrangianConfig)
     tracking: {...} | null    # TrackingOptions below: MLflow registration of the run's policy
     walkforward: {...}        # tradeforge.backtest.WalkForwardConfig
     report: {...}             # ReportOptions below
@@ -37,6 +39,9 @@ from tradeforge.data.config import DataConfig
 from tradeforge.data.panel import BarPanel
 from tradeforge.envs.config import EnvConfig
 from tradeforge.features.spec import FeatureSpec
+from tradeforge.risk.bars import ENGINE_KEYS, needs_engine
+from tradeforge.risk.config import RiskConfig
+from tradeforge.risk.limits import RiskLimits
 
 
 class ReportOptions(FrozenConfig):
@@ -128,7 +133,7 @@ class ExperimentConfig(FrozenConfig):
         load lazily); :func:`load_experiment` calls this so a typo fails before any data is read."""
         self.ensemble_config()
         self.warm_start_config()
-        self.risk_limits()
+        self.run_env()
         self.lagrangian_config()
         if self.tune is not None:
             self.tune_config()
@@ -150,14 +155,42 @@ class ExperimentConfig(FrozenConfig):
 
         return validate_config(BCConfig, dict(self.warm_start), source="warm_start")
 
-    def risk_limits(self) -> Any:
-        """The validated ``tradeforge.risk.RiskLimits`` (None: only the simulator's own limits)."""
+    def risk_config(self) -> RiskConfig | None:
+        """The validated ``tradeforge.risk.RiskConfig`` of the ``risk`` section, ``lagrangian``
+        aside (None: no ``risk`` keys but ``lagrangian``)."""
         limits = {k: v for k, v in (self.risk or {}).items() if k != "lagrangian"}
         if not limits:
             return None
-        from tradeforge.risk import RiskLimits
+        return validate_config(RiskConfig, limits, source="risk")
 
-        return validate_config(RiskLimits, limits, source="risk")
+    def risk_limits(self) -> RiskLimits | None:
+        """The projection's ``RiskLimits`` (``RiskConfig.limits()``) when ``risk`` sets one of
+        its keys (``max_position``, ``max_gross``, ``max_turnover``, ``long_only``), else None
+        (only the simulator's own limits)."""
+        config = self.risk_config()
+        if config is None or not set(self.risk or {}) & set(RiskLimits.model_fields):
+            return None
+        return config.limits()
+
+    def run_env(self) -> EnvConfig:
+        """The env config every env of the run is built from: ``env`` with ``env.risk`` set to
+        the ``risk`` section when that section sets an engine key (an order-level check, a stop
+        or a breaker: ``tradeforge.risk.bars.needs_engine``), else ``env`` unchanged.
+
+        Raises :class:`ConfigError` when the ``risk`` section sets engine keys and ``env.risk``
+        is set too (one place for the engine's limits: ``risk``)."""
+        config = self.risk_config()
+        if not needs_engine(config):
+            return self.env
+        if self.env.risk is not None:
+            keys = sorted(k for k in ENGINE_KEYS if k in (self.risk or {}))
+            raise ConfigError(
+                f"risk sets the risk engine's keys {keys} and env.risk is set too "
+                f"({self.env.risk.model_dump(exclude_defaults=True, mode='json')}); expected the "
+                "engine's limits in one place: move env.risk's keys into the top-level risk: "
+                "section"
+            )
+        return self.env.model_copy(update={"risk": config})
 
     def lagrangian_config(self) -> Any:
         """The validated ``LagrangianConfig`` of ``risk.lagrangian`` (None: no penalty)."""

@@ -22,6 +22,7 @@ from tradeforge.core.types import FloatArray
 from tradeforge.data.config import DataConfig
 from tradeforge.data.panel import BarPanel
 from tradeforge.envs.config import EnvConfig
+from tradeforge.risk.config import RiskConfig
 
 
 @dataclass(frozen=True)
@@ -104,8 +105,19 @@ def open_artifact(directory: Path) -> OpenedArtifact:
     return OpenedArtifact(policy, meta, data, env, _read(meta, "data.json"), pipeline)
 
 
-def replay_policy(directory: Path, start: str | None = None, end: str | None = None) -> Replay:
-    """Run the policy at ``directory`` deterministically over ``[start, end]`` and backtest it."""
+def replay_policy(
+    directory: Path,
+    start: str | None = None,
+    end: str | None = None,
+    risk: RiskConfig | None = None,
+) -> Replay:
+    """Run the policy at ``directory`` deterministically over ``[start, end]`` and backtest it.
+
+    ``risk``: the risk engine's limits to replay under instead of the artifact's ``env.risk``
+    (the limits it was trained under; None: those). The policy decides in an env that applies
+    them (it sees the account the controls leave, as the trading node does) and the backtest
+    of its targets applies the same engine (``run_backtest(..., risk=)``).
+    """
     from tradeforge.agents.rollout import rollout_weights
     from tradeforge.data.ingest import load_panel
     from tradeforge.envs.env import TradingEnv
@@ -113,6 +125,8 @@ def replay_policy(directory: Path, start: str | None = None, end: str | None = N
     opened = open_artifact(directory)
     policy, data, env, ranges = opened.policy, opened.data, opened.env, opened.ranges
     pipeline = opened.pipeline
+    if risk is not None:
+        env = env.model_copy(update={"risk": risk})
     panel = load_panel(data.model_copy(update={"start": None, "end": None}))
     first = _bar(panel.index, start or ranges.get("test_start"), "left", "start")
     last = _bar(panel.index, end or ranges.get("test_end"), "right", "end")
@@ -125,7 +139,7 @@ def replay_policy(directory: Path, start: str | None = None, end: str | None = N
         policy.bind_prices(panel.close)
     trading = TradingEnv(panel, features, env, start=first, end=min(last + 2, panel.n_bars))
     weights = rollout_weights(policy, trading)
-    result = run_backtest(panel, weights, env.sim, *decision_window(weights))
+    result = run_backtest(panel, weights, env.sim, *decision_window(weights), risk=risk or env.risk)
     return Replay(panel, weights, result, panel.index[first], panel.index[last], env)
 
 

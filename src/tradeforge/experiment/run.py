@@ -31,9 +31,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from tradeforge.backtest.engine import run_backtest
 from tradeforge.backtest.metrics import compute_metrics
-from tradeforge.backtest.walkforward import Fold, fold_test_window, make_folds, run_walk_forward
+from tradeforge.backtest.walkforward import Fold, make_folds, run_walk_forward
 from tradeforge.core.errors import BacktestError
 from tradeforge.data.ingest import load_panel
 from tradeforge.data.panel import BarPanel
@@ -43,7 +42,6 @@ from tradeforge.experiment.compute import ComputeConfig, run_fold_tasks
 from tradeforge.experiment.config import ExperimentConfig
 from tradeforge.experiment.report import FoldOutcome
 from tradeforge.experiment.validation import Validation, validate_run
-from tradeforge.risk.bars import needs_engine
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +92,8 @@ def _train_fold(
     fold = inputs.fold
     seed = config.seed + config.agent.seed + fold.number
     make_train, make_eval = compose.env_factories(config, panel, inputs, seed)
-    extra = {"env": config.env.model_dump(mode="json"), "data": config.data.model_dump(mode="json")}
+    env_config = compose.run_env_config(config)  # env.risk: the risk section's engine keys
+    extra = {"env": env_config.model_dump(mode="json"), "data": config.data.model_dump(mode="json")}
     ranges = compose.data_ranges(panel, fold)
     agent = config.agent.with_updates(seed=seed)
     tuned = tune_in_fold(config, agent, inputs, make_train, make_eval, fold_dir, ranges)
@@ -107,7 +106,7 @@ def _train_fold(
 
         result = train_ensemble(
             ensemble, make_train, make_eval, fold_dir, base_agent=agent, panel=panel,
-            features=inputs.features, env_config=config.env,
+            features=inputs.features, env_config=env_config,
             train_range=(fold.train.start, fold.train.stop), pipeline=inputs.pipeline,
             data_ranges=ranges, extra_config=extra, warm_start=warm,
         )  # fmt: skip
@@ -154,13 +153,10 @@ def _test_fold(
     weights = rollout_weights(policy, env, seed=config.seed)
     if hasattr(env, "violations"):  # raw targets that broke the risk limits before projection
         summary = {**summary, "risk_violations": env.violations}
-    risk = config.env.risk
-    if needs_engine(risk):  # the risk engine the test env traded under (docs/risk.md)
-        window = fold_test_window(inputs.fold, panel.n_bars)
-        result = run_backtest(panel, weights, config.env.sim, *window, risk=risk)
-        summary = {**summary, "risk": None if result.risk is None else result.risk.to_json()}
-    else:
-        result = compose.backtest_fold(panel, weights, config.env.sim, inputs.fold)
+    risk = compose.run_env_config(config).risk  # the engine the test env traded under
+    result = compose.backtest_fold(panel, weights, config.env.sim, inputs.fold, risk=risk)
+    if result.risk is not None:  # what the risk engine did (docs/risk.md)
+        summary = {**summary, "risk": result.risk.to_json()}
     costs = float(result.costs.drop(columns=["interest"], errors="ignore").to_numpy().sum())
     members = {str(k): float(v) for k, v in summary.get("weights", {}).items()}
     _save_reference_profile(inputs, weights, result.returns, Path(artifact))
