@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from bt_helpers import RICH_CONFIGS, RICH_COSTS, random_weights
 
 from tradeforge.backtest.engine import decision_window, run_backtest
 from tradeforge.backtest.engine_kernel import (
@@ -22,40 +23,11 @@ from tradeforge.sim import kernel as sim_kernel
 
 needs_numba = pytest.mark.skipif(not numba_available(), reason="numba is not installed")
 
-RICH_COSTS = CostConfig(
-    commission_bps=5,
-    commission_per_share=0.001,
-    min_commission=1.0,
-    half_spread_bps=2,
-    slippage_bps=1,
-    slippage_vol_mult=0.2,
-    impact_coef=0.3,
-    participation_cap=0.05,
-    borrow_bps_annual=40,
-    cash_rate_annual=0.02,
-    short_rebate_annual=0.005,
-)
-
-
-def random_weights(panel: BarPanel, seed: int, allow_short: bool) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    low = -0.6 if allow_short else -0.1
-    w = rng.uniform(low, 0.6, (panel.n_bars, panel.n_symbols))
-    w[rng.random(w.shape) < 0.3] = np.nan
-    w[rng.random(panel.n_bars) < 0.1] = np.nan  # whole rows held
-    return w
-
 
 @needs_numba
 @pytest.mark.parametrize(
     "config",
-    [
-        SimConfig(costs=RICH_COSTS, allow_short=True, max_leverage=1.5, max_position=0.5),
-        SimConfig(costs=RICH_COSTS, fractional=False, lot_size=10, fill_price="vwap"),
-        SimConfig(
-            costs=RICH_COSTS.scaled(3), fill_price="close", min_trade_value=5_000, initial_cash=1e5
-        ),
-    ],
+    RICH_CONFIGS,
 )
 def test_compiled_kernel_equals_the_sim_step_loop(
     equities_panel: BarPanel, config: SimConfig

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from bt_helpers import RICH_CONFIGS, random_weights
 
 from tradeforge.backtest.engine import run_backtest
 from tradeforge.backtest.engine_kernel import (
@@ -23,33 +24,10 @@ from tradeforge.sim import kernel as sim_kernel
 
 pytestmark = pytest.mark.skipif(not numba_available(), reason="numba is not installed")
 
-COSTS = CostConfig(
-    commission_bps=5,
-    commission_per_share=0.001,
-    min_commission=1.0,
-    half_spread_bps=2,
-    slippage_bps=1,
-    slippage_vol_mult=0.2,
-    impact_coef=0.3,
-    participation_cap=0.05,
-    borrow_bps_annual=40,
-    cash_rate_annual=0.02,
-    short_rebate_annual=0.005,
-)
 CONFIGS = [
-    SimConfig(costs=COSTS, allow_short=True, max_leverage=1.5, max_position=0.5),
-    SimConfig(costs=COSTS, fractional=False, lot_size=10, fill_price="vwap"),
-    SimConfig(costs=COSTS.scaled(3), fill_price="close", min_trade_value=5_000, initial_cash=1e5),
+    *RICH_CONFIGS,
     SimConfig(costs=CostConfig(commission_bps=10)),  # the benchmark's costs
 ]
-
-
-def _weights(panel: BarPanel, seed: int, allow_short: bool) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    w = rng.uniform(-0.6 if allow_short else -0.1, 0.6, (panel.n_bars, panel.n_symbols))
-    w[rng.random(w.shape) < 0.3] = np.nan  # held assets
-    w[rng.random(panel.n_bars) < 0.1] = np.nan  # held rows
-    return w
 
 
 def _run_both(
@@ -91,7 +69,7 @@ def test_run_backtest_uses_the_fused_loop() -> None:
 
 @pytest.mark.parametrize("config", CONFIGS)
 def test_fused_equals_reference_on_real_data(equities_panel: BarPanel, config: SimConfig) -> None:
-    w = _weights(equities_panel, 7, config.allow_short)
+    w = random_weights(equities_panel, 7, config.allow_short)
     ref, got = _run_both(equities_panel, w, config, 30, equities_panel.n_bars - 1)
     _same_bits(ref, got)
     traded = ref[0][sim_kernel.OUT_TRADED]
@@ -116,7 +94,7 @@ def test_fused_equals_reference_with_nan_and_flat_prices() -> None:
         volume=panel.volume,
     )
     config = CONFIGS[0]
-    w = _weights(edited, 11, True)
+    w = random_weights(edited, 11, True)
     ref, got = _run_both(edited, w, config, 25, 600)
     _same_bits(ref, got)
     assert np.isnan(ref[0][sim_kernel.OUT_FILL]).any()  # bars where an asset had no price
@@ -126,7 +104,7 @@ def test_fused_equals_reference_with_nan_and_flat_prices() -> None:
 def test_fused_equals_reference_on_one_bar_and_all_nan_targets(
     equities_panel: BarPanel, config: SimConfig
 ) -> None:
-    w = _weights(equities_panel, 3, config.allow_short)
+    w = random_weights(equities_panel, 3, config.allow_short)
     _same_bits(*_run_both(equities_panel, w, config, 500, 501))  # one decision bar
     held = np.full_like(w, np.nan)
     held[100] = 0.3
@@ -137,7 +115,7 @@ def test_fused_equals_reference_on_one_bar_and_all_nan_targets(
 
 def test_run_backtest_numba_matches_the_step_kernel(equities_panel: BarPanel) -> None:
     config = CONFIGS[0]
-    w = _weights(equities_panel, 5, True)
+    w = random_weights(equities_panel, 5, True)
     a = run_backtest(equities_panel, w, config, start=50, end=900, kernel="step")
     b = run_backtest(equities_panel, w, config, start=50, end=900, kernel="numba")
     np.testing.assert_allclose(b.equity, a.equity, rtol=1e-12)
