@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
+from canary_support import Venue
+
+from tradeforge.domain import OrderSide, SubmitOrder, Symbol
+from tradeforge.execution.ids import client_order_id
 from tradeforge.serve.canary import CanarySleeve
 from tradeforge.serve.config import CanaryServeConfig
 from tradeforge.testing.programs import numpy_program
@@ -36,43 +42,9 @@ def test_the_allocation_and_ramp_step_survive_a_restart(tmp_path: Path) -> None:
     assert other.ramp.share == 0.01
 
 
-class _Store:
-    def __init__(self, orders: list[Any], fills: list[Any]) -> None:
-        self.orders, self._fills = orders, fills
-
-    def load_orders(self) -> list[Any]:
-        return self.orders
-
-    def fills(self) -> list[Any]:
-        return self._fills
-
-
-class _Oms:
-    def __init__(self, store: _Store, account: Any) -> None:
-        self.store, self.portfolio = store, account
-
-    def open_orders(self) -> list[Any]:
-        return []
-
-
 def test_after_a_restart_the_policy_never_sees_the_sleeves_holdings(tmp_path: Path) -> None:
     """The sleeve's positions are rebuilt from its stored fills when it is attached, before the
     policy's node decides its first bar."""
-    from datetime import UTC, datetime
-    from types import SimpleNamespace
-
-    from tradeforge.domain import (
-        FillId,
-        Order,
-        OrderFilled,
-        OrderSide,
-        OrderSubmitted,
-        Portfolio,
-        SubmitOrder,
-        Symbol,
-    )
-    from tradeforge.execution.ids import client_order_id
-
     ts = datetime(2010, 1, 5, tzinfo=UTC)
     first = _sleeve(tmp_path)
     first.ledger.allocate(Decimal(50_000), {})
@@ -80,12 +52,10 @@ def test_after_a_restart_the_policy_never_sees_the_sleeves_holdings(tmp_path: Pa
     cid = client_order_id("swing-canary", ts, "AAPL")
     command = SubmitOrder(client_order_id=cid, strategy_id="swing-canary", symbol="AAPL",
                           side=OrderSide.BUY, quantity=Decimal(100))  # fmt: skip
-    order = Order.create(OrderSubmitted(client_order_id=cid, ts=ts, command=command))
-    fill = OrderFilled(client_order_id=cid, ts=ts, fill_id=FillId("f1"), symbol="AAPL",
-                       side=OrderSide.BUY, quantity=Decimal(100), price=Decimal(200))  # fmt: skip
-    account = Portfolio(cash=Decimal(1_000_000)).apply_fill(fill)
-    node = SimpleNamespace(symbols=tuple(Symbol(s) for s in ("AAPL", "IBM", "MSFT")),
-                           oms=_Oms(_Store([order], [fill]), account))  # fmt: skip
+    venue = Venue()
+    venue.submit_many([command], ts)
+    venue.fill_all({Symbol("AAPL"): Decimal(200)}, ts)
+    node = SimpleNamespace(symbols=tuple(Symbol(s) for s in ("AAPL", "IBM", "MSFT")), oms=venue)
     again = _sleeve(tmp_path)
     again.attach(node)
     try:

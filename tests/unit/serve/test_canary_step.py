@@ -3,23 +3,19 @@ unacknowledged-order or error trigger flattens it in the same bar, rolls back on
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
+from canary_support import T0, Venue
 
 from tradeforge.domain import (
-    FillId,
     Instrument,
     Order,
-    OrderFilled,
     OrderSide,
-    OrderSubmitted,
-    Portfolio,
-    SubmitOrder,
     Symbol,
 )
 from tradeforge.governance.canary import CanaryConfig, RollbackDecision
@@ -29,7 +25,6 @@ from tradeforge.sim import SimConfig
 from tradeforge.testing.programs import INDICATORS, SYMBOLS, numpy_program
 
 SYMS = tuple(Symbol(s) for s in SYMBOLS)
-T0 = datetime(2010, 1, 4, tzinfo=UTC)
 
 
 class Policy:
@@ -41,43 +36,6 @@ class Policy:
         if self.fail:
             raise RuntimeError("the canary's network returned garbage")
         return np.array([1.0, 0.0, 0.0])
-
-
-class Venue:
-    """The account's order manager: orders fill at the next bar's mark."""
-
-    def __init__(self) -> None:
-        self.portfolio = Portfolio(cash=Decimal(1_000_000))
-        self.orders: dict[str, Order] = {}
-        self.open: list[Order] = []
-        self.filled: list[OrderFilled] = []
-        self.canceled: list[str] = []
-        self.store = SimpleNamespace(load_orders=lambda: list(self.orders.values()),
-                                     fills=lambda: list(self.filled))  # fmt: skip
-
-    def submit_many(self, commands: list[SubmitOrder]) -> None:
-        for c in commands:
-            order = Order.create(OrderSubmitted(client_order_id=c.client_order_id, ts=T0,
-                                                command=c))  # fmt: skip
-            self.orders[c.client_order_id] = order
-            self.open.append(order)
-
-    def cancel(self, cid: str) -> None:
-        self.canceled.append(cid)
-        self.open = [o for o in self.open if o.client_order_id != cid]
-
-    def open_orders(self) -> list[Order]:
-        return list(self.open)
-
-    def fill_all(self, marks: dict[Symbol, Decimal], ts: datetime) -> None:
-        for n, order in enumerate(self.open):
-            fill = OrderFilled(client_order_id=order.client_order_id, ts=ts,
-                               fill_id=FillId(f"{ts.isoformat()}-{n}"), symbol=order.symbol,
-                               side=order.side, quantity=order.command.quantity,
-                               price=marks[order.symbol])  # fmt: skip
-            self.filled.append(fill)
-            self.portfolio = self.portfolio.apply_fill(fill)
-        self.open = []
 
 
 def _setup(tmp_path: Path, monitor: CanaryConfig, psi: dict[str, float] | None = None) -> Any:
