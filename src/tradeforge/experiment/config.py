@@ -56,6 +56,8 @@ class ReportOptions(FrozenConfig):
     fill_delays: list[int] = Field(default_factory=lambda: [0, 1, 2])
     regimes: bool = True
     html: bool = True
+    # per-fold permutation importance (importance.json + a report table); opt-in: ~3 s a fold
+    importance: bool = False
 
     @field_validator("baselines")
     @classmethod

@@ -15,6 +15,7 @@ from tradeforge.backtest.walkforward import Fold
 from tradeforge.core.types import FloatArray
 from tradeforge.data.panel import BarPanel
 from tradeforge.experiment.config import ExperimentConfig
+from tradeforge.experiment.report_importance import importance_tables
 
 if TYPE_CHECKING:
     from tradeforge.experiment.validation import Validation
@@ -253,6 +254,7 @@ def write_run_report(
         ]
         + notes(config, outcomes, dsr, checked.n_trials),
         periods_per_year=ppy,
+        extra_tables=importance_tables(run_dir),  # empty unless report.importance wrote the file
     )
     risk = risk_table(outcomes)
     if risk is not None:  # denials by reason, stops hit, breaker trips, time in each state

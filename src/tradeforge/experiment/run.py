@@ -261,6 +261,10 @@ def run_experiment(
     tick("data", 1, 1)
     folds = make_folds(panel.index, config.walkforward)
     outcomes = _walk_forward(config, panel, folds, run_dir, tick, compute)
+    if config.report.importance:  # opt-in per-fold permutation importance (importance.json)
+        from tradeforge.experiment.report_importance import write_importance
+
+        write_importance(run_dir, [o.artifact for o in outcomes])
 
     tick("validation", 0, 1)
     checked = validate_run(config, panel, folds, outcomes)

@@ -6,7 +6,9 @@ run's version is tagged by :func:`registration_tags` with its run directory, out
 metrics, ``configurations_tried`` (every configuration the run tried: what the deflated Sharpe
 and the offline gate count), ``periods_per_year``, the out-of-sample range and
 ``data_config_checksum``: SHA-256 of the run's data section (source, symbols, range,
-frequency) as canonical JSON, naming the panel the run loaded by its request.
+frequency) as canonical JSON, naming the panel the run loaded by its request. Every registered
+version also gets its model card (:func:`tradeforge.governance.model_card.attach_model_card`:
+the ``model_card/<name>-v<version>.md`` artifact and the ``model_card`` tag).
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ def register_run(
     uri = registry.uri
     tags = registration_tags(config, checked, run_dir)
     info = registry.register(artifact, name, alias=alias, tags=tags)
+    from tradeforge.governance.model_card import attach_model_card
+
+    attach_model_card(registry, info.name, info.version, run_dir=run_dir, artifact=artifact)
     return {"uri": uri, "name": info.name, "version": info.version, "aliases": list(info.aliases)}
 
 

@@ -41,6 +41,7 @@ from tradeforge.agents.registry import (
 from tradeforge.audit.log import AuditLog, AuditLogBase
 from tradeforge.governance.errors import GovernanceError, PromotionRefused
 from tradeforge.governance.gates import GATES, GateName, GateResult
+from tradeforge.governance.model_card import attach_model_card
 
 AUDIT_KIND = "governance.alias"
 REFUSED_KIND = "governance.refused"
@@ -134,11 +135,15 @@ def register_version(
 ) -> ModelVersionInfo:
     """Register an artifact (provenance tags: see
     :func:`~tradeforge.agents.registry.provenance_tags`; ``configurations_tried`` from
-    ``n_trials``) as a new version and make it the ``challenger``, audited."""
+    ``n_trials``) as a new version with its model card
+    (:func:`~tradeforge.governance.model_card.attach_model_card`) and make it the
+    ``challenger``, audited."""
     extra = {"registered_by": actor, **dict(tags or {})}
     if n_trials is not None:
         extra["configurations_tried"] = str(int(n_trials))
     info = registry.register(artifact_dir, name, run_id=run_id, alias=None, tags=extra)
+    run_dir = Path(extra["run_dir"]) if extra.get("run_dir") else None
+    attach_model_card(registry, name, info.version, run_dir=run_dir, artifact=Path(artifact_dir))
     return promote(registry, name, info.version, CHALLENGER, actor=actor, audit=audit)
 
 
