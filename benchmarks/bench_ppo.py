@@ -110,44 +110,9 @@ def _steps_per_s(loop: str, hyper: str, make: Any, **extra: Any) -> tuple[float,
 
 def null_vec_env(like: Any) -> Any:
     """A VecEnv with ``like``'s spaces and batch size that computes nothing."""
-    import numpy as np
-    from stable_baselines3.common.vec_env import VecEnv
+    from _null_env import null_vec_env as shared
 
-    class NullVecEnv(VecEnv):
-        def __init__(self) -> None:
-            super().__init__(like.num_envs, like.observation_space, like.action_space)
-            self.t = 0
-            self.obs = np.zeros((self.num_envs, *self.observation_space.shape), dtype=np.float32)
-
-        def reset(self) -> Any:
-            self.t = 0
-            return self.obs
-
-        def step_async(self, actions: Any) -> None:
-            self.t += 1
-
-        def step_wait(self) -> Any:
-            done = self.t % 250 == 0
-            dones = np.full(self.num_envs, done)
-            infos = [{"terminal_observation": self.obs[0]} if done else {} for _ in dones]
-            return self.obs.copy(), np.zeros(self.num_envs, dtype=np.float32), dones, infos
-
-        def close(self) -> None: ...
-
-        def get_attr(self, attr_name: str, indices: Any = None) -> list[Any]:
-            return [None] * self.num_envs
-
-        def set_attr(self, attr_name: str, value: Any, indices: Any = None) -> None: ...
-
-        def env_method(
-            self, method_name: str, *args: Any, indices: Any = None, **kw: Any
-        ) -> list[Any]:
-            return [None] * self.num_envs
-
-        def env_is_wrapped(self, wrapper_class: Any, indices: Any = None) -> list[bool]:
-            return [False] * self.num_envs
-
-    return NullVecEnv()
+    return shared(like, episode_len=250, copy_obs=True)
 
 
 CASES: dict[str, tuple[str, str, bool, int]] = {
