@@ -45,7 +45,10 @@ def fold_inputs(
 
 
 def _extra(config: ExperimentConfig) -> dict[str, Any]:
-    return {"env": config.env.model_dump(mode="json"), "data": config.data.model_dump(mode="json")}
+    return {
+        "env": compose.run_env_config(config).model_dump(mode="json"),
+        "data": config.data.model_dump(mode="json"),
+    }
 
 
 def train_fold(
