@@ -67,8 +67,10 @@ from tradeforge.execution.node_feed import (
 )
 from tradeforge.execution.node_journal import BarDecision, NodeJournal
 from tradeforge.execution.node_policy import (
+    DecisionExplainer,
     ObservationBuilder,
     account_vector,
+    explain_observation,
     feed_back,
     replay_decisions,
     target_weights,
@@ -120,6 +122,7 @@ class TradingNode:
         risk_factory: RiskFactory | None = None,
         hook: Hook | None = None,
         wall_clock: Clock | None = None,
+        explainer: DecisionExplainer | None = None,
     ) -> None:
         if config.strategy_id is None:
             raise ConfigError("NodeConfig.strategy_id = None; expected a strategy id")
@@ -136,6 +139,7 @@ class TradingNode:
         self.state_dir = Path(state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.wall_clock = wall_clock
+        self.explainer = explainer  # journals why each decision was taken (None: nothing)
         self.journal = NodeJournal(self.state_dir / "node.sqlite", self.strategy_id,
                                    self.symbols, fingerprint)  # fmt: skip
         self.store = OrderStore.open_sqlite(self.state_dir / "oms.sqlite")
@@ -368,8 +372,8 @@ class TradingNode:
         account = account_vector(self.oms.portfolio, self._marks, self.symbols)
         if self._last is not None:
             feed_back(self.policy, self._last[0], ts, self._close, self._last[1])
-        weights = target_weights(self.policy, self.observer(self.window.values(), account),
-                                 len(self.symbols))  # fmt: skip
+        obs = self.observer(self.window.values(), account)
+        weights = target_weights(self.policy, obs, len(self.symbols))
         self._last = (weights, self._close.copy())
         active = self.journal.parents(active_only=True)
         going, ended = split_active(active, weights, self.symbols, frozenset(self._exiting), ts,
@@ -383,7 +387,8 @@ class TradingNode:
             volumes=self.volumes, strategy_id=self.strategy_id, bar_time=ts,
         )  # fmt: skip
         return self.journal.record_decision(ts, weights, account.as_tuple(), planned.commands,
-                                            [*ended, *planned.parents])  # fmt: skip
+                                            [*ended, *planned.parents],
+                                            explanation=explain_observation(self.explainer, obs))  # fmt: skip
 
     def _size(
         self, weights: FloatArray, ts: datetime, hold: frozenset[Symbol], reserved: Decimal

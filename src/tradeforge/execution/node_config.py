@@ -45,6 +45,9 @@ class NodeConfig(FrozenConfig):
     * ``exec_algo``: slicing of large orders over the next bars (TWAP/VWAP,
       :class:`~tradeforge.execution.algos.ExecAlgoConfig`); ``kind: none`` (the default)
       sends every order whole at its decision bar.
+    * ``explain_decisions``: journal with every decision why the policy chose it (Integrated
+      Gradients attributions of its outputs, the ``explain_top_k`` largest per output; see
+      docs/explain.md); off by default (it costs a few ms a bar and never changes a decision).
     """
 
     strategy_id: str | None = Field(default=None, min_length=1, max_length=64)
@@ -58,6 +61,8 @@ class NodeConfig(FrozenConfig):
     price_increment: Decimal = Field(default=Decimal("0.01"), gt=0)
     buying_power: Literal["local", "broker"] = "local"
     exec_algo: ExecAlgoConfig = Field(default_factory=ExecAlgoConfig)
+    explain_decisions: bool = False
+    explain_top_k: int = Field(default=5, ge=1, le=1000)
 
 
 @dataclass

@@ -163,7 +163,8 @@ def paper_trade(
             else Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tf-paper-")))
         )
         node = open_node(stack, cfg, program, venue=venue, venue_url=venue_url, first=first,
-                         state=state, durable=state_dir is not None, hook=hook)  # fmt: skip
+                         state=state, durable=state_dir is not None, hook=hook,
+                         artifact=None if isinstance(policy, TradingProgram) else Path(policy))  # fmt: skip
         outcome = node.run(None if first is None else first.to_pydatetime(),
                            None if last is None else last.to_pydatetime())  # fmt: skip
         return _result(outcome, program, venue, first, last, state if state_dir else None)
@@ -190,10 +191,14 @@ def open_node(
     stack: contextlib.ExitStack, cfg: PaperConfig, program: TradingProgram, *,
     venue: VenueKind, venue_url: str | None, first: pd.Timestamp | None, state: Path,
     durable: bool, hook: Hook | None = None, wrap: Wrap | None = None,
+    artifact: Path | None = None,
 ) -> TradingNode:  # fmt: skip
     """The trading node ``paper_trade`` runs (its venue, broker, clock and feed closed by
     ``stack``). ``wrap`` may replace parts before the node is built (the service gates the
-    clock and records the feed's bars); ``durable`` keeps the local venue's journal."""
+    clock and records the feed's bars); ``durable`` keeps the local venue's journal. With
+    ``node.explain_decisions`` the node journals an explanation per decision
+    (:func:`decision_explainer`; ``artifact``: the directory whose training profile gives
+    the baseline)."""
     node_cfg = cfg.node.model_copy(
         update={"strategy_id": cfg.node.strategy_id or strategy_id_for(program)}
     )
@@ -204,10 +209,44 @@ def open_node(
     node = TradingNode(
         node_cfg, features=program.pipeline,
         sim=program.env.sim, state_dir=state, fingerprint=_fingerprint(program, node_cfg),
-        risk_factory=_risk(cfg, state), hook=hook, **parts,
+        risk_factory=_risk(cfg, state), hook=hook,
+        explainer=decision_explainer(program, node_cfg.explain_top_k, artifact)
+        if node_cfg.explain_decisions else None, **parts,
     )  # fmt: skip
     stack.callback(node.close)
     return node
+
+
+def decision_explainer(program: TradingProgram, k: int, artifact: Path | None = None) -> Any:
+    """A :class:`~tradeforge.monitor.explain.DecisionExplainer` (Integrated Gradients, top
+    ``k`` entries) of the program's first SB3 member: its deterministic action (a discrete
+    policy: its action probabilities), the artifact's normalizer applied. The baseline is
+    the training feature means of ``artifact``'s profile when there is one, else zeros (the
+    scaled features' centre), with a flat account (zeros)."""
+    from tradeforge.experiment.explain import PolicyOutput, _baseline, _members, _torch_policy
+    from tradeforge.monitor.explain import DecisionExplainer, ObservationLayout
+
+    inner = getattr(program.policy, "policy", program.policy)
+    members = [(n, m) for n, m in _members(inner).items() if _torch_policy(m) is not None]
+    if not members:
+        raise ConfigError(
+            f"node.explain_decisions = true but {program.name} has no torch (SB3) policy "
+            "member; expected a PPO/SAC/TD3/A2C/DQN artifact (or set it false)"
+        )
+    name, member = members[0]
+    sb3 = _torch_policy(member)
+    sb3.set_training_mode(False)  # type: ignore[union-attr,operator]
+    layout = ObservationLayout(program.env.window, program.symbols, tuple(program.pipeline.names))
+    discrete = type(getattr(member, "action_space", None)).__name__ == "Discrete"
+    forward = PolicyOutput(sb3, getattr(member, "normalizer", None), layout,  # type: ignore[arg-type]
+                           program.env.dict_obs, "probs" if discrete else "action")  # fmt: skip
+    flat = np.zeros((1, layout.size))
+    baseline = flat[0] if artifact is None else _baseline(Path(artifact), layout, flat)[0]
+    n_out = int(np.prod(member.action_space.shape)) if not discrete else None
+    outputs = None
+    if n_out == len(layout.symbols):
+        outputs = [f"{name}:action[{s}]" for s in layout.symbols]
+    return DecisionExplainer(forward, layout, baseline, k=k, outputs=outputs)
 
 
 def strategy_id_for(program: TradingProgram) -> str:
