@@ -10,19 +10,16 @@ by ``train_fold`` with every trading cost of the artifact's simulator.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 pytest.importorskip("alpaca")
 
-from test_paper_support import no_thread_left, trained_artifact  # noqa: F401
+from parity_support import policy_at_home, replay_both
+from test_paper_support import no_thread_left  # noqa: F401
 
 from tradeforge.testing.cli import run_cli as run
-
-PERIOD = ("2011-08-16", "2011-09-13")
 
 
 @pytest.mark.parametrize("kind", ["single", "portfolio"])
@@ -33,21 +30,8 @@ def test_paper_replay_on_the_local_venue_equals_the_backtest(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    artifact = trained_artifact(kind, tmp_path_factory)
-    monkeypatch.setenv("TRADEFORGE_HOME", str(artifact.parents[2] / "home"))
-    start, end = PERIOD
-    code, out, err = run(capsys, "backtest", "--policy", str(artifact), "--start", start,
-                         "--end", end, "--out", str(tmp_path / "bt"), "--json")  # fmt: skip
-    assert code == 0, err
-    backtest = pd.read_csv(tmp_path / "bt" / "bars.csv", index_col=0, parse_dates=True)["equity"]
-    code, out, err = run(capsys, "paper", "--policy", str(artifact), "--venue", "local",
-                         "--start", start, "--end", end, "--json")  # fmt: skip
-    assert code == 0, err
-    paper = json.loads(out)
-    equity = pd.Series({pd.Timestamp(e["timestamp"]): e["equity"] for e in paper["equity"]})
-    assert list(equity.index) == list(backtest.index)  # every bar, start to the fill after end
-    relative = ((equity - backtest).abs() / backtest).max()
-    assert relative < 1e-9, f"{kind}: max relative equity difference {relative:.3g}"
+    artifact = policy_at_home(kind, tmp_path_factory, monkeypatch)
+    _, backtest, paper, equity = replay_both(capsys, artifact, tmp_path / "bt", label=kind)
     assert paper["orders"] > 0
     assert paper["fills"] > 0
     assert equity.nunique() > 5  # the policy traded and the equity moved
@@ -67,8 +51,7 @@ def test_paper_prints_a_table_without_json(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    artifact = trained_artifact("portfolio", tmp_path_factory)
-    monkeypatch.setenv("TRADEFORGE_HOME", str(artifact.parents[2] / "home"))
+    artifact = policy_at_home("portfolio", tmp_path_factory, monkeypatch)
     config = tmp_path / "paper.yaml"
     config.write_text("paper:\n  node:\n    strategy_id: table-test\n", encoding="utf-8")
     code, out, err = run(capsys, "paper", str(config), "--policy", str(artifact), "--venue",

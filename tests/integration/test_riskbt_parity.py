@@ -17,17 +17,16 @@ import json
 from collections import Counter
 from pathlib import Path
 
-import pandas as pd
 import pytest
 import yaml
 
 pytest.importorskip("alpaca")
 
-from test_paper_support import no_thread_left, trained_artifact  # noqa: F401
+from parity_support import PERIOD, policy_at_home, replay_both
+from test_paper_support import no_thread_left  # noqa: F401
 
 from tradeforge.testing.cli import run_cli as run
 
-PERIOD = ("2011-08-16", "2011-09-13")
 STOPS = {"stop_loss": 0.02, "trailing_stop": 0.04, "max_order_notional": 255000}
 BREAKER = {**STOPS, "max_drawdown": 0.01, "drawdown_action": "reducing"}
 
@@ -48,27 +47,12 @@ def test_backtest_with_risk_equals_the_paper_replay_bar_for_bar(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    artifact = trained_artifact("portfolio", tmp_path_factory)
-    monkeypatch.setenv("TRADEFORGE_HOME", str(artifact.parents[2] / "home"))
+    artifact = policy_at_home("portfolio", tmp_path_factory, monkeypatch)
     config = tmp_path / "paper.yaml"
     config.write_text(yaml.safe_dump({"risk": risk, "audit_checks": True}), encoding="utf-8")
-    start, end = PERIOD
-    code, out, err = run(capsys, "backtest", "--policy", str(artifact), "--start", start,
-                         "--end", end, "--risk", str(config), "--out", str(tmp_path / "bt"),
-                         "--json")  # fmt: skip
-    assert code == 0, err
-    bt = json.loads(out)
-    backtest = pd.read_csv(tmp_path / "bt" / "bars.csv", index_col=0, parse_dates=True)["equity"]
     state = tmp_path / "state"
-    code, out, err = run(capsys, "paper", str(config), "--policy", str(artifact), "--venue",
-                         "local", "--start", start, "--end", end, "--state", str(state),
-                         "--json")  # fmt: skip
-    assert code == 0, err
-    paper = json.loads(out)
-    equity = pd.Series({pd.Timestamp(e["timestamp"]): e["equity"] for e in paper["equity"]})
-    assert list(equity.index) == list(backtest.index)
-    relative = ((equity - backtest).abs() / backtest).max()
-    assert relative < 1e-9, f"max relative equity difference {relative:.3g}"
+    bt, _, paper, _ = replay_both(capsys, artifact, tmp_path / "bt", config=config, risk=True,
+                                  state=state)  # fmt: skip
 
     tally = bt["risk"]
     # the limits bind: something was denied and some stops fired
@@ -105,8 +89,7 @@ def test_a_risk_section_without_controls_leaves_the_replay_unchanged(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    artifact = trained_artifact("portfolio", tmp_path_factory)
-    monkeypatch.setenv("TRADEFORGE_HOME", str(artifact.parents[2] / "home"))
+    artifact = policy_at_home("portfolio", tmp_path_factory, monkeypatch)
     config = tmp_path / "risk.yaml"
     config.write_text(yaml.safe_dump({"risk": {"max_turnover": 5.0}}), encoding="utf-8")
     start, end = PERIOD
