@@ -7,9 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-import yaml
 
-from tradeforge.experiment import load_experiment, run_experiment
 from tradeforge.experiment.explain import explain_policy
 from tradeforge.experiment.report_importance import (
     IMPORTANCE_FILE,
@@ -17,19 +15,8 @@ from tradeforge.experiment.report_importance import (
     importance_tables,
     write_importance,
 )
+from tradeforge.testing.tiny_runs import run_tiny_experiment
 
-TINY = {
-    "name": "tiny",
-    "seed": 3,
-    "data": {"symbols": ["SP500"], "start": "2009-01-01", "end": "2013-12-31"},
-    "features": {"indicators": ["logret_1", "logret_5", "rsi_14", "vol_20"]},
-    "env": {"action": "continuous", "window": 5, "episode_length": 100},
-    "agent": {"algo": "ppo", "timesteps": 256, "n_envs": 4,
-              "hyperparams": {"n_steps": 32, "batch_size": 64, "n_epochs": 2},
-              "eval": {"freq": 128, "patience": 0}},
-    "walkforward": {"unit": "bars", "train": 400, "val": 100, "test": 100, "n_folds": 2},
-    "report": {"baselines": ["cash"], "bootstrap_samples": 200},
-}  # fmt: skip
 FEATURES = {"logret_1", "logret_5", "rsi_14", "vol_20", "weight", "cash_fraction",
             "unrealized_pnl"}  # fmt: skip
 
@@ -37,9 +24,7 @@ FEATURES = {"logret_1", "logret_5", "rsi_14", "vol_20", "weight", "cash_fraction
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     root = tmp_path_factory.mktemp("importance")
-    path = root / "exp.yaml"
-    path.write_text(yaml.safe_dump(TINY), encoding="utf-8")
-    result = run_experiment(load_experiment(path), out_dir=root / "run")
+    result = run_tiny_experiment(root, ("cash",)).result
     write_importance(result.run_dir, n_repeats=3, seed=7)
     return result
 

@@ -8,33 +8,19 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
 from typer.testing import CliRunner
 
 from tradeforge.agents.registry import PolicyRegistry
 from tradeforge.backtest.metrics import compute_metrics
 from tradeforge.cli.app import app
 from tradeforge.governance.model_card import fold_results, model_card
-
-TINY = {
-    "name": "tiny",
-    "seed": 3,
-    "data": {"symbols": ["SP500"], "start": "2009-01-01", "end": "2013-12-31"},
-    "features": {"indicators": ["logret_1", "logret_5", "rsi_14", "vol_20"]},
-    "env": {"action": "continuous", "window": 5, "episode_length": 100},
-    "agent": {"algo": "ppo", "timesteps": 256, "n_envs": 4,
-              "hyperparams": {"n_steps": 32, "batch_size": 64, "n_epochs": 2},
-              "eval": {"freq": 128, "patience": 0}},
-    "walkforward": {"unit": "bars", "train": 400, "val": 100, "test": 100, "n_folds": 2},
-    "report": {"baselines": ["buy_and_hold", "cash"], "bootstrap_samples": 200},
-}  # fmt: skip
+from tradeforge.testing.tiny_runs import write_tiny_experiment
 
 
 @pytest.fixture(scope="module")
 def retrained(tmp_path_factory):
     root = tmp_path_factory.mktemp("card")
-    config = root / "exp.yaml"
-    config.write_text(yaml.safe_dump(TINY), encoding="utf-8")
+    config = write_tiny_experiment(root)
     uri = f"sqlite:///{root / 'mlflow.db'}"
     args = ["retrain", str(config), "--out", str(root / "run"), "--registry-uri", uri,
             "--model", "spx", "--actor", "bot", "--json"]  # fmt: skip

@@ -11,37 +11,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-import yaml
 
 from tradeforge.agents.registry import PolicyRegistry
 from tradeforge.audit.log import AuditLog
 from tradeforge.core.config import validate_config
 from tradeforge.core.errors import ConfigError
-from tradeforge.experiment import load_experiment, run_experiment
 from tradeforge.serve.jobs import RETRAIN_RUN, JobLedger, RetrainJobConfig, RetrainWorker
 from tradeforge.serve.scheduler import ScheduleConfig
-
-TINY = {
-    "name": "tiny",
-    "seed": 3,
-    "data": {"symbols": ["SP500"], "start": "2009-01-01", "end": "2013-12-31"},
-    "features": {"indicators": ["logret_1", "logret_5", "rsi_14", "vol_20"]},
-    "env": {"action": "continuous", "window": 5, "random_start": True, "episode_length": 100,
-            "sim": {"costs": {"commission_bps": 1.0, "half_spread_bps": 1.0}}},
-    "agent": {"algo": "ppo", "timesteps": 256, "n_envs": 4,
-              "hyperparams": {"n_steps": 32, "batch_size": 64, "n_epochs": 2},
-              "eval": {"freq": 128, "patience": 0}},
-    "walkforward": {"unit": "bars", "train": 400, "val": 100, "test": 100, "n_folds": 2},
-    "report": {"baselines": ["buy_and_hold", "cash"], "bootstrap_samples": 200},
-}  # fmt: skip
+from tradeforge.testing.tiny_runs import run_tiny_experiment
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     root = tmp_path_factory.mktemp("retrain-job")
-    path = root / "exp.yaml"
-    path.write_text(yaml.safe_dump(TINY), encoding="utf-8")
-    result = run_experiment(load_experiment(path), out_dir=root / "run")
+    path, _, result = run_tiny_experiment(root, costs=True)
     return path, result
 
 
