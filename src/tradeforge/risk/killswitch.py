@@ -85,7 +85,8 @@ def kill_state_dir(
     """Latch HALTED in ``state_dir`` (creating the store if needed); returns the record."""
     text = check_reason(reason, "kill")
     paths = StatePaths(Path(state_dir))
-    write_kill_flag(paths.kill_flag, text)
+    # The latch first, then the flag: a running engine that sees the flag finds the kill
+    # already recorded (with this caller's source and clock) instead of recording its own.
     store = RiskStateStore(paths.db, clock=clock)
     try:
         record, _ = store.move("kill", TradingState.HALTED, reason=text, source=source,
@@ -93,6 +94,7 @@ def kill_state_dir(
         write_anchor(store.log, paths.anchor)
     finally:
         store.close()
+        write_kill_flag(paths.kill_flag, text)
     return record
 
 

@@ -108,7 +108,7 @@ def clip_targets(
     held_current = np.where(hold, current, 0.0)
     explicit_gross = np.abs(explicit).sum(axis=1)
     room = np.maximum(config.max_leverage - np.abs(held_current).sum(axis=1), 0.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         scale = np.where(explicit_gross > room, room / explicit_gross, 1.0)
     cleaned: FloatArray = explicit * scale[:, None] + held_current
     return cleaned, hold

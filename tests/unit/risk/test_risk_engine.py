@@ -256,11 +256,13 @@ def test_public_api_of_the_risk_package() -> None:
     import tradeforge.risk
 
     assert sorted(tradeforge.risk.__all__) == sorted([
-        "Breaker", "ControlMemory", "ControlReport", "Denied", "DenyReason", "ExitIntent",
-        "ExitReason", "KillReport", "KillTarget", "PortfolioView", "RiskConfig", "RiskEngine",
-        "RiskError", "RiskLimits", "RiskStateStore", "RiskStats", "StatePaths", "StateRecord",
-        "TradingState", "Trip", "check_order", "is_risk_reducing", "kill_state_dir",
-        "project_path", "project_weights", "read_state_dir", "resume_state_dir", "violations",
+        "BarFill", "BarRisk", "Breaker", "ControlMemory", "ControlReport", "Denied",
+        "DenyReason", "ExitIntent", "ExitReason", "GateResult", "KillReport", "KillTarget",
+        "PortfolioView", "RiskConfig", "RiskEngine", "RiskError", "RiskLimits",
+        "RiskStateStore", "RiskStats", "RiskTally", "StatePaths", "StateRecord", "TradingState",
+        "Trip", "check_order", "exit_orders", "gate_orders", "is_risk_reducing",
+        "kill_state_dir", "needs_engine", "project_path", "project_weights", "read_state_dir",
+        "resume_state_dir", "violations",
     ])  # fmt: skip
     for name in tradeforge.risk.__all__:
         home = getattr(tradeforge.risk, name).__module__
