@@ -26,6 +26,14 @@ seeds 0..S-1 (``--variants`` picks some; results merge into the file; ``--config
 configs/quickstart.yaml`` checks another experiment, under ``quality_<name>``); out-of-sample Sharpe, total return and max drawdown per seed, plus the
 validation Sharpe of each fold's chosen checkpoint and the training wall time.
 
+As shipped (``--quality --as-shipped``): the config exactly as shipped (ensemble kept: the
+A2C member trains with SB3 on either backend), only ``seed`` and ``agent.backend`` overridden,
+backend sb3 vs fast, seeds 0..S-1; per run the wall and CPU seconds of the whole
+``run_experiment`` (this process plus any children), the run's out-of-sample Sharpe, total
+return and max drawdown, the verdict against the report's benchmark, the best baseline by Sharpe
+with the bootstrap test against it, each fold's ensemble weights and each member's validation
+Sharpe; results under ``shipped_<config name>``.
+
 Run: ``nice -n 5 python benchmarks/bench_ppo.py [--quality --seeds 2]``; writes
 ``benchmarks/results/ppo.json`` (the load average is recorded before and after).
 """
@@ -34,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import sys
@@ -216,6 +225,115 @@ def quality(seeds: int, variants: list[str], config_path: Path = CONFIG) -> dict
 
 QUALITY_METRICS = ("sharpe", "total_return", "max_drawdown")
 
+#: As-shipped variants: only the backend changes (the seed comes from the seed loop).
+SHIPPED: dict[str, dict[str, Any]] = {
+    "sb3": {"agent.backend": "sb3"},
+    "fast": {"agent.backend": "fast"},
+}
+
+
+def _cpu_now() -> float:
+    """CPU seconds of this process and its finished children (user + system)."""
+    import resource
+
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
+def shipped(seeds: list[int], variants: list[str], config_path: Path) -> dict[str, Any]:
+    """``run_experiment`` on the config as shipped, per backend and seed (see the docstring)."""
+    from tradeforge.experiment.config import load_experiment
+    from tradeforge.experiment.run import run_experiment
+
+    out: dict[str, Any] = {}
+    for backend in variants:
+        rows = []
+        for seed in seeds:
+            config = load_experiment(config_path, {"seed": seed, **SHIPPED[backend]})
+            load = os.getloadavg()[0]
+            with tempfile.TemporaryDirectory() as tmp:
+                start, cpu = time.perf_counter(), _cpu_now()
+                result = run_experiment(config, Path(tmp) / "run")
+                cpu = _cpu_now() - cpu
+                elapsed = time.perf_counter() - start
+                folds = _fold_members(result.run_dir)
+            row = {
+                "seed": seed,
+                "wall_s": elapsed,
+                "cpu_s": cpu,
+                "load_avg_1m_before_after": [load, os.getloadavg()[0]],
+                "oos": {k: _num(result.metrics.get(k)) for k in QUALITY_METRICS},
+                **_against_baselines(result.summary, config.report.benchmark),
+                "folds": folds,
+            }
+            rows.append(row)
+            sys.stderr.write(
+                f"{config_path.stem} {backend} seed {seed}: sharpe {row['oos']['sharpe']:.3f} "
+                f"cpu {cpu:.0f}s wall {elapsed:.0f}s\n"
+            )
+        out[backend] = rows
+    return out
+
+
+def _against_baselines(summary: dict[str, Any], benchmark: str) -> dict[str, Any]:
+    """The run's verdict against ``benchmark`` and the bootstrap row of its best baseline."""
+    import pandas as pd
+
+    from tradeforge.experiment.report import verdict
+
+    sig = pd.DataFrame(summary.get("significance", []))
+    baselines = {name: _num(m.get("sharpe")) for name, m in summary.get("baselines", {}).items()}
+    ranked = sorted(
+        (name for name, value in baselines.items() if math.isfinite(value)),
+        key=lambda name: -baselines[name],
+    )
+    best = ranked[0] if ranked else None
+    test = None
+    if best is not None and "baseline" in sig:
+        rows = sig[sig["baseline"] == best]
+        if not rows.empty:
+            row = rows.iloc[0]
+            test = {k: _num(row[k]) for k in ("sharpe_diff", "ci_low", "ci_high", "p_value")}
+    return {
+        "verdict": verdict(sig, benchmark),
+        "baseline_sharpe": {  # None where undefined (cash: no variance)
+            k: v if math.isfinite(v) else None for k, v in baselines.items()
+        },
+        "best_baseline": best,
+        "vs_best_baseline": test,
+    }
+
+
+def _fold_members(run_dir: Path) -> list[dict[str, Any]]:
+    """Per fold: the ensemble's member weights and each member's validation Sharpe."""
+    folds = []
+    for fold_dir in sorted(run_dir.glob("folds/fold_*")):
+        entry: dict[str, Any] = {"fold": fold_dir.name}
+        ens = fold_dir / "ensemble_summary.json"
+        if ens.is_file():
+            data = json.loads(ens.read_text(encoding="utf-8"))
+            entry["weights"] = {str(k): _num(v) for k, v in data.get("weights", {}).items()}
+        entry["member_validation_sharpe"] = {
+            path.parent.name: _num(
+                json.loads(path.read_text(encoding="utf-8")).get("validation", {}).get("sharpe")
+            )
+            for path in sorted(fold_dir.glob("members/*/summary.json"))
+        }
+        folds.append(entry)
+    return folds
+
+
+def _shipped_mean(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean, min and max over seeds of the OOS metrics, and the mean CPU and wall seconds."""
+    out: dict[str, Any] = {}
+    for key in QUALITY_METRICS:
+        values = [r["oos"][key] for r in rows]
+        out[key] = sum(values) / len(values)
+        out[f"{key}_range"] = [min(values), max(values)]
+    for key in ("cpu_s", "wall_s"):
+        out[key] = sum(r[key] for r in rows) / len(rows)
+    return out
+
 
 def _num(value: Any) -> float:
     try:
@@ -264,6 +382,14 @@ def main(argv: list[str] | None = None) -> int:
         "--config", type=Path, default=CONFIG, help="experiment YAML of the quality check"
     )
     parser.add_argument("--cases", default="", help="';'-separated throughput cases (default all)")
+    parser.add_argument(
+        "--as-shipped",
+        action="store_true",
+        help="quality of the config as shipped (ensemble kept), backends of --variants",
+    )
+    parser.add_argument(
+        "--seed-list", default="", help="comma-separated seeds (overrides --seeds: 0..S-1)"
+    )
     args = parser.parse_args(argv)
     started = time.perf_counter()
     record: dict[str, Any] = {}
@@ -290,7 +416,40 @@ def main(argv: list[str] | None = None) -> int:
             new["speedup_fast_vs_sb3_cpu"] = cpu[fast] / cpu[base]
         new["load_avg_1m_before_after"] = [record["load_avg_1m_before"], os.getloadavg()[0]]
         record["throughput"] = new
-    if args.quality:
+    if args.quality and args.as_shipped:
+        seeds = (
+            [int(x) for x in args.seed_list.split(",")]
+            if args.seed_list
+            else list(range(args.seeds))
+        )
+        variants = args.variants.split(",")
+        unknown = [v for v in variants if v not in SHIPPED]
+        if unknown:
+            parser.error(f"--variants {unknown}: as shipped, expected some of {list(SHIPPED)}")
+        key = f"shipped_{args.config.stem}"
+        previous = record.get(key, {})
+        load_before = os.getloadavg()[0]
+        new = shipped(seeds, variants, args.config)
+        merged: dict[str, Any] = {}
+        for backend in sorted({*previous.get("runs", {}), *new}):
+            by_seed = {r["seed"]: r for r in previous.get("runs", {}).get(backend, [])}
+            for row in by_seed.values():  # files written before NaN became None
+                sharpes = row.get("baseline_sharpe", {})
+                row["baseline_sharpe"] = {
+                    k: v if v is None or math.isfinite(v) else None for k, v in sharpes.items()
+                }
+            by_seed.update({r["seed"]: r for r in new.get(backend, [])})
+            merged[backend] = [by_seed[s] for s in sorted(by_seed)]
+        record[key] = {
+            "config": str(args.config.name),
+            "what": "run_experiment on the config as shipped (ensemble kept); only seed and "
+            "agent.backend overridden",
+            "load_avg_1m_before_after": [load_before, os.getloadavg()[0]],
+            "cpu_count": os.cpu_count(),
+            "runs": merged,
+            "mean": {backend: _shipped_mean(rows) for backend, rows in merged.items()},
+        }
+    elif args.quality:
         load_before = os.getloadavg()[0]
         variants = args.variants.split(",")
         key = "quality" if args.config == CONFIG else f"quality_{args.config.stem}"
