@@ -46,7 +46,12 @@ import numpy as np
 import pandas as pd
 
 from tradeforge.backtest.baselines import BASELINES, baseline_weights
-from tradeforge.backtest.engine_kernel import compiled_kernel, numba_available, traded_values
+from tradeforge.backtest.engine_kernel import (
+    compiled_kernel,
+    numba_available,
+    path_market,
+    traded_values,
+)
 from tradeforge.backtest.metrics import (
     CHARGE_COLUMNS,
     COST_COLUMNS,
@@ -72,7 +77,6 @@ from tradeforge.sim.kernel import (
     OUT_IMPACT,
     OUT_TRADED,
     OUT_WEIGHTS,
-    market_stack,
     pack_sim_params,
     stack_for,
 )
@@ -394,16 +398,14 @@ def run_backtest(
         fill_prices = market.fill_prices(config.fill_price)
     else:
         if market is None:  # the stacked arrays the kernel reads, in one compiled pass
-            stacked = market_stack(
+            stacked = path_market(
                 panel.open,
                 panel.high,
                 panel.low,
                 panel.close,
                 panel.volume,
                 panel.extra.get("vwap"),
-                config.fill_price,
-                config.vol_window,
-                config.adv_window,
+                config,
             )
         else:
             stacked = stack_for(market, config.fill_price)

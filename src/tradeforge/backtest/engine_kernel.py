@@ -28,8 +28,12 @@ import numpy as np
 from tradeforge.core.errors import BacktestError
 from tradeforge.core.types import FloatArray
 from tradeforge.sim import kernel as _sim_kernel
+from tradeforge.sim.config import SimConfig
 from tradeforge.sim.costs import BPS
 from tradeforge.sim.kernel import (
+    FILL_CLOSE,
+    FILL_OPEN,
+    FILL_VWAP,
     M_ADV,
     M_FILL,
     M_MARK,
@@ -61,6 +65,7 @@ from tradeforge.sim.kernel import (
     P_SLIP_VOL,
     account_step,
     jit,
+    market_stack,
 )
 
 _ROUND_EPS = 1e-9  # sim.kernel's lot-rounding tolerance
@@ -150,6 +155,11 @@ def _fused_planes(
     use_min_trade = min_trade > 0.0
     use_min_comm = min_comm > 0.0
     use_impact = impact_coef > 0.0
+    # without vol-scaled costs sigma only enters as ``slip_vol * sig`` = 0 * sig, +0.0 for
+    # every sigma (a non-finite one reads as 0.0): a row of zeros stands in for the market's
+    # volatility row, which is then never read (the same bits, less memory traffic)
+    use_sigma = slip_vol > 0.0 or use_impact
+    no_sigma = np.zeros(n)
     shares = np.zeros(n)
     cash = cash0
     held = 0.0  # value of the shares at the current close (no shares yet)
@@ -161,7 +171,7 @@ def _fused_planes(
         m1_row = market[M_MARK, t1]
         px_row = market[M_FILL, t1]
         adv_row = market[M_ADV, t]
-        sg_row = market[M_SIGMA, t]
+        sg_row = market[M_SIGMA, t] if use_sigma else no_sigma
         prev_equity = cash + held
         size_eq = max(prev_equity, 0.0)
         # (1) position and leverage limits
@@ -306,6 +316,127 @@ def simulate_path_fused(
     )
 
 
+@jit(error_model="numpy")
+def _market_stack_no_sigma(
+    open_: FloatArray,
+    high: FloatArray,
+    low: FloatArray,
+    close: FloatArray,
+    volume: FloatArray,
+    vwap: FloatArray,
+    fill: int,
+    adv_window: int,
+    out: FloatArray,
+) -> None:
+    """``sim.kernel.market_stack``'s rows mark, fill price and ADV (the same operations per
+    element in the same order: forward fill of the close, the ADV's running sums minus the sums
+    ``adv_window`` bars earlier, the VWAP proxy), with the volatility row written as 0.0."""
+    n_bars, n = close.shape
+    has_vwap = vwap.shape[0] == n_bars
+    mark_prev = np.full(n, np.nan)
+    a1 = np.zeros(n)
+    an = np.zeros(n)
+    aring1 = np.zeros((adv_window, n))
+    aringn = np.zeros((adv_window, n))
+    for t in range(n_bars):
+        row_c = close[t]
+        mark = out[M_MARK, t]
+        sigma = out[M_SIGMA, t]
+        for j in range(n):
+            c = row_c[j]
+            m = c if np.abs(c) < np.inf else mark_prev[j]
+            mark_prev[j] = m
+            mark[j] = m
+            sigma[j] = 0.0
+        ka = t % adv_window
+        q1, qn = aring1[ka], aringn[ka]
+        row_v = volume[t]
+        adv = out[M_ADV, t]
+        full = t >= adv_window
+        for j in range(n):
+            v = row_v[j]
+            vok = (np.abs(v) < np.inf) & (v >= 0.0)
+            a1[j] += v if vok else 0.0
+            an[j] += 1.0 if vok else 0.0
+            s = a1[j] - q1[j] if full else a1[j]
+            cnt_a = an[j] - qn[j] if full else an[j]
+            q1[j] = a1[j]
+            qn[j] = an[j]
+            adv[j] = s / cnt_a if cnt_a > 0.5 else np.nan
+        px = out[M_FILL, t]
+        if fill == FILL_OPEN:
+            px[:] = open_[t]
+        elif fill == FILL_CLOSE:
+            px[:] = row_c
+        else:
+            row_o, row_h, row_l = open_[t], high[t], low[t]
+            for j in range(n):
+                proxy = (row_o[j] + row_h[j] + row_l[j] + row_c[j]) / 4.0
+                if has_vwap:
+                    given = vwap[t, j]
+                    proxy = given if np.abs(given) < np.inf else proxy
+                px[j] = proxy
+
+
+def uses_volatility(config: SimConfig) -> bool:
+    """True when the config's costs read the volatility row of the market stack
+    (``slippage_vol_mult > 0`` or ``impact_coef > 0``)."""
+    return config.costs.slippage_vol_mult > 0.0 or config.costs.impact_coef > 0.0
+
+
+def path_market(
+    open_: FloatArray,
+    high: FloatArray,
+    low: FloatArray,
+    close: FloatArray,
+    volume: FloatArray,
+    vwap: FloatArray | None,
+    config: SimConfig,
+) -> FloatArray:
+    """The (4, T, N) market ``simulate_path_fused`` reads for ``config``, from (T, N) fields.
+
+    When the costs use the volatility (:func:`uses_volatility`) this is
+    ``sim.kernel.market_stack(...)`` with the config's fill price and windows. Otherwise the
+    rows mark, fill price and ADV are the same bits, computed without the rolling volatility
+    (two thirds of ``market_stack``'s time), and the volatility row is 0.0: the path loop then
+    only multiplies it by ``slippage_vol_mult = 0`` (``0 * sigma`` is +0.0 for every finite
+    sigma, and a non-finite one is read as 0.0), so every output is the same bits as with the
+    full stack (tested).
+    """
+    if uses_volatility(config):
+        return market_stack(
+            open_,
+            high,
+            low,
+            close,
+            volume,
+            vwap,
+            config.fill_price,
+            config.vol_window,
+            config.adv_window,
+        )
+    c = np.ascontiguousarray(close, dtype=np.float64)
+    if c.ndim != 2:
+        raise BacktestError(f"market field 'close' has {c.ndim} dims; expected 2 (bars, symbols)")
+    fields = [np.ascontiguousarray(x, dtype=np.float64) for x in (open_, high, low, volume)]
+    for name, arr in zip(("open", "high", "low", "volume"), fields, strict=True):
+        if arr.shape != c.shape:
+            raise BacktestError(
+                f"market field {name!r} has shape {arr.shape}; expected {c.shape} like 'close'"
+            )
+    use_vwap = vwap is not None and config.fill_price == "vwap"
+    vw = np.ascontiguousarray(vwap, dtype=np.float64) if use_vwap else np.zeros((0, 0))
+    if vw.size and vw.shape != c.shape:
+        raise BacktestError(
+            f"market field 'vwap' has shape {vw.shape}; expected {c.shape} like 'close'"
+        )
+    fill = {"open": FILL_OPEN, "close": FILL_CLOSE, "vwap": FILL_VWAP}[config.fill_price]
+    out = np.empty((4, *c.shape))
+    o, h, lo, v = fields
+    _market_stack_no_sigma(o, h, lo, c, v, vw, fill, config.adv_window, out)
+    return out
+
+
 @jit
 def traded_values(traded: FloatArray, fill_price: FloatArray, out: FloatArray) -> None:
     """``out = abs(where(traded != 0, traded * fill_price, 0))`` elementwise, in one pass over the
@@ -344,7 +475,9 @@ __all__ = [
     "SC_PREV_EQUITY",
     "compiled_kernel",
     "numba_available",
+    "path_market",
     "simulate_path",
     "simulate_path_fused",
     "traded_values",
+    "uses_volatility",
 ]
