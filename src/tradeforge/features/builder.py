@@ -40,10 +40,16 @@ class Builder:
         return self.src("close")
 
     def map(
-        self, name: str, fn: Callable[..., FloatArray], *inputs: str, kernel: str | None = None
+        self,
+        name: str,
+        fn: Callable[..., FloatArray],
+        *inputs: str,
+        kernel: str | None = None,
+        params: tuple[float, ...] = (),
     ) -> str:
-        """An elementwise node; ``kernel`` names its compiled twin (``Map.kernel``)."""
-        return self.graph.add(f"{name}({','.join(inputs)})", Map(fn, kernel), inputs)
+        """An elementwise node; ``kernel`` names its compiled twin (``Map.kernel``), which
+        takes the float constants ``params`` that ``fn`` closes over (``Map.params``)."""
+        return self.graph.add(f"{name}({','.join(inputs)})", Map(fn, kernel, params), inputs)
 
     def lag(self, x: str, k: int) -> str:
         return self.graph.add(f"lag({x};{k})", Lag(k), (x,))
@@ -89,7 +95,7 @@ class Builder:
 
     def log_return(self, k: int = 1) -> str:
         c = self.close()
-        return self.map("logratio", _log_ratio, c, self.lag(c, k))
+        return self.map("logratio", _log_ratio, c, self.lag(c, k), kernel="log_ratio")
 
     def true_range(self) -> str:
         prev = self.lag(self.close(), 1)

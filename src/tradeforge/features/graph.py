@@ -88,10 +88,13 @@ class Calendar(Op):
 @dataclass
 class Map(Op):
     """An elementwise function of the inputs. ``kernel`` names its compiled twin in
-    ``features.kernels`` (``MAP_KERNELS``: the same arithmetic), used for long blocks."""
+    ``features.kernels`` (``MAP_KERNELS`` or ``MORE_MAP_KERNELS``: the same arithmetic), used
+    for long blocks; ``params`` are the float constants ``fn`` closes over, passed to the
+    twin."""
 
     fn: Callable[..., FloatArray]
     kernel: str | None = None
+    params: tuple[float, ...] = ()  # float constants the twin takes after the inputs
 
     def run(
         self, xs: list[FloatArray], state: State | None, ctx: Context
@@ -107,7 +110,7 @@ class Map(Op):
         if self.kernel is not None and xs and len(xs[0]) > SHORT_BLOCK and _kernels_available():
             from tradeforge.features import kernels
 
-            out = kernels.run_map(self.kernel, xs, inf_as_nan=True)
+            out = kernels.run_map(self.kernel, xs, inf_as_nan=True, params=self.params)
             if out is not None:
                 return out, {}, True
         return np.asarray(self.fn(*xs), dtype=np.float64), {}, False
@@ -175,6 +178,54 @@ class Window(Op):
 
 
 _WINDOW_KINDS = {"sum": (0, 0), "mean": (1, 0), "std0": (2, 0), "std1": (2, 1)}
+_STD_KINDS = ("std0", "std1")
+
+
+def _mean_std_pairs(nodes: Mapping[str, Node]) -> dict[str, str]:
+    """For every compiled-kind mean window with a standard deviation window over the same single
+    input and length (Bollinger bands, volume z-scores), the key of the pair's first node mapped
+    to the second's: both are computed in one pass at the first."""
+    means: dict[tuple[str, int], str] = {}
+    stds: dict[tuple[str, int], str] = {}
+    for key, node in nodes.items():
+        op = node.op
+        if isinstance(op, Window) and len(node.inputs) == 1:
+            if op.kind == "mean":
+                means.setdefault((node.inputs[0], op.w), key)
+            elif op.kind in _STD_KINDS:
+                stds.setdefault((node.inputs[0], op.w), key)
+    order = {key: i for i, key in enumerate(nodes)}
+    pairs: dict[str, str] = {}
+    for where, mean_key in means.items():
+        std_key = stds.get(where)
+        if std_key is not None:
+            first, second = sorted((mean_key, std_key), key=order.__getitem__)
+            pairs[first] = second
+    return pairs
+
+
+def _run_mean_std(
+    mean: Window, std: Window, xs: list[FloatArray], mean_prior: State | None,
+    std_prior: State | None,
+) -> tuple[tuple[FloatArray, State], tuple[FloatArray, State]] | None:  # fmt: skip
+    """``mean.run`` and ``std.run`` on the same input block in one compiled pass
+    (``kernels.window_mean_std``: the same bits as the two ``window_reduce`` calls); None when
+    the block would not run compiled or the two nodes' saved states differ."""
+    compiled = _compiled_window(std.kind, len(xs), len(xs[0]))
+    keep = mean.w - 1
+    if compiled is None or mean.w != std.w or len(xs[0]) < keep:
+        return None
+    x = xs[0]
+    n = x.shape[1]
+    init = _initial_rows(mean_prior, "buf0", keep, n)
+    other = _initial_rows(std_prior, "buf0", keep, n)
+    if init is not other and not np.array_equal(init, other, equal_nan=True):
+        return None
+    from tradeforge.features import kernels
+
+    m, sd = kernels.window_mean_std(init, x, mean.w, compiled[1])
+    tail = x[len(x) - keep :]
+    return (m, {"buf0": tail.copy()}), (sd, {"buf0": tail.copy()})
 
 
 def _compiled_window(kind: str | None, n_inputs: int, rows: int) -> tuple[int, int] | None:
@@ -458,6 +509,25 @@ class Graph:
         }
         return values, new_state
 
+    def _pair(
+        self,
+        first: str,
+        second: str | None,
+        xs: list[FloatArray],
+        state: dict[str, State] | None,
+    ) -> tuple[tuple[FloatArray, State], tuple[FloatArray, State]] | None:
+        """The results of the mean/std pair (``first``, ``second``) computed together, in that
+        node order; None when they run one by one."""
+        if second is None:
+            return None
+        mean, std, mean_first = _pair_ops(self.nodes, first, second)
+        priors = (state or {}).get(first), (state or {}).get(second)
+        mean_prior, std_prior = priors if mean_first else priors[::-1]
+        both = _run_mean_std(mean, std, xs, mean_prior, std_prior)
+        if both is None or mean_first:
+            return both
+        return both[1], both[0]
+
     @staticmethod
     def symbol_block() -> int:
         """Columns per group of a long many-symbol block: ``SYMBOL_BLOCK`` for the numpy ops;
@@ -478,12 +548,21 @@ class Graph:
             for name in node.inputs:
                 last_use[name] = i
         keep = set(outputs)
+        pairs = _mean_std_pairs(self.nodes)
+        pending: dict[str, tuple[FloatArray, State]] = {}  # the second node of a computed pair
         with np.errstate(all="ignore"):
             for i, (key, node) in enumerate(self.nodes.items()):
                 xs = [values[k] for k in node.inputs]
                 prior = state.get(key) if state is not None else None
                 op = node.op
-                if isinstance(op, Map):
+                both = self._pair(key, pairs.get(key), xs, state) if key in pairs else None
+                if key in pending:
+                    out, node_state = pending.pop(key)
+                    clean = True  # a window: no infinities of its own
+                elif both is not None:
+                    (out, node_state), pending[pairs[key]] = both
+                    clean = True
+                elif isinstance(op, Map):
                     out, node_state, clean = op.run_clean(xs, prior, ctx)
                 else:
                     out, node_state = op.run(xs, prior, ctx)
@@ -498,6 +577,14 @@ class Graph:
                     if last_use.get(name, -1) <= i and name not in keep:
                         values.pop(name, None)
         return [values[k] for k in outputs], new_state
+
+
+def _pair_ops(nodes: Mapping[str, Node], a: str, b: str) -> tuple[Window, Window, bool]:
+    """The mean and std windows of the pair (``a``, ``b``) and whether ``a`` is the mean."""
+    op_a, op_b = nodes[a].op, nodes[b].op
+    if not isinstance(op_a, Window) or not isinstance(op_b, Window):  # pragma: no cover
+        raise FeatureError(f"nodes {a!r} and {b!r} are not both windows")
+    return (op_a, op_b, True) if op_a.kind == "mean" else (op_b, op_a, False)
 
 
 def flatten_state(state: dict[str, State]) -> dict[str, np.ndarray]:

@@ -85,6 +85,52 @@ def _window_reduce(
                 out[t, j] = np.sqrt(sq[j] / (w - ddof))
 
 
+def _window_mean_std(
+    init: FloatArray, x: FloatArray, w: int, ddof: int, out_mean: FloatArray, out_std: FloatArray
+) -> None:
+    # ``_window_reduce`` MEAN and STD of the same windows in one pass: the mean is computed once
+    # (the same sum, the same division) and written to both the mean output and the deviations
+    n_rows, n = out_mean.shape
+    keep = init.shape[0]
+    acc = np.empty(n)
+    sq = np.empty(n)
+    for t in range(n_rows):
+        for k in range(w):
+            r = t + k
+            if r < keep:
+                if k == 0:
+                    for j in range(n):
+                        acc[j] = init[r, j]
+                else:
+                    for j in range(n):
+                        acc[j] = acc[j] + init[r, j]
+            else:
+                rx = r - keep
+                if k == 0:
+                    for j in range(n):
+                        acc[j] = x[rx, j]
+                else:
+                    for j in range(n):
+                        acc[j] = acc[j] + x[rx, j]
+        for j in range(n):
+            acc[j] = acc[j] / w
+            out_mean[t, j] = acc[j]
+            sq[j] = 0.0
+        for k in range(w):
+            r = t + k
+            if r < keep:
+                for j in range(n):
+                    d = init[r, j] - acc[j]
+                    sq[j] += d * d
+            else:
+                rx = r - keep
+                for j in range(n):
+                    d = x[rx, j] - acc[j]
+                    sq[j] += d * d
+        for j in range(n):
+            out_std[t, j] = np.sqrt(sq[j] / (w - ddof))
+
+
 def _any_inf(x: FloatArray) -> bool:
     n_rows, n = x.shape
     for t in range(n_rows):
@@ -107,32 +153,38 @@ def _recursive(
     out: FloatArray,
     runs_last: np.ndarray,
 ) -> None:
-    # z = (seed rows, then x): row r of z is seed[r] for r < n - 1, else x[r - (n - 1)]
+    # z = (seed rows, then x): row r of z is seed[r] for r < n - 1, else x[r - (n - 1)].
+    # Each row in two passes: a branch-free one over all symbols (the run lengths, the step
+    # ``a * x + (1 - a) * y_prev`` where the run is past its seed, NaN elsewhere) that
+    # vectorizes, then, only in rows where some run reaches ``n``, the seeds (the mean of the
+    # last n inputs, graph.window_mean) written over the NaN the first pass left there. Every
+    # value is the one the element-by-element recursion gives.
     n_rows, n_sym = x.shape
     keep = seed.shape[0]
     beta = 1.0 - alpha
     run = run0.copy()
     y = y0.copy()
     for t in range(n_rows):
+        seeds = 0
         for j in range(n_sym):
             v = x[t, j]
-            if np.isnan(v):
-                run[j] = 0
-                y[j] = np.nan
-            else:
-                run[j] += 1
-                if run[j] > n:
-                    y[j] = alpha * v + beta * y[j]
-                elif run[j] == n:  # the seed: mean of the last n inputs (graph.window_mean)
+            r = run[j] + 1 if v == v else 0  # a NaN input ends the run
+            run[j] = r
+            step = alpha * v + beta * y[j]
+            yj = step if r > n else np.nan
+            y[j] = yj
+            out[t, j] = yj
+            seeds += 1 if r == n else 0
+        if seeds > 0:
+            for j in range(n_sym):
+                if run[j] == n:
                     total = 0.0
                     for k in range(n):
                         r = t + k
                         zv = seed[r, j] if r < keep else x[r - keep, j]
                         total = zv if k == 0 else total + zv
                     y[j] = total / n
-                else:
-                    y[j] = np.nan
-            out[t, j] = y[j]
+                    out[t, j] = y[j]
     for j in range(n_sym):
         runs_last[j] = run[j]
 
@@ -218,6 +270,52 @@ def _map_true_range(
             out[t, j] = r if (not clean or np.abs(r) != np.inf) else np.nan
 
 
+def _map_log_ratio(a: FloatArray, b: FloatArray, clean: bool, out: FloatArray) -> None:
+    n_rows, n = out.shape
+    for t in range(n_rows):
+        for j in range(n):
+            r = np.log(a[t, j] / b[t, j])
+            out[t, j] = r if (not clean or np.abs(r) != np.inf) else np.nan
+
+
+def _map_pos(x: FloatArray, clean: bool, out: FloatArray) -> None:  # np.maximum(x, 0.0)
+    n_rows, n = out.shape
+    for t in range(n_rows):
+        for j in range(n):
+            v = x[t, j]
+            r = v if (v > 0.0 or v != v) else 0.0  # NaN propagates; -0.0 gives +0.0 as in numpy
+            out[t, j] = r if (not clean or np.abs(r) != np.inf) else np.nan
+
+
+def _map_neg(x: FloatArray, clean: bool, out: FloatArray) -> None:  # np.maximum(-x, 0.0)
+    n_rows, n = out.shape
+    for t in range(n_rows):
+        for j in range(n):
+            v = -x[t, j]
+            r = v if (v > 0.0 or v != v) else 0.0
+            out[t, j] = r if (not clean or np.abs(r) != np.inf) else np.nan
+
+
+def _map_add_scaled(
+    m: FloatArray, s: FloatArray, k: float, clean: bool, out: FloatArray
+) -> None:  # m + k * s
+    n_rows, n = out.shape
+    for t in range(n_rows):
+        for j in range(n):
+            r = m[t, j] + k * s[t, j]
+            out[t, j] = r if (not clean or np.abs(r) != np.inf) else np.nan
+
+
+def _map_sub_scaled(
+    m: FloatArray, s: FloatArray, k: float, clean: bool, out: FloatArray
+) -> None:  # m - k * s
+    n_rows, n = out.shape
+    for t in range(n_rows):
+        for j in range(n):
+            r = m[t, j] - k * s[t, j]
+            out[t, j] = r if (not clean or np.abs(r) != np.inf) else np.nan
+
+
 def _stack_last(cols: Any, out: FloatArray) -> None:
     n_rows, n, n_feat = out.shape
     for t in range(n_rows):
@@ -238,6 +336,19 @@ _MAPS = {
     "true_range": _map_true_range,
 }
 MAP_KERNELS = frozenset(_MAPS)
+# Twins added for the default feature set's remaining numpy maps (issue 14): ``np.log(a / b)``
+# (log returns), ``np.maximum(x, 0.0)`` and ``np.maximum(-x, 0.0)`` (RSI gains and losses), and
+# the Bollinger bands ``m + k * s`` / ``m - k * s``, which take the float ``k`` (``Map.params``)
+# before ``clean``.
+_MORE_MAPS = {
+    "log_ratio": _map_log_ratio,
+    "pos": _map_pos,
+    "neg": _map_neg,
+    "add_scaled": _map_add_scaled,
+    "sub_scaled": _map_sub_scaled,
+}
+MORE_MAP_KERNELS = frozenset(_MORE_MAPS)
+_N_PARAMS = {"add_scaled": 1, "sub_scaled": 1}
 
 
 @functools.cache
@@ -250,11 +361,12 @@ def _compiled() -> dict[str, Any] | None:
     jit: Any = numba.njit(nogil=True, cache=True, error_model="numpy")
     out = {
         "window_reduce": jit(_window_reduce),
+        "window_mean_std": jit(_window_mean_std),
         "recursive": jit(_recursive),
         "any_inf": jit(_any_inf),
     }
     out["stack_last"] = jit(_stack_last)
-    out.update({f"map:{name}": jit(fn) for name, fn in _MAPS.items()})
+    out.update({f"map:{name}": jit(fn) for name, fn in (*_MAPS.items(), *_MORE_MAPS.items())})
     return out
 
 
@@ -281,18 +393,48 @@ def window_reduce(init: FloatArray, x: FloatArray, w: int, kind: int, ddof: int 
     return out
 
 
-def run_map(name: str, xs: list[FloatArray], inf_as_nan: bool = False) -> FloatArray | None:
-    """The compiled twin ``name`` (one of ``MAP_KERNELS``) of a registry map on same-shape
-    (T, N) inputs (with ``inf_as_nan``, infinite results written as NaN); None when it cannot
-    run (no numba, other shapes or dtypes)."""
+def window_mean_std(
+    init: FloatArray, x: FloatArray, w: int, ddof: int
+) -> tuple[FloatArray, FloatArray]:
+    """``window_reduce`` MEAN and STD (``ddof``) of the same windows in one pass: the same two
+    (T, N) arrays, to the last bit, for about the cost of the STD alone."""
     kernels = _compiled()
-    if kernels is None or name not in _MAPS:
+    if kernels is None:  # pragma: no cover - the graph checks ``available()`` first
+        raise RuntimeError("window_mean_std needs numba; use the numpy reducers")
+    mean = np.empty(x.shape)
+    std = np.empty(x.shape)
+    kernels["window_mean_std"](
+        np.ascontiguousarray(init, dtype=np.float64),
+        np.ascontiguousarray(x, dtype=np.float64),
+        w,
+        ddof,
+        mean,
+        std,
+    )
+    return mean, std
+
+
+def run_map(
+    name: str,
+    xs: list[FloatArray],
+    inf_as_nan: bool = False,
+    params: tuple[float, ...] = (),
+) -> FloatArray | None:
+    """The compiled twin ``name`` (one of ``MAP_KERNELS`` or ``MORE_MAP_KERNELS``) of a
+    registry map on same-shape (T, N) inputs (with ``inf_as_nan``, infinite results written as
+    NaN; ``params``: the map's float constants, e.g. ``k`` of ``add_scaled``); None when it
+    cannot run (no numba, other shapes or dtypes, another number of constants)."""
+    kernels = _compiled()
+    if kernels is None or (name not in _MAPS and name not in _MORE_MAPS):
+        return None
+    if len(params) != _N_PARAMS.get(name, 0) or not xs:
         return None
     shape = xs[0].shape
     if len(shape) != 2 or any(x.shape != shape or x.dtype != np.float64 for x in xs):
         return None
     out = np.empty(shape)
-    kernels[f"map:{name}"](*[np.ascontiguousarray(x) for x in xs], inf_as_nan, out)
+    consts = [float(p) for p in params]
+    kernels[f"map:{name}"](*[np.ascontiguousarray(x) for x in xs], *consts, inf_as_nan, out)
     return out
 
 
@@ -352,6 +494,7 @@ def recursive(
 __all__ = [
     "MAP_KERNELS",
     "MEAN",
+    "MORE_MAP_KERNELS",
     "STD",
     "SUM",
     "any_inf",
@@ -359,5 +502,6 @@ __all__ = [
     "recursive",
     "run_map",
     "stack_last",
+    "window_mean_std",
     "window_reduce",
 ]

@@ -132,8 +132,8 @@ def _macd_hist_pct(b: Builder, p: Mapping[str, ParamValue]) -> str:
 def _rsi(b: Builder, p: Mapping[str, ParamValue]) -> str:
     n = _i(p, "n")
     d = b.diff(b.close())
-    gain = b.wilder(b.map("pos", lambda x: np.maximum(x, 0.0), d), n)
-    loss = b.wilder(b.map("neg", lambda x: np.maximum(-x, 0.0), d), n)
+    gain = b.wilder(b.map("pos", lambda x: np.maximum(x, 0.0), d, kernel="pos"), n)
+    loss = b.wilder(b.map("neg", lambda x: np.maximum(-x, 0.0), d, kernel="neg"), n)
 
     def rsi(g: FloatArray, lo: FloatArray) -> FloatArray:
         total = g + lo
@@ -149,8 +149,8 @@ BB_PARAMS = (N20, Param("k", float, 2.0, 0.0))
 def _bands(b: Builder, p: Mapping[str, ParamValue]) -> tuple[str, str, str]:
     c, n, k = b.close(), _i(p, "n"), _f(p, "k")
     mid, sd = b.mean(c, n), b.std(c, n, ddof=0)
-    upper = b.map(f"add{k!r}x", lambda m, s: m + k * s, mid, sd)
-    lower = b.map(f"sub{k!r}x", lambda m, s: m - k * s, mid, sd)
+    upper = b.map(f"add{k!r}x", lambda m, s: m + k * s, mid, sd, kernel="add_scaled", params=(k,))
+    lower = b.map(f"sub{k!r}x", lambda m, s: m - k * s, mid, sd, kernel="sub_scaled", params=(k,))
     return upper, mid, lower
 
 
