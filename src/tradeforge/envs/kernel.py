@@ -392,6 +392,63 @@ def batch_env_step(
     return OK, -1, 0.0
 
 
+@jit
+def vec_env_step(
+    ints: IntArray,
+    actions: FloatArray,
+    market: FloatArray,
+    assets: FloatArray,
+    acct: FloatArray,
+    params: FloatArray,
+    padded: np.ndarray,
+    obs: np.ndarray,
+    pending: FloatArray,
+    scratch: FloatArray,
+    reward: FloatArray,
+    terminated: np.ndarray,
+    truncated: np.ndarray,
+    returns: FloatArray,
+    lengths: IntArray,
+    reward32: np.ndarray,
+    done: np.ndarray,
+) -> tuple[int, int, float, int]:
+    """``batch_env_step`` plus the per-step bookkeeping of ``BatchedTradingVecEnv`` in the same
+    compiled call: each row's reward added to its episode return (``returns``, float64) and its
+    episode length (``lengths``) counted, the reward as float32 (``reward32``), ``done`` =
+    terminated or truncated. Returns ``(code, row, equity, n_done)``: ``batch_env_step``'s
+    triple (nothing of the bookkeeping is done unless ``code`` is ``OK``) and how many rows are
+    done.
+    """
+    code, row, equity = batch_env_step(
+        ints,
+        actions,
+        market,
+        assets,
+        acct,
+        params,
+        padded,
+        obs,
+        pending,
+        scratch,
+        reward,
+        terminated,
+        truncated,
+    )
+    if code != OK:
+        return code, row, equity, 0
+    n_done = 0
+    for b in range(ints.shape[0]):
+        r = reward[b]
+        returns[b] += r
+        lengths[b] += 1
+        reward32[b] = r
+        d = terminated[b] or truncated[b]
+        done[b] = d
+        if d:
+            n_done += 1
+    return OK, -1, 0.0, n_done
+
+
 __all__ = [
     "BAD_ACTION",
     "BAD_EQUITY",
@@ -407,4 +464,5 @@ __all__ = [
     "OK",
     "batch_env_step",
     "env_step_row",
+    "vec_env_step",
 ]
