@@ -40,8 +40,16 @@ from tradeforge.agents.alpha import AlphaMember, AlphaMemberConfig, fit_alpha_me
 from tradeforge.agents.artifact import sha256_file, write_manifest
 from tradeforge.agents.config import ALGOS, AgentConfig
 from tradeforge.agents.evaluation import sharpe
+from tradeforge.agents.mapper import Mapper, SerialMapper
 from tradeforge.agents.rollout import policy_env_action
-from tradeforge.agents.training import TrainResult, WarmStart, train_agent
+from tradeforge.agents.training import (
+    SeedOutcome,
+    SeedTask,
+    TrainResult,
+    WarmStart,
+    finish_training,
+    seed_task,
+)
 from tradeforge.agents.vecenv import EnvFactory
 from tradeforge.core.config import FrozenConfig
 from tradeforge.core.errors import AgentError, ArtifactError
@@ -517,9 +525,15 @@ def train_ensemble(
     data_ranges: dict[str, Any] | None = None,
     extra_config: dict[str, Any] | None = None,
     warm_start: WarmStart | None = None,
+    mapper: Mapper | None = None,
 ) -> EnsembleResult:
-    """Train every member with ``train_agent`` (same envs), fit the alpha member, score all on
-    the validation env, and save the ensemble at ``run_dir / "ensemble"``.
+    """Train every member as ``train_agent`` would (same envs), fit the alpha member, score all
+    on the validation env, and save the ensemble at ``run_dir / "ensemble"``.
+
+    ``mapper`` runs every (member, seed) pair (:class:`~tradeforge.agents.mapper.SerialMapper`
+    by default: members in order, each member's seeds in order; a ``RayMapper`` runs the pairs
+    as Ray tasks with the same results); each member's best seed, artifact and summary are
+    chosen and written here afterwards.
 
     ``make_eval_env`` must return a gymnasium Env (one validation episode over its range).
     The alpha member needs ``panel``, ``features`` (the FeaturePanel the envs read),
@@ -532,19 +546,27 @@ def train_ensemble(
     members: dict[str, Any] = {}
     sources: dict[str, Path] = {}
     results: dict[str, TrainResult | None] = {}
-    for name, cfg in config.member_configs(base_agent):
-        logger.info("ensemble: training member %s (%s)", name, cfg.algo)
-        result = train_agent(
+    tasks = {
+        name: seed_task(
             cfg,
             make_train_env,
             make_eval_env,
             run_dir / "members" / name,
             progress,
-            pipeline=pipeline,
-            data_ranges=data_ranges,
-            extra_config=extra_config,
             warm_start=warm_start,
         )
+        for name, cfg in config.member_configs(base_agent)
+    }
+    # members x seeds, flat: every (member, seed) pair is one call of the mapper (one Ray task)
+    pairs = [(name, seed) for name, task in tasks.items() for seed in task.seeds()]
+    logger.info("ensemble: training %d members x seeds (%s)", len(pairs), ", ".join(tasks))
+    outcomes = (mapper or SerialMapper()).map(_MemberSeed(tasks), pairs)
+    for name, task in tasks.items():
+        result = finish_training(
+            task.config, task.run_dir,
+            [o for (member, _), o in zip(pairs, outcomes, strict=True) if member == name],
+            pipeline=pipeline, data_ranges=data_ranges, extra_config=extra_config,
+        )  # fmt: skip
         results[name] = result
         members[name] = load_policy(result.artifact_path)
         sources[name] = result.artifact_path
@@ -593,6 +615,17 @@ def train_ensemble(
     )
     logger.info("ensemble: weights %s", out.weights)
     return out
+
+
+@dataclass(frozen=True)
+class _MemberSeed:
+    """``(member, seed)`` -> that member's seed task run on that seed (picklable)."""
+
+    tasks: dict[str, SeedTask]
+
+    def __call__(self, pair: tuple[str, int]) -> SeedOutcome:
+        name, seed = pair
+        return self.tasks[name](seed)
 
 
 def _json_default(value: Any) -> Any:

@@ -6,7 +6,7 @@ import contextlib
 import json
 import math
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from tradeforge.agents.callbacks import EvalHook, ValidationCallback, save_check
 from tradeforge.agents.config import AgentConfig
 from tradeforge.agents.evaluation import evaluate
 from tradeforge.agents.factory import algo_class, build_model, model_class
+from tradeforge.agents.mapper import Mapper, SerialMapper
 from tradeforge.agents.tracking import default_mlflow_uri, log_run, plot_learning_curves
 from tradeforge.agents.vecenv import (
     EnvFactory,
@@ -130,15 +131,52 @@ class TrainResult:
         }
 
 
-@dataclass
-class _Outcome:
+@dataclass(frozen=True)
+class SeedOutcome:
+    """What a seed task hands back: cheap to ship (no live model; the best checkpoint's
+    ``model.zip`` is at ``result.checkpoint_dir``, reloaded by whoever picks the best seed)."""
+
     result: SeedResult
-    model: Any
     normalizer: dict[str, Any] | None
     observation_space: Any
     action_space: Any
     action_weights: list[list[float]] | None
     env_config: tuple[dict[str, Any], int] | None
+
+
+@dataclass(frozen=True)
+class SeedTask:
+    """One agent's seeds, as a picklable callable: ``task(seed)`` trains that seed into
+    ``run_dir / f"seed_{seed}"`` under the config's torch determinism and thread settings
+    (they hold in whatever process runs it, e.g. a Ray worker). A :class:`Mapper` runs
+    ``task`` over :meth:`seeds`; :func:`finish_training` turns the outcomes into the result."""
+
+    config: AgentConfig
+    make_train_env: EnvFactory
+    make_eval_env: EnvFactory
+    run_dir: Path
+    progress: bool = False
+    resume_from: Path | None = None
+    warm_start: WarmStart | None = None
+    eval_hook: EvalHook | None = None
+
+    def seeds(self) -> list[int]:
+        return [self.config.seed + k for k in range(self.config.seeds)]
+
+    def __call__(self, seed: int) -> SeedOutcome:
+        config = self.config
+        with torch_determinism(config.deterministic_torch, config.torch_threads):
+            return _train_seed(
+                config,
+                seed,
+                self.make_train_env,
+                self.make_eval_env,
+                self.run_dir / f"seed_{seed}",
+                self.progress,
+                self.resume_from,
+                self.warm_start,
+                self.eval_hook,
+            )
 
 
 def _eval_freq(config: AgentConfig) -> int:
@@ -157,7 +195,7 @@ def _train_seed(
     resume_from: Path | None,
     warm_start: WarmStart | None,
     eval_hook: EvalHook | None,
-) -> _Outcome:
+) -> SeedOutcome:
     from stable_baselines3.common.utils import set_random_seed
 
     set_random_seed(seed)
@@ -217,14 +255,13 @@ def _train_seed(
     best_dir = seed_dir / "checkpoints" / "best"
     if not (best_dir / "model.zip").is_file():
         save_checkpoint(model, norm, best_dir, {})
-    best_model = algo_class(config.algo).load(best_dir / "model.zip", device="cpu")
     stats = json.loads((best_dir / "normalizer.json").read_text(encoding="utf-8"))
     if norm is not None and stats is not None:
         load_normalizer_stats(eval_env, stats)
     metrics = _checkpoint_metrics(best_dir)
     if metrics is None:
         metrics = evaluate(
-            best_model,
+            _load_best(config, best_dir),
             eval_env,
             episodes=config.eval.episodes,
             max_steps=config.eval.max_steps,
@@ -244,9 +281,12 @@ def _train_seed(
         stopped_early=callback.stopped_early,
         checkpoint_dir=best_dir,
     )
-    return _Outcome(
-        result, best_model, stats, observation_space, action_space, weights_table, env_config
-    )
+    return SeedOutcome(result, stats, observation_space, action_space, weights_table, env_config)
+
+
+def _load_best(config: AgentConfig, best_dir: Path) -> Any:
+    """The model saved in a seed's best checkpoint (for inference, on the CPU)."""
+    return algo_class(config.algo).load(best_dir / "model.zip", device="cpu")
 
 
 def _checkpoint_metrics(best_dir: Path) -> dict[str, float] | None:
@@ -308,38 +348,66 @@ def train_agent(
     resume_from: Path | None = None,
     warm_start: WarmStart | None = None,
     eval_hook: EvalHook | None = None,
+    mapper: Mapper | None = None,
 ) -> TrainResult:
     """Train ``config.seeds`` seeds, keep the one best on validation, write its artifact.
 
     ``make_train_env`` / ``make_eval_env`` return a gymnasium Env (called ``n_envs`` times) or a
     VecEnv. ``pipeline`` (a fitted FeaturePipeline), ``data_ranges`` and ``extra_config`` (e.g.
     the env and data configs) go into the artifact at ``run_dir / "policy"``.
-    ``resume_from`` continues a checkpoint directory (``.../checkpoints/last``).
+    ``resume_from`` continues a checkpoint directory (``.../checkpoints/last``). ``mapper``
+    runs the seeds (:class:`~tradeforge.agents.mapper.SerialMapper` by default, one after
+    another here; a ``RayMapper`` runs them as Ray tasks, with the same results).
     """
+    task = seed_task(
+        config, make_train_env, make_eval_env, run_dir, progress,
+        resume_from=resume_from, warm_start=warm_start, eval_hook=eval_hook,
+    )  # fmt: skip
+    outcomes = (mapper or SerialMapper()).map(task, task.seeds())
+    return finish_training(
+        config, run_dir, outcomes,
+        pipeline=pipeline, data_ranges=data_ranges, extra_config=extra_config,
+    )  # fmt: skip
+
+
+def seed_task(
+    config: AgentConfig,
+    make_train_env: EnvFactory,
+    make_eval_env: EnvFactory,
+    run_dir: Path,
+    progress: bool = False,
+    *,
+    resume_from: Path | None = None,
+    warm_start: WarmStart | None = None,
+    eval_hook: EvalHook | None = None,
+) -> SeedTask:
+    """The :class:`SeedTask` of ``train_agent``'s arguments (``run_dir`` created, checked)."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     if resume_from is not None and config.seeds > 1:
         raise AgentError(f"resume_from works with seeds = 1; got seeds = {config.seeds}")
-    outcomes: list[_Outcome] = []
-    with torch_determinism(config.deterministic_torch, config.torch_threads):
-        for k in range(config.seeds):
-            seed = config.seed + k
-            seed_dir = run_dir / f"seed_{seed}"
-            outcomes.append(
-                _train_seed(
-                    config,
-                    seed,
-                    make_train_env,
-                    make_eval_env,
-                    seed_dir,
-                    progress,
-                    resume_from,
-                    warm_start,
-                    eval_hook,
-                )
-            )
+    return SeedTask(
+        config, make_train_env, make_eval_env, run_dir, progress, resume_from, warm_start,
+        eval_hook,
+    )  # fmt: skip
+
+
+def finish_training(
+    config: AgentConfig,
+    run_dir: Path,
+    outcomes: Sequence[SeedOutcome],
+    *,
+    pipeline: Any | None = None,
+    data_ranges: dict[str, Any] | None = None,
+    extra_config: dict[str, Any] | None = None,
+) -> TrainResult:
+    """The seeds' outcomes (in seed order) -> the best seed's artifact, the learning curves,
+    ``summary.json`` and the MLflow run: :func:`train_agent` after its seeds ran."""
+    run_dir = Path(run_dir)
     metric = config.eval.metric
     best = max(outcomes, key=lambda o: _finite(o.result.metrics[metric]))
+    with torch_determinism(config.deterministic_torch, config.torch_threads):
+        best_model = _load_best(config, best.result.checkpoint_dir)
     seed_metrics = [o.result.metrics for o in outcomes]
     all_metrics: dict[str, Any] = {
         "validation": best.result.metrics,
@@ -349,7 +417,7 @@ def train_agent(
     }
     config_payload = {"agent": config.model_dump(mode="json"), **(extra_config or {})}
     artifact = PolicyArtifact(
-        model=best.model,
+        model=best_model,
         algo=config.algo,
         normalizer=best.normalizer,
         observation_space=best.observation_space,
@@ -413,10 +481,14 @@ def _finite(value: float) -> float:
 
 
 __all__ = [
+    "SeedOutcome",
     "SeedResult",
+    "SeedTask",
     "TrainResult",
     "WarmStart",
+    "finish_training",
     "metric_spread",
+    "seed_task",
     "torch_determinism",
     "train_agent",
 ]

@@ -1,11 +1,15 @@
-"""Where the walk-forward folds run: in this process (``serial``) or as Ray tasks (``ray``).
+"""Where the walk-forward runs: in this process (``serial``) or as Ray tasks (``ray``).
 
 A Ray run starts a local Ray instance on all cores (``num_cpus`` bounds it) or joins an existing
-cluster (``address``, e.g. ``ray://head:10001`` or ``auto``), submits one task per fold (features,
-training of every ensemble member and seed, the test) and collects the outcomes in fold order.
-Each task trains with the same seeds, one torch thread and deterministic kernels, so a Ray run
-gives the same weights, returns and metrics as the serial run, to the last bit. Folds chained by
-``walkforward.warm_start`` still run one after the other (each needs its predecessor's policy).
+cluster (``address``, e.g. ``ray://head:10001`` or ``auto``) and submits one task per fold
+(features, training, the test); each fold task submits one task per ensemble member x seed
+(:class:`tradeforge.agents.mapper.RayMapper`, one CPU each; the fold task gives its CPU back
+while it waits for them), then picks each member's best seed, scores the members and tests, as
+the serial run does. The outcomes are collected in fold order. Every seed task trains with the
+same seed, one torch thread and deterministic kernels, so a Ray run gives the same weights,
+returns and metrics as the serial run, to the last bit. Folds chained by
+``walkforward.warm_start`` still run one after the other (each needs its predecessor's policy),
+but each fold's members x seeds still fan out.
 
 The fold directories are written by the task, wherever it runs: on a cluster the run directory
 must be on storage every node sees, and every node needs tradeforge installed. Ray is an optional
@@ -29,6 +33,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
+from tradeforge.agents.mapper import Mapper, RayMapper, SerialMapper, task_name
 from tradeforge.core.config import FrozenConfig, validate_config
 from tradeforge.core.errors import ConfigError
 from tradeforge.data.folds import Fold
@@ -43,18 +48,24 @@ DoneFn = Callable[[int, int], None]
 
 class ComputeConfig(FrozenConfig):
     """Where folds run: ``serial`` (this process) or ``ray`` (local on all cores, or the cluster
-    at ``address``); ``num_cpus`` bounds a local Ray instance (None: every core)."""
+    at ``address``); ``num_cpus`` bounds a local Ray instance (None: every core).
+    ``seed_tasks`` (Ray only): each fold's members x seeds run as tasks of their own (default);
+    False keeps one task per fold that trains its members and seeds one after another."""
 
     backend: Literal["serial", "ray"] = "serial"
     address: str | None = None
     num_cpus: int | None = Field(default=None, ge=1)
+    seed_tasks: bool = True
 
     @model_validator(mode="after")
     def _check(self) -> ComputeConfig:
-        if self.backend == "serial" and (self.address is not None or self.num_cpus is not None):
+        if self.backend == "serial" and (
+            self.address is not None or self.num_cpus is not None or not self.seed_tasks
+        ):
             raise ValueError(
                 f"backend = 'serial' with address = {self.address!r}, num_cpus = "
-                f"{self.num_cpus!r}: address and num_cpus apply to backend 'ray' only"
+                f"{self.num_cpus!r}, seed_tasks = {self.seed_tasks!r}: address, num_cpus and "
+                "seed_tasks = False apply to backend 'ray' only"
             )
         if self.address is not None and self.num_cpus is not None:
             raise ValueError(
@@ -65,10 +76,13 @@ class ComputeConfig(FrozenConfig):
 
 
 def compute_config(
-    backend: str = "serial", address: str | None = None, num_cpus: int | None = None
+    backend: str = "serial",
+    address: str | None = None,
+    num_cpus: int | None = None,
+    seed_tasks: bool = True,
 ) -> ComputeConfig:
     """A validated :class:`ComputeConfig`; a bad value raises ConfigError naming the field."""
-    raw = {"backend": backend, "address": address, "num_cpus": num_cpus}
+    raw = {"backend": backend, "address": address, "num_cpus": num_cpus, "seed_tasks": seed_tasks}
     return validate_config(ComputeConfig, raw, source="compute")
 
 
@@ -103,6 +117,15 @@ def ray_session(compute: ComputeConfig) -> Iterator[Any]:
         ray.shutdown()
 
 
+def fold_mapper(compute: ComputeConfig | None) -> Mapper:
+    """How a fold runs its members x seeds: as Ray tasks on a Ray run (unless ``seed_tasks`` is
+    off), else one after another in the fold's process
+    (:class:`~tradeforge.agents.mapper.SerialMapper`)."""
+    if compute is not None and compute.backend == "ray" and compute.seed_tasks:
+        return RayMapper()
+    return SerialMapper()
+
+
 def run_fold_tasks(
     fold_fn: FoldFn,
     folds: Sequence[Fold],
@@ -129,7 +152,7 @@ def run_fold_tasks(
             tick(k + 1, total)
         return outcomes
     with ray_session(compute) as ray:
-        task = ray.remote(num_cpus=1, max_retries=0)(fold_fn)
+        task = ray.remote(num_cpus=1, max_retries=0)(fold_fn).options(name=task_name(fold_fn))
         refs = [ray.put(value) for value in shared]
         if warm_start:
             previous = None
@@ -148,4 +171,12 @@ def run_fold_tasks(
         return list(outcomes)
 
 
-__all__ = ["ComputeConfig", "DoneFn", "FoldFn", "compute_config", "ray_session", "run_fold_tasks"]
+__all__ = [
+    "ComputeConfig",
+    "DoneFn",
+    "FoldFn",
+    "compute_config",
+    "fold_mapper",
+    "ray_session",
+    "run_fold_tasks",
+]

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from tradeforge.agents.mapper import Mapper
 from tradeforge.backtest.metrics import compute_metrics
 from tradeforge.backtest.walkforward import Fold, make_folds, run_walk_forward
 from tradeforge.core.errors import BacktestError
@@ -38,7 +39,7 @@ from tradeforge.data.ingest import load_panel
 from tradeforge.data.panel import BarPanel
 from tradeforge.experiment import compose
 from tradeforge.experiment import report as run_report
-from tradeforge.experiment.compute import ComputeConfig, run_fold_tasks
+from tradeforge.experiment.compute import ComputeConfig, fold_mapper, run_fold_tasks
 from tradeforge.experiment.config import ExperimentConfig
 from tradeforge.experiment.report import FoldOutcome
 from tradeforge.experiment.validation import Validation, validate_run
@@ -85,8 +86,10 @@ def _train_fold(
     inputs: compose.FoldInputs,
     fold_dir: Path,
     previous: Path | None,
+    mapper: Mapper | None = None,
 ) -> tuple[Any, dict[str, Any], Path]:
-    """Train the fold's policy (single agent or ensemble); returns (policy, summary, artifact)."""
+    """Train the fold's policy (single agent or ensemble); returns (policy, summary, artifact).
+    ``mapper`` runs the members x seeds (serial by default; Ray tasks on a Ray run)."""
     from tradeforge.experiment.tuning import tune_in_fold
 
     fold = inputs.fold
@@ -108,7 +111,7 @@ def _train_fold(
             ensemble, make_train, make_eval, fold_dir, base_agent=agent, panel=panel,
             features=inputs.features, env_config=env_config,
             train_range=(fold.train.start, fold.train.stop), pipeline=inputs.pipeline,
-            data_ranges=ranges, extra_config=extra, warm_start=warm,
+            data_ranges=ranges, extra_config=extra, warm_start=warm, mapper=mapper,
         )  # fmt: skip
         if ensemble.online:  # re-score members on their recent paper returns through the test
             result.policy.bind_prices(panel.close)
@@ -132,6 +135,7 @@ def _train_fold(
         trained = train_agent(
             agent, make_train, make_eval, fold_dir,
             pipeline=inputs.pipeline, data_ranges=ranges, extra_config=extra, warm_start=warm,
+            mapper=mapper,
         )  # fmt: skip
         policy = load_policy(
             trained.artifact_path, expected_feature_hash=inputs.pipeline.content_hash
@@ -194,12 +198,19 @@ def _save_reference_profile(
 
 
 def _run_fold(
-    config: ExperimentConfig, panel: BarPanel, run_dir: Path, fold: Fold, previous: Path | None
+    config: ExperimentConfig,
+    panel: BarPanel,
+    run_dir: Path,
+    mapper: Mapper,
+    fold: Fold,
+    previous: Path | None,
 ) -> FoldOutcome:
-    """One fold end to end (features, training, test): the unit a compute backend runs."""
+    """One fold end to end (features, training, test): the unit a compute backend runs; its
+    members x seeds go through ``mapper``."""
     inputs = compose.fit_fold_features(config, panel, fold)
     fold_dir = run_dir / "folds" / f"fold_{fold.number}"
-    return _test_fold(config, panel, inputs, _train_fold(config, panel, inputs, fold_dir, previous))
+    trained = _train_fold(config, panel, inputs, fold_dir, previous, mapper)
+    return _test_fold(config, panel, inputs, trained)
 
 
 def _walk_forward(
@@ -211,13 +222,15 @@ def _walk_forward(
     compute: ComputeConfig | None = None,
 ) -> list[FoldOutcome]:
     """Every fold through the one fold loop; each fit sees the previous fold's artifact only
-    when ``walkforward.warm_start`` is on. On Ray the folds run as tasks first (same seeds, same
-    numbers) and the loop collects their outcomes in order."""
+    when ``walkforward.warm_start`` is on. On Ray the folds run as tasks first, each fanning
+    its members x seeds out as further tasks (same seeds, same numbers), and the loop collects
+    their outcomes in order."""
     ready: dict[int, FoldOutcome] = {}
     tick("fold", 0, len(folds))
+    mapper = fold_mapper(compute)
     if compute is not None and compute.backend == "ray":
         ran = run_fold_tasks(
-            _run_fold, folds, (config, panel, run_dir), compute,
+            _run_fold, folds, (config, panel, run_dir, mapper), compute,
             warm_start=config.walkforward.warm_start, done=lambda k, n: tick("fold", k, n),
         )  # fmt: skip
         ready = {outcome.fold.number: outcome for outcome in ran}
@@ -226,7 +239,7 @@ def _walk_forward(
         if fold.number in ready:
             return ready[fold.number]
         prev_artifact = previous.artifact if previous is not None else None
-        return _run_fold(config, panel, run_dir, fold, prev_artifact)
+        return _run_fold(config, panel, run_dir, mapper, fold, prev_artifact)
 
     wf = run_walk_forward(
         folds, fit, lambda _fold, outcome: outcome, warm_start=config.walkforward.warm_start,
