@@ -21,6 +21,7 @@ from scipy.signal import lfilter
 
 from tradeforge.core.errors import FeatureError
 from tradeforge.core.types import FloatArray
+from tradeforge.features import workspace
 
 State = dict[str, np.ndarray]
 SHORT_BLOCK = 8  # blocks of at most this many rows skip vectorized set-up (online updates)
@@ -134,8 +135,21 @@ class Lag(Op):
         self, xs: list[FloatArray], state: State | None, ctx: Context
     ) -> tuple[FloatArray, State]:
         x = xs[0]
-        z = np.concatenate([_initial_rows(state, "buf", self.k, x.shape[1]), x])
-        return z[: len(x)], {"buf": z[len(z) - self.k :]}
+        k = self.k
+        init = _initial_rows(state, "buf", k, x.shape[1])
+        t = len(x)
+        if t > SHORT_BLOCK and x.ndim == 2:
+            # the rows of z = (init, x) below without building z: a workspace buffer
+            # (features.workspace) instead of fresh pages per call; the same values
+            out = workspace.take(x.shape)
+            m = min(k, t)
+            out[:m] = init[:m]
+            if t > k:
+                out[k:] = x[: t - k]
+            buf = x[t - k :].copy() if t >= k else np.concatenate([init[t:], x])
+            return out, {"buf": buf}
+        z = np.concatenate([init, x])
+        return z[: len(x)], {"buf": z[len(z) - k :]}
 
 
 @dataclass
@@ -548,6 +562,12 @@ class Graph:
             for name in node.inputs:
                 last_use[name] = i
         keep = set(outputs)
+        # memory that stays in use while intermediates are given back to the workspace pool:
+        # the inputs, the saved states passed in and produced, the live values (``ranges``)
+        held = workspace.in_use(ctx.fields.values())
+        for node_state in (state or {}).values():
+            held += workspace.in_use(node_state.values())
+        ranges: dict[str, list[tuple[int, int]]] = {}
         pairs = _mean_std_pairs(self.nodes)
         pending: dict[str, tuple[FloatArray, State]] = {}  # the second node of a computed pair
         with np.errstate(all="ignore"):
@@ -570,13 +590,29 @@ class Graph:
                 if not clean and _has_inf(out):
                     out = np.where(np.isinf(out), np.nan, out)
                 values[key] = out
+                ranges[key] = workspace.in_use([out])
                 if node_state:
                     new_state[key] = node_state
+                    held += workspace.in_use(node_state.values())
                 del xs, out
+                dropped = []
                 for name in (*node.inputs, key):
-                    if last_use.get(name, -1) <= i and name not in keep:
-                        values.pop(name, None)
+                    if last_use.get(name, -1) <= i and name not in keep and name in values:
+                        dropped.append(values.pop(name))
+                        del ranges[name]
+                if dropped:  # back to the pool unless something still in use shares it
+                    live = [r for rs in ranges.values() for r in rs]
+                    workspace.release(dropped, held + live + list(pending_ranges(pending)))
+                    del dropped
         return [values[k] for k in outputs], new_state
+
+
+def pending_ranges(pending: Mapping[str, tuple[FloatArray, State]]) -> list[tuple[int, int]]:
+    """Memory of the results computed ahead for a later node (a mean/std pair's second)."""
+    out: list[tuple[int, int]] = []
+    for value, node_state in pending.values():
+        out += workspace.in_use([value, *node_state.values()])
+    return out
 
 
 def _pair_ops(nodes: Mapping[str, Node], a: str, b: str) -> tuple[Window, Window, bool]:

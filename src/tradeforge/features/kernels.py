@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from tradeforge.core.types import FloatArray
+from tradeforge.features import workspace
 
 # window reductions (``window_reduce`` kinds)
 SUM, MEAN, STD = 0, 1, 2
@@ -381,7 +382,7 @@ def window_reduce(init: FloatArray, x: FloatArray, w: int, kind: int, ddof: int 
     kernels = _compiled()
     if kernels is None:  # pragma: no cover - the graph checks ``available()`` first
         raise RuntimeError("window_reduce needs numba; use the numpy reducers")
-    out = np.empty(x.shape)
+    out = workspace.take(x.shape)
     kernels["window_reduce"](
         np.ascontiguousarray(init, dtype=np.float64),
         np.ascontiguousarray(x, dtype=np.float64),
@@ -401,8 +402,8 @@ def window_mean_std(
     kernels = _compiled()
     if kernels is None:  # pragma: no cover - the graph checks ``available()`` first
         raise RuntimeError("window_mean_std needs numba; use the numpy reducers")
-    mean = np.empty(x.shape)
-    std = np.empty(x.shape)
+    mean = workspace.take(x.shape)
+    std = workspace.take(x.shape)
     kernels["window_mean_std"](
         np.ascontiguousarray(init, dtype=np.float64),
         np.ascontiguousarray(x, dtype=np.float64),
@@ -432,7 +433,7 @@ def run_map(
     shape = xs[0].shape
     if len(shape) != 2 or any(x.shape != shape or x.dtype != np.float64 for x in xs):
         return None
-    out = np.empty(shape)
+    out = workspace.take(shape)
     consts = [float(p) for p in params]
     kernels[f"map:{name}"](*[np.ascontiguousarray(x) for x in xs], *consts, inf_as_nan, out)
     return out
@@ -476,7 +477,7 @@ def recursive(
     if kernels is None:  # pragma: no cover - the graph checks ``available()`` first
         raise RuntimeError("recursive needs numba; use the numpy recursion")
     xc = np.ascontiguousarray(x, dtype=np.float64)
-    out = np.empty_like(xc)
+    out = workspace.take(xc.shape)
     runs_last = np.empty(xc.shape[1], dtype=np.int64)
     kernels["recursive"](
         xc,

@@ -19,7 +19,7 @@ import pandas as pd
 from tradeforge.core.errors import FeatureError, PipelineMismatchError
 from tradeforge.core.types import FloatArray
 from tradeforge.data.panel import OHLCV, BarPanel
-from tradeforge.features import kernels
+from tradeforge.features import kernels, workspace
 from tradeforge.features.builder import Builder
 from tradeforge.features.graph import Context, Graph, State, flatten_state, unflatten_state
 from tradeforge.features.macro import AsOfSeries, load_macro, macro_fields
@@ -118,7 +118,15 @@ class FeaturePipeline:
         if not cols:
             return np.empty((panel.n_bars, panel.n_symbols, 0)), new_state
         # np.stack(cols, axis=-1), written bar by bar by the compiled kernel (same values)
-        return kernels.stack_last(cols), new_state
+        values = kernels.stack_last(cols)
+        # the columns are copied: back to the workspace pool for the next transform, unless
+        # they share memory with the inputs or a saved state (features.workspace)
+        held = workspace.in_use(fields.values())
+        for node_state in (*(state or {}).values(), *new_state.values()):
+            held += workspace.in_use(node_state.values())
+        workspace.release(cols, held)
+        del cols
+        return values, new_state
 
     def fit(self, panel: BarPanel, start: object = None, end: object = None) -> FeaturePipeline:
         """Fit the scaler on bars with ``start <= t <= end`` (data after ``end`` is never read)."""
