@@ -12,7 +12,8 @@ to be overwritten entirely.
 
 What is pooled: C-contiguous, 2-d float64 arrays that own their memory, between
 ``MIN_POOLED_BYTES`` and ``MAX_ARRAY_BYTES`` each, up to ``MAX_POOLED_BYTES`` per thread
-(about 20 intermediates of the 500 x 1,258 benchmark). ``release`` refuses any array whose
+(about 50 intermediates of the 500 x 1,258 benchmark; when a buffer would not fit, those of
+other shapes are dropped first, so a new panel shape takes over the pool). ``release`` refuses any array whose
 memory overlaps one that stays in use (the caller names them: the graph's inputs, its live
 values and every saved state), so a buffer is never pooled while something can still read it.
 :func:`clear` frees this thread's pool.
@@ -39,6 +40,10 @@ class _Pool:
         self.free: dict[tuple[int, int], list[FloatArray]] = {}
         self.nbytes = 0
 
+    def drop_other_shapes(self, key: tuple[int, int]) -> None:
+        for other in [k for k in self.free if k != key]:
+            self.nbytes -= sum(a.nbytes for a in self.free.pop(other))
+
 
 def _pool() -> _Pool:
     pool: _Pool | None = getattr(_LOCAL, "pool", None)
@@ -64,7 +69,9 @@ def take(shape: tuple[int, ...]) -> FloatArray:
 
 def _bounds(a: np.ndarray) -> tuple[int, int]:
     """[low, high) byte addresses a non-empty array's elements can touch."""
-    lo = hi = int(a.__array_interface__["data"][0])
+    lo = hi = int(a.ctypes.data)
+    if a.flags.c_contiguous:
+        return lo, lo + a.nbytes
     for n, s in zip(a.shape, a.strides, strict=True):
         if s >= 0:
             hi += (n - 1) * s
@@ -109,9 +116,12 @@ def release(arrays: Iterable[object], keep: list[tuple[int, int]]) -> int:
             continue
         if any(lo < o_hi and o_lo < hi for j, (o_lo, o_hi) in enumerate(ranges) if j != i):
             continue
+        key = (a.shape[0], a.shape[1])
         if pool.nbytes + a.nbytes > MAX_POOLED_BYTES:
-            break
-        pool.free.setdefault((a.shape[0], a.shape[1]), []).append(a)
+            pool.drop_other_shapes(key)  # buffers of an earlier panel's shape go first
+            if pool.nbytes + a.nbytes > MAX_POOLED_BYTES:
+                break
+        pool.free.setdefault(key, []).append(a)
         pool.nbytes += a.nbytes
         pooled += 1
     return pooled

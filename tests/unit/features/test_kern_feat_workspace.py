@@ -82,6 +82,17 @@ def test_release_stops_at_the_byte_cap(monkeypatch: pytest.MonkeyPatch) -> None:
     assert workspace.pooled_bytes() == 2 * arrays[0].nbytes
 
 
+def test_a_new_shape_takes_over_a_full_pool(monkeypatch: pytest.MonkeyPatch) -> None:
+    old = [np.zeros(SHAPE) for _ in range(2)]
+    monkeypatch.setattr(workspace, "MAX_POOLED_BYTES", 2 * old[0].nbytes)
+    assert workspace.release(old, []) == 2
+    new = np.zeros((SHAPE[0] + 1, SHAPE[1]))
+    assert workspace.release([new], []) == 1  # the earlier shape's buffers were dropped
+    assert workspace.pooled_bytes() == new.nbytes
+    assert workspace.take(SHAPE) is not old[0]
+    assert workspace.take(new.shape) is new
+
+
 def test_transforms_on_a_garbage_pool_give_the_same_bits() -> None:
     panel = load_bundled_panel(["SP500", "AAPL", "MSFT"])
     spec = FeatureSpec.default().model_copy(update={"scaler": "none"})
