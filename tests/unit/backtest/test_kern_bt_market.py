@@ -93,7 +93,7 @@ def _same_result(a: BacktestResult, b: BacktestResult) -> None:
 @pytest.mark.parametrize("with_vwap", [False, True])
 def test_rows_equal_the_full_stack(fill: str, with_vwap: bool) -> None:
     panel = _edited(load_bundled_panel(["SP500", "WTI"]), vwap=with_vwap)
-    config = SimConfig(fill_price=fill, adv_window=15)  # type: ignore[arg-type]
+    config = SimConfig(fill_price=fill, adv_window=15)
     args = (panel.open, panel.high, panel.low, panel.close, panel.volume, panel.extra.get("vwap"))
     full = sim_kernel.market_stack(*args, config.fill_price, config.vol_window, config.adv_window)
     got = path_market(*args, config)
