@@ -34,33 +34,59 @@ SUM, MEAN, STD = 0, 1, 2
 
 
 def _window_reduce(
-    init: FloatArray, x: FloatArray, w: int, kind: int, ddof: int, out: FloatArray
+    init: FloatArray,
+    x: FloatArray,
+    w: int,
+    kind: int,
+    ddof: int,
+    out: FloatArray,
+    out_mean: FloatArray,
 ) -> None:
     # the windows of z = (init rows, then x) without building z: row r of z is init[r] for
     # r < len(init), else x[r - len(init)] (2-d indexing, no row views: a view per row would
-    # cost reference counting in the inner loop)
+    # cost reference counting in the inner loop). ``out_mean`` is (T, N) to also receive the
+    # means of a STD reduction (window_mean_std), else (0, 0).
     n_rows, n = out.shape
     keep = init.shape[0]
+    with_mean = out_mean.shape[0] == n_rows
     acc = np.empty(n)
     sq = np.empty(n)
     for t in range(n_rows):
-        for k in range(w):
-            r = t + k
-            if r < keep:
-                if k == 0:
-                    for j in range(n):
-                        acc[j] = init[r, j]
-                else:  # w0 + w1, then += w2 ...: the order of graph.window_sum
-                    for j in range(n):
-                        acc[j] = acc[j] + init[r, j]
-            else:
-                rx = r - keep
-                if k == 0:
-                    for j in range(n):
-                        acc[j] = x[rx, j]
+        inside = t >= keep  # every row of the window is in x (all rows but the first w - 1)
+        b = t - keep
+        if inside:
+            # w0 + w1, then += w2 ...: the order of graph.window_sum, four rows per pass over
+            # the symbols (((acc + a) + b) + c) + d: the same additions in the same order
+            for j in range(n):
+                acc[j] = x[b, j]
+            k = 1
+            while k + 3 < w:
+                r = b + k
+                for j in range(n):
+                    acc[j] = (((acc[j] + x[r, j]) + x[r + 1, j]) + x[r + 2, j]) + x[r + 3, j]
+                k += 4
+            while k < w:
+                for j in range(n):
+                    acc[j] = acc[j] + x[b + k, j]
+                k += 1
+        else:
+            for k in range(w):
+                r = t + k
+                if r < keep:
+                    if k == 0:
+                        for j in range(n):
+                            acc[j] = init[r, j]
+                    else:
+                        for j in range(n):
+                            acc[j] = acc[j] + init[r, j]
                 else:
-                    for j in range(n):
-                        acc[j] = acc[j] + x[rx, j]
+                    rx = r - keep
+                    if k == 0:
+                        for j in range(n):
+                            acc[j] = x[rx, j]
+                    else:
+                        for j in range(n):
+                            acc[j] = acc[j] + x[rx, j]
         if kind == SUM:
             for j in range(n):
                 out[t, j] = acc[j]
@@ -71,65 +97,40 @@ def _window_reduce(
             for j in range(n):
                 acc[j] = acc[j] / w  # the mean
                 sq[j] = 0.0
-            for k in range(w):
-                r = t + k
-                if r < keep:
+            if with_mean:
+                for j in range(n):
+                    out_mean[t, j] = acc[j]
+            if inside:  # 0 + d0*d0, then += d1*d1 ...: four rows per pass, the same order
+                k = 0
+                while k + 3 < w:
+                    r = b + k
                     for j in range(n):
-                        d = init[r, j] - acc[j]
-                        sq[j] += d * d
-                else:
-                    rx = r - keep
+                        m = acc[j]
+                        d0 = x[r, j] - m
+                        d1 = x[r + 1, j] - m
+                        d2 = x[r + 2, j] - m
+                        d3 = x[r + 3, j] - m
+                        sq[j] = (((sq[j] + d0 * d0) + d1 * d1) + d2 * d2) + d3 * d3
+                    k += 4
+                while k < w:
                     for j in range(n):
-                        d = x[rx, j] - acc[j]
+                        d = x[b + k, j] - acc[j]
                         sq[j] += d * d
+                    k += 1
+            else:
+                for k in range(w):
+                    r = t + k
+                    if r < keep:
+                        for j in range(n):
+                            d = init[r, j] - acc[j]
+                            sq[j] += d * d
+                    else:
+                        rx = r - keep
+                        for j in range(n):
+                            d = x[rx, j] - acc[j]
+                            sq[j] += d * d
             for j in range(n):
                 out[t, j] = np.sqrt(sq[j] / (w - ddof))
-
-
-def _window_mean_std(
-    init: FloatArray, x: FloatArray, w: int, ddof: int, out_mean: FloatArray, out_std: FloatArray
-) -> None:
-    # ``_window_reduce`` MEAN and STD of the same windows in one pass: the mean is computed once
-    # (the same sum, the same division) and written to both the mean output and the deviations
-    n_rows, n = out_mean.shape
-    keep = init.shape[0]
-    acc = np.empty(n)
-    sq = np.empty(n)
-    for t in range(n_rows):
-        for k in range(w):
-            r = t + k
-            if r < keep:
-                if k == 0:
-                    for j in range(n):
-                        acc[j] = init[r, j]
-                else:
-                    for j in range(n):
-                        acc[j] = acc[j] + init[r, j]
-            else:
-                rx = r - keep
-                if k == 0:
-                    for j in range(n):
-                        acc[j] = x[rx, j]
-                else:
-                    for j in range(n):
-                        acc[j] = acc[j] + x[rx, j]
-        for j in range(n):
-            acc[j] = acc[j] / w
-            out_mean[t, j] = acc[j]
-            sq[j] = 0.0
-        for k in range(w):
-            r = t + k
-            if r < keep:
-                for j in range(n):
-                    d = init[r, j] - acc[j]
-                    sq[j] += d * d
-            else:
-                rx = r - keep
-                for j in range(n):
-                    d = x[rx, j] - acc[j]
-                    sq[j] += d * d
-        for j in range(n):
-            out_std[t, j] = np.sqrt(sq[j] / (w - ddof))
 
 
 def _any_inf(x: FloatArray) -> bool:
@@ -362,7 +363,6 @@ def _compiled() -> dict[str, Any] | None:
     jit: Any = numba.njit(nogil=True, cache=True, error_model="numpy")
     out = {
         "window_reduce": jit(_window_reduce),
-        "window_mean_std": jit(_window_mean_std),
         "recursive": jit(_recursive),
         "any_inf": jit(_any_inf),
     }
@@ -390,6 +390,7 @@ def window_reduce(init: FloatArray, x: FloatArray, w: int, kind: int, ddof: int 
         kind,
         ddof,
         out,
+        np.empty((0, 0)),
     )
     return out
 
@@ -404,13 +405,14 @@ def window_mean_std(
         raise RuntimeError("window_mean_std needs numba; use the numpy reducers")
     mean = workspace.take(x.shape)
     std = workspace.take(x.shape)
-    kernels["window_mean_std"](
+    kernels["window_reduce"](
         np.ascontiguousarray(init, dtype=np.float64),
         np.ascontiguousarray(x, dtype=np.float64),
         w,
+        STD,
         ddof,
-        mean,
         std,
+        mean,
     )
     return mean, std
 

@@ -88,6 +88,32 @@ def test_window_mean_std_equals_two_reductions(ddof: int, w: int) -> None:
         assert np.isfinite(sd).any()
 
 
+@pytest.mark.parametrize("w", [1, 2, 3, 4, 5, 8, 9, 20, 23])
+def test_window_reduce_four_rows_per_pass_equals_the_numpy_reducers(w: int) -> None:
+    """The compiled windows add four rows per pass once the window is inside the block: the
+    same bits as the numpy reducers (graph.window_sum, builder's std) for every remainder."""
+    from tradeforge.features.builder import _std
+    from tradeforge.features.graph import _windows, window_mean, window_sum
+
+    rng = np.random.default_rng(w)
+    x = 100.0 + rng.normal(size=(70, 11)).cumsum(axis=0)
+    x[rng.random(x.shape) < 0.04] = np.nan
+    x[:, 3] = 0.125
+    init = 100.0 + rng.normal(size=(w - 1, 11))
+    views = _windows(np.concatenate([init, x]), w)
+    with np.errstate(all="ignore"):
+        want = {
+            kernels.SUM: window_sum(views),
+            kernels.MEAN: window_mean(views),
+            kernels.STD: _std(1)(views),
+        }
+    for kind, ref in want.items():
+        _same(kernels.window_reduce(init, x, w, kind, 1), ref, f"kind {kind}")
+    mean, sd = kernels.window_mean_std(init, x, w, 1)
+    _same(mean, want[kernels.MEAN])
+    _same(sd, want[kernels.STD])
+
+
 def _panel(close: np.ndarray, volume: np.ndarray | None = None) -> BarPanel:
     index = pd.date_range("2019-01-01", periods=close.shape[0], freq="B", tz="UTC")
     return BarPanel(
