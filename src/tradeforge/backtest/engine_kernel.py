@@ -296,7 +296,15 @@ def simulate_path_fused(
     Python check per division) lets the passes vectorize; where ``account_step`` would raise
     ``ZeroDivisionError`` (a zero mark price) this gives numpy's inf/NaN, as ``sim.step`` does.
     Tested bit-equal to ``simulate_path`` on real data with every cost on and on edge cases.
+    ``market`` may also be the (3, T, N) stack without volatility (:func:`path_market`) when
+    ``params`` has no vol-scaled cost.
     """
+    if market.shape[0] <= M_SIGMA and (params[P_SLIP_VOL] > 0.0 or params[P_IMPACT] > 0.0):
+        raise BacktestError(
+            f"market has {market.shape[0]} rows (no volatility) but the costs scale with it "
+            f"(slippage_vol_mult = {params[P_SLIP_VOL]}, impact_coef = {params[P_IMPACT]}); "
+            "expected the (4, T, N) stack with the volatility row (sim.kernel.market_stack)"
+        )
     _fused_planes(
         weights,
         market,
@@ -330,7 +338,7 @@ def _market_stack_no_sigma(
 ) -> None:
     """``sim.kernel.market_stack``'s rows mark, fill price and ADV (the same operations per
     element in the same order: forward fill of the close, the ADV's running sums minus the sums
-    ``adv_window`` bars earlier, the VWAP proxy), with the volatility row written as 0.0."""
+    ``adv_window`` bars earlier, the VWAP proxy) into the (3, T, N) ``out``: no volatility."""
     n_bars, n = close.shape
     has_vwap = vwap.shape[0] == n_bars
     mark_prev = np.full(n, np.nan)
@@ -341,13 +349,11 @@ def _market_stack_no_sigma(
     for t in range(n_bars):
         row_c = close[t]
         mark = out[M_MARK, t]
-        sigma = out[M_SIGMA, t]
         for j in range(n):
             c = row_c[j]
             m = c if np.abs(c) < np.inf else mark_prev[j]
             mark_prev[j] = m
             mark[j] = m
-            sigma[j] = 0.0
         ka = t % adv_window
         q1, qn = aring1[ka], aringn[ka]
         row_v = volume[t]
@@ -393,15 +399,16 @@ def path_market(
     vwap: FloatArray | None,
     config: SimConfig,
 ) -> FloatArray:
-    """The (4, T, N) market ``simulate_path_fused`` reads for ``config``, from (T, N) fields.
+    """The market ``simulate_path_fused`` reads for ``config``, from (T, N) fields.
 
-    When the costs use the volatility (:func:`uses_volatility`) this is
-    ``sim.kernel.market_stack(...)`` with the config's fill price and windows. Otherwise the
-    rows mark, fill price and ADV are the same bits, computed without the rolling volatility
-    (two thirds of ``market_stack``'s time), and the volatility row is 0.0: the path loop then
-    only multiplies it by ``slippage_vol_mult = 0`` (``0 * sigma`` is +0.0 for every finite
-    sigma, and a non-finite one is read as 0.0), so every output is the same bits as with the
-    full stack (tested).
+    When the costs use the volatility (:func:`uses_volatility`) this is the (4, T, N)
+    ``sim.kernel.market_stack(...)`` with the config's fill price and windows. Otherwise it is
+    its first three rows (mark, fill price, ADV; the same bits), (3, T, N), computed without
+    the rolling volatility (two thirds of ``market_stack``'s time) and without a volatility row
+    to write and read: sigma then only enters the costs as ``slippage_vol_mult * sigma`` with
+    ``slippage_vol_mult = 0``, which is +0.0 for every sigma (a non-finite one is read as 0.0),
+    so ``simulate_path_fused`` uses 0.0 and every output is the same bits as with the full
+    stack (tested). ``simulate_path`` (the reference loop) needs the full stack.
     """
     if uses_volatility(config):
         return market_stack(
@@ -431,7 +438,7 @@ def path_market(
             f"market field 'vwap' has shape {vw.shape}; expected {c.shape} like 'close'"
         )
     fill = {"open": FILL_OPEN, "close": FILL_CLOSE, "vwap": FILL_VWAP}[config.fill_price]
-    out = np.empty((4, *c.shape))
+    out = np.empty((3, *c.shape))
     o, h, lo, v = fields
     _market_stack_no_sigma(o, h, lo, c, v, vw, fill, config.adv_window, out)
     return out

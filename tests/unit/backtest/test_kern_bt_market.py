@@ -100,7 +100,7 @@ def test_rows_equal_the_full_stack(fill: str, with_vwap: bool) -> None:
     assert not uses_volatility(config)
     for row in (sim_kernel.M_MARK, sim_kernel.M_FILL, sim_kernel.M_ADV):
         np.testing.assert_array_equal(_bits(got[row]), _bits(full[row]), err_msg=str(row))
-    np.testing.assert_array_equal(got[sim_kernel.M_SIGMA], 0.0)
+    assert got.shape == (3, *full.shape[1:])  # no volatility row to write and read
     assert np.isnan(full[sim_kernel.M_ADV]).any()  # the comparison covers missing volumes
     assert np.isfinite(full[sim_kernel.M_SIGMA][30:]).any()  # what the full stack computed
 
@@ -176,10 +176,15 @@ def test_fused_loop_skips_sigma_only_where_it_cannot_matter() -> None:
     for market in (stacked, noisy):
         for a, b in zip(ref, run(simulate_path_fused, market, config), strict=True):
             np.testing.assert_array_equal(_bits(a), _bits(b))
+    three = np.ascontiguousarray(stacked[: sim_kernel.M_SIGMA])  # path_market's shape
+    for a, b in zip(ref, run(simulate_path_fused, three, config), strict=True):
+        np.testing.assert_array_equal(_bits(a), _bits(b))
     vol = config.model_copy(update={"costs": FLAT_COSTS.model_copy(update={"impact_coef": 0.3})})
     clean = run(simulate_path_fused, stacked, vol)
     dirty = run(simulate_path_fused, noisy, vol)
     assert not np.array_equal(clean[0], dirty[0], equal_nan=True)
+    with pytest.raises(BacktestError, match="no volatility"):
+        run(simulate_path_fused, three, vol)
 
 
 def test_path_market_rejects_mismatched_fields() -> None:
