@@ -523,6 +523,15 @@ class Graph:
         }
         return values, new_state
 
+    def _pairs(self) -> dict[str, str]:
+        """``_mean_std_pairs`` of the nodes, cached until a node is added."""
+        cached = self.__dict__.get("_pairs_cache")
+        if cached is None or cached[0] != len(self.nodes):
+            cached = (len(self.nodes), _mean_std_pairs(self.nodes))
+            self.__dict__["_pairs_cache"] = cached
+        pairs: dict[str, str] = cached[1]
+        return pairs
+
     def _pair(
         self,
         first: str,
@@ -563,12 +572,15 @@ class Graph:
                 last_use[name] = i
         keep = set(outputs)
         # memory that stays in use while intermediates are given back to the workspace pool:
-        # the inputs, the saved states passed in and produced, the live values (``ranges``)
-        held = workspace.in_use(ctx.fields.values())
-        for node_state in (state or {}).values():
+        # the inputs, the saved states passed in and produced, the live values (``ranges``);
+        # only long blocks hold arrays worth pooling (not the one-row online updates)
+        rows = max((len(a) for a in ctx.fields.values()), default=0)
+        pooling = rows > SHORT_BLOCK
+        held = workspace.in_use(ctx.fields.values()) if pooling else []
+        for node_state in (state or {}).values() if pooling else ():
             held += workspace.in_use(node_state.values())
         ranges: dict[str, list[tuple[int, int]]] = {}
-        pairs = _mean_std_pairs(self.nodes)
+        pairs = self._pairs()
         pending: dict[str, tuple[FloatArray, State]] = {}  # the second node of a computed pair
         with np.errstate(all="ignore"):
             for i, (key, node) in enumerate(self.nodes.items()):
@@ -590,17 +602,19 @@ class Graph:
                 if not clean and _has_inf(out):
                     out = np.where(np.isinf(out), np.nan, out)
                 values[key] = out
-                ranges[key] = workspace.in_use([out])
+                if pooling:
+                    ranges[key] = workspace.in_use([out])
                 if node_state:
                     new_state[key] = node_state
-                    held += workspace.in_use(node_state.values())
+                    if pooling:
+                        held += workspace.in_use(node_state.values())
                 del xs, out
                 dropped = []
                 for name in (*node.inputs, key):
                     if last_use.get(name, -1) <= i and name not in keep and name in values:
                         dropped.append(values.pop(name))
-                        del ranges[name]
-                if dropped:  # back to the pool unless something still in use shares it
+                        ranges.pop(name, None)
+                if dropped and pooling:  # back to the pool unless still in use
                     live = [r for rs in ranges.values() for r in rs]
                     workspace.release(dropped, held + live + list(pending_ranges(pending)))
                     del dropped
