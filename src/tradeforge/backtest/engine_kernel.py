@@ -12,6 +12,12 @@ tested bit-equal to ``simulate_path``. Without numba ``run_backtest`` loops over
 tests check both equal (to float rounding of the sums over assets: a sequential sum in the
 kernel, a pairwise one in numpy).
 
+``run_backtest`` builds the market it reads with :func:`path_market`: the full
+``sim.kernel.market_stack`` when a cost scales with volatility, otherwise only the rows mark,
+fill price and ADV (the rolling volatility was about two thirds of building the market, and
+``slippage_vol_mult * sigma`` with ``slippage_vol_mult = 0`` is +0.0 whatever sigma is), with
+the same bits in every output (tested).
+
 Compilation is lazy (first call) and cached on disk under a key that includes a digest of this
 file and of every module it imports (``tradeforge.sim.jit``): an edit of
 ``tradeforge/sim/kernel.py`` recompiles these loops too. Nothing is compiled on import.
