@@ -70,6 +70,7 @@ from tradeforge.sim.kernel import (
     P_SLIP_BPS,
     P_SLIP_VOL,
     account_step,
+    adv_fill_row,
     jit,
     market_stack,
 )
@@ -346,7 +347,6 @@ def _market_stack_no_sigma(
     element in the same order: forward fill of the close, the ADV's running sums minus the sums
     ``adv_window`` bars earlier, the VWAP proxy) into the (3, T, N) ``out``: no volatility."""
     n_bars, n = close.shape
-    has_vwap = vwap.shape[0] == n_bars
     mark_prev = np.full(n, np.nan)
     a1 = np.zeros(n)
     an = np.zeros(n)
@@ -360,34 +360,8 @@ def _market_stack_no_sigma(
             m = c if np.abs(c) < np.inf else mark_prev[j]
             mark_prev[j] = m
             mark[j] = m
-        ka = t % adv_window
-        q1, qn = aring1[ka], aringn[ka]
-        row_v = volume[t]
-        adv = out[M_ADV, t]
-        full = t >= adv_window
-        for j in range(n):
-            v = row_v[j]
-            vok = (np.abs(v) < np.inf) & (v >= 0.0)
-            a1[j] += v if vok else 0.0
-            an[j] += 1.0 if vok else 0.0
-            s = a1[j] - q1[j] if full else a1[j]
-            cnt_a = an[j] - qn[j] if full else an[j]
-            q1[j] = a1[j]
-            qn[j] = an[j]
-            adv[j] = s / cnt_a if cnt_a > 0.5 else np.nan
-        px = out[M_FILL, t]
-        if fill == FILL_OPEN:
-            px[:] = open_[t]
-        elif fill == FILL_CLOSE:
-            px[:] = row_c
-        else:
-            row_o, row_h, row_l = open_[t], high[t], low[t]
-            for j in range(n):
-                proxy = (row_o[j] + row_h[j] + row_l[j] + row_c[j]) / 4.0
-                if has_vwap:
-                    given = vwap[t, j]
-                    proxy = given if np.abs(given) < np.inf else proxy
-                px[j] = proxy
+        adv_fill_row(t, open_, high, low, close, volume, vwap, fill, adv_window, a1, an,
+                     aring1, aringn, out)  # fmt: skip
 
 
 def uses_volatility(config: SimConfig) -> bool:

@@ -100,6 +100,59 @@ FILL_OPEN, FILL_CLOSE, FILL_VWAP = 0, 1, 2  # ``fill`` codes of ``market_stack``
 _FILL_CODES = {"open": FILL_OPEN, "close": FILL_CLOSE, "vwap": FILL_VWAP}
 
 
+@jit(error_model="numpy", inline="always")
+def adv_fill_row(
+    t: int,
+    open_: FloatArray,
+    high: FloatArray,
+    low: FloatArray,
+    close: FloatArray,
+    volume: FloatArray,
+    vwap: FloatArray,
+    fill: int,
+    adv_window: int,
+    a1: FloatArray,
+    an: FloatArray,
+    aring1: FloatArray,
+    aringn: FloatArray,
+    out: FloatArray,
+) -> None:
+    """Bar ``t``'s ADV row (``rolling_mean_volume``: the running sums of the known volumes minus
+    their values ``adv_window`` bars earlier, kept in the rings ``aring1``/``aringn``) and fill
+    price row (open, close, or the VWAP with the ``(o + h + l + c) / 4`` proxy where it has no
+    finite value) of a market stack ``out``; shared by every market-stack kernel."""
+    n = close.shape[1]
+    ka = t % adv_window
+    q1, qn = aring1[ka], aringn[ka]
+    row_v = volume[t]
+    adv = out[M_ADV, t]
+    full = t >= adv_window
+    for j in range(n):
+        v = row_v[j]
+        vok = (np.abs(v) < np.inf) & (v >= 0.0)
+        a1[j] += v if vok else 0.0
+        an[j] += 1.0 if vok else 0.0
+        s = a1[j] - q1[j] if full else a1[j]
+        cnt_a = an[j] - qn[j] if full else an[j]
+        q1[j] = a1[j]
+        qn[j] = an[j]
+        adv[j] = s / cnt_a if cnt_a > 0.5 else np.nan
+    px = out[M_FILL, t]
+    row_c = close[t]
+    if fill == FILL_OPEN:
+        px[:] = open_[t]
+    elif fill == FILL_CLOSE:
+        px[:] = row_c
+    else:
+        row_o, row_h, row_l = open_[t], high[t], low[t]
+        for j in range(n):
+            proxy = (row_o[j] + row_h[j] + row_l[j] + row_c[j]) / 4.0
+            if vwap.shape[0] == close.shape[0]:
+                given = vwap[t, j]
+                proxy = given if np.abs(given) < np.inf else proxy
+            px[j] = proxy
+
+
 @jit(error_model="numpy")
 def _market_stack_kernel(
     open_: FloatArray,
@@ -124,7 +177,6 @@ def _market_stack_kernel(
     vectorize.
     """
     n_bars, n = close.shape
-    has_vwap = vwap.shape[0] == n_bars
     mark_prev = np.full(n, np.nan)
     # running sums (numpy's cumsum along time) and rings of their last ``window`` values
     v1 = np.zeros(n)
@@ -168,35 +220,8 @@ def _market_stack_kernel(
             mark_prev[j] = m
             mark[j] = m
         # rolling_mean_volume: mean of the known volumes of the last ``adv_window`` bars
-        ka = t % adv_window
-        q1, qn = aring1[ka], aringn[ka]
-        row_v = volume[t]
-        adv = out[M_ADV, t]
-        full = t >= adv_window
-        for j in range(n):
-            v = row_v[j]
-            vok = (np.abs(v) < np.inf) & (v >= 0.0)
-            a1[j] += v if vok else 0.0
-            an[j] += 1.0 if vok else 0.0
-            s = a1[j] - q1[j] if full else a1[j]
-            cnt_a = an[j] - qn[j] if full else an[j]
-            q1[j] = a1[j]
-            qn[j] = an[j]
-            adv[j] = s / cnt_a if cnt_a > 0.5 else np.nan
-        # fill price
-        px = out[M_FILL, t]
-        if fill == FILL_OPEN:
-            px[:] = open_[t]
-        elif fill == FILL_CLOSE:
-            px[:] = row_c
-        else:
-            row_o, row_h, row_l = open_[t], high[t], low[t]
-            for j in range(n):
-                proxy = (row_o[j] + row_h[j] + row_l[j] + row_c[j]) / 4.0
-                if has_vwap:
-                    given = vwap[t, j]
-                    proxy = given if np.abs(given) < np.inf else proxy
-                px[j] = proxy
+        adv_fill_row(t, open_, high, low, close, volume, vwap, fill, adv_window, a1, an,
+                     aring1, aringn, out)  # fmt: skip
 
 
 def market_stack(
