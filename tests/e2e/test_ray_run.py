@@ -7,37 +7,22 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import pytest
 
 import tradeforge.experiment.run as run_module
-from tradeforge.agents.mapper import RayMapper, SerialMapper
+from tradeforge.agents.mapper import RayMapper, RecordingMapper, SerialMapper
 from tradeforge.core.errors import ConfigError
 from tradeforge.experiment import load_experiment, run_experiment
 from tradeforge.experiment.compute import ComputeConfig, compute_config, fold_mapper
 
 ray = pytest.importorskip("ray")
 
-T = TypeVar("T")
-R = TypeVar("R")
 FOLD_TASK = "tradeforge.experiment.run._run_fold"
 SEED_TASK = "tradeforge.agents.ensemble._MemberSeed"
-
-
-@dataclass
-class RecordingMapper:
-    """Serial, but keeps every item it was asked to map."""
-
-    items: list[Any] = field(default_factory=list)
-
-    def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
-        self.items.extend(items)
-        return SerialMapper().map(fn, items)
 
 
 def _task_counts(expected: dict[str, int], timeout_s: float = 30.0) -> Counter[str]:

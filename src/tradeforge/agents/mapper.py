@@ -23,7 +23,7 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from tradeforge.core.errors import AgentError
@@ -107,4 +107,16 @@ def _initialised_ray() -> Any:
     return ray
 
 
-__all__ = ["Mapper", "RayMapper", "SerialMapper", "task_name"]
+@dataclass
+class RecordingMapper:
+    """:class:`SerialMapper` that also keeps every item it was asked to map, in order (to see
+    which members and seeds a run fans out, e.g. in tests)."""
+
+    items: list[Any] = field(default_factory=list)
+
+    def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
+        self.items.extend(items)
+        return SerialMapper().map(fn, items)
+
+
+__all__ = ["Mapper", "RayMapper", "RecordingMapper", "SerialMapper", "task_name"]

@@ -6,21 +6,16 @@ from __future__ import annotations
 
 import json
 import pickle
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
 from tradeforge.agents.config import AgentConfig
 from tradeforge.agents.ensemble import EnsembleConfig, train_ensemble
-from tradeforge.agents.mapper import SerialMapper
+from tradeforge.agents.mapper import RecordingMapper, SerialMapper
 from tradeforge.agents.training import SeedTask, seed_task, train_agent
 from tradeforge.core.errors import AgentError
-
-T = TypeVar("T")
-R = TypeVar("R")
 
 TINY: dict[str, Any] = {
     "timesteps": 64,
@@ -31,17 +26,6 @@ TINY: dict[str, Any] = {
     "eval": {"freq": 32, "patience": 0},
     "tracking": {"learning_curve": False},
 }
-
-
-@dataclass
-class RecordingMapper:
-    """Serial, but keeps every item it was asked to map."""
-
-    items: list[Any] = field(default_factory=list)
-
-    def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
-        self.items.extend(items)
-        return SerialMapper().map(fn, items)
 
 
 def test_serial_mapper_keeps_order_and_raises_the_item_error():
