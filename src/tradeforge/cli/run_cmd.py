@@ -38,7 +38,14 @@ def run(
     timesteps: int | None = TIMESTEPS_OPTION,
     seed: int | None = SEED_OPTION,
     use_ray: bool = typer.Option(
-        False, "--ray", help="Run the folds as Ray tasks (local Ray on all cores by default)."
+        False,
+        "--ray",
+        help="Run folds x members x seeds as Ray tasks (local Ray on all cores by default).",
+    ),
+    fold_tasks_only: bool = typer.Option(
+        False,
+        "--fold-tasks-only",
+        help="With Ray: one task per fold (its members and seeds train inside it); implies --ray.",
     ),
     address: str | None = typer.Option(
         None,
@@ -55,8 +62,10 @@ def run(
     from tradeforge.experiment.config import load_experiment
     from tradeforge.experiment.run import run_experiment
 
-    ray = use_ray or address is not None or num_cpus is not None
-    compute = compute_config("ray" if ray else "serial", address, num_cpus)
+    ray = use_ray or fold_tasks_only or address is not None or num_cpus is not None
+    compute = compute_config(
+        "ray" if ray else "serial", address, num_cpus, seed_tasks=not fold_tasks_only
+    )
     cfg = load_experiment(config, overrides(algo, timesteps, seed))
     run_dir = resolve_out(out, cfg.output_dir, cfg.name)
     with progress_bar() as bar:

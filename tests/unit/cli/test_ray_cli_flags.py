@@ -1,4 +1,4 @@
-"""``tradeforge run --ray [--address ADDR] [--num-cpus N]``: which compute backend the flags give
+"""``tradeforge run --ray [--address ADDR] [--num-cpus N] [--fold-tasks-only]``: which compute backend the flags give
 ``run_experiment`` (the Ray run itself is tested end to end in ``test_ray_run.py``)."""
 
 from __future__ import annotations
@@ -36,6 +36,8 @@ def captured(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
         (["--ray"], ComputeConfig(backend="ray")),
         (["--ray", "--num-cpus", "2"], ComputeConfig(backend="ray", num_cpus=2)),
         (["--address", "auto"], ComputeConfig(backend="ray", address="auto")),
+        (["--fold-tasks-only"], ComputeConfig(backend="ray", seed_tasks=False)),
+        (["--ray", "--fold-tasks-only"], ComputeConfig(backend="ray", seed_tasks=False)),
     ],
 )
 def test_run_flags_choose_the_compute_backend(
