@@ -31,15 +31,12 @@ from typing import Any
 
 import numpy as np
 
-from tradeforge.core.errors import BacktestError
+from tradeforge.core.errors import BacktestError, SimulationError
 from tradeforge.core.types import FloatArray
 from tradeforge.sim import kernel as _sim_kernel
 from tradeforge.sim.config import SimConfig
 from tradeforge.sim.costs import BPS
 from tradeforge.sim.kernel import (
-    FILL_CLOSE,
-    FILL_OPEN,
-    FILL_VWAP,
     M_ADV,
     M_FILL,
     M_MARK,
@@ -70,7 +67,6 @@ from tradeforge.sim.kernel import (
     P_SLIP_BPS,
     P_SLIP_VOL,
     account_step,
-    adv_fill_row,
     jit,
     market_stack,
 )
@@ -331,39 +327,6 @@ def simulate_path_fused(
     )
 
 
-@jit(error_model="numpy")
-def _market_stack_no_sigma(
-    open_: FloatArray,
-    high: FloatArray,
-    low: FloatArray,
-    close: FloatArray,
-    volume: FloatArray,
-    vwap: FloatArray,
-    fill: int,
-    adv_window: int,
-    out: FloatArray,
-) -> None:
-    """``sim.kernel.market_stack``'s rows mark, fill price and ADV (the same operations per
-    element in the same order: forward fill of the close, the ADV's running sums minus the sums
-    ``adv_window`` bars earlier, the VWAP proxy) into the (3, T, N) ``out``: no volatility."""
-    n_bars, n = close.shape
-    mark_prev = np.full(n, np.nan)
-    a1 = np.zeros(n)
-    an = np.zeros(n)
-    aring1 = np.zeros((adv_window, n))
-    aringn = np.zeros((adv_window, n))
-    for t in range(n_bars):
-        row_c = close[t]
-        mark = out[M_MARK, t]
-        for j in range(n):
-            c = row_c[j]
-            m = c if np.abs(c) < np.inf else mark_prev[j]
-            mark_prev[j] = m
-            mark[j] = m
-        adv_fill_row(t, open_, high, low, close, volume, vwap, fill, adv_window, a1, an,
-                     aring1, aringn, out)  # fmt: skip
-
-
 def uses_volatility(config: SimConfig) -> bool:
     """True when the config's costs read the volatility row of the market stack
     (``slippage_vol_mult > 0`` or ``impact_coef > 0``)."""
@@ -383,14 +346,15 @@ def path_market(
 
     When the costs use the volatility (:func:`uses_volatility`) this is the (4, T, N)
     ``sim.kernel.market_stack(...)`` with the config's fill price and windows. Otherwise it is
-    its first three rows (mark, fill price, ADV; the same bits), (3, T, N), computed without
-    the rolling volatility (two thirds of ``market_stack``'s time) and without a volatility row
+    its first three rows (mark, fill price, ADV; the same bits), (3, T, N):
+    ``market_stack(..., volatility=False)``, which skips the rolling volatility (two thirds of
+    ``market_stack``'s time) and leaves no volatility row
     to write and read: sigma then only enters the costs as ``slippage_vol_mult * sigma`` with
     ``slippage_vol_mult = 0``, which is +0.0 for every sigma (a non-finite one is read as 0.0),
     so ``simulate_path_fused`` uses 0.0 and every output is the same bits as with the full
     stack (tested). ``simulate_path`` (the reference loop) needs the full stack.
     """
-    if uses_volatility(config):
+    try:
         return market_stack(
             open_,
             high,
@@ -401,27 +365,10 @@ def path_market(
             config.fill_price,
             config.vol_window,
             config.adv_window,
+            volatility=uses_volatility(config),
         )
-    c = np.ascontiguousarray(close, dtype=np.float64)
-    if c.ndim != 2:
-        raise BacktestError(f"market field 'close' has {c.ndim} dims; expected 2 (bars, symbols)")
-    fields = [np.ascontiguousarray(x, dtype=np.float64) for x in (open_, high, low, volume)]
-    for name, arr in zip(("open", "high", "low", "volume"), fields, strict=True):
-        if arr.shape != c.shape:
-            raise BacktestError(
-                f"market field {name!r} has shape {arr.shape}; expected {c.shape} like 'close'"
-            )
-    use_vwap = vwap is not None and config.fill_price == "vwap"
-    vw = np.ascontiguousarray(vwap, dtype=np.float64) if use_vwap else np.zeros((0, 0))
-    if vw.size and vw.shape != c.shape:
-        raise BacktestError(
-            f"market field 'vwap' has shape {vw.shape}; expected {c.shape} like 'close'"
-        )
-    fill = {"open": FILL_OPEN, "close": FILL_CLOSE, "vwap": FILL_VWAP}[config.fill_price]
-    out = np.empty((3, *c.shape))
-    o, h, lo, v = fields
-    _market_stack_no_sigma(o, h, lo, c, v, vw, fill, config.adv_window, out)
-    return out
+    except SimulationError as exc:  # a backtest input: the backtest's error, same message
+        raise BacktestError(str(exc)) from exc
 
 
 @jit

@@ -100,59 +100,6 @@ FILL_OPEN, FILL_CLOSE, FILL_VWAP = 0, 1, 2  # ``fill`` codes of ``market_stack``
 _FILL_CODES = {"open": FILL_OPEN, "close": FILL_CLOSE, "vwap": FILL_VWAP}
 
 
-@jit(error_model="numpy", inline="always")
-def adv_fill_row(
-    t: int,
-    open_: FloatArray,
-    high: FloatArray,
-    low: FloatArray,
-    close: FloatArray,
-    volume: FloatArray,
-    vwap: FloatArray,
-    fill: int,
-    adv_window: int,
-    a1: FloatArray,
-    an: FloatArray,
-    aring1: FloatArray,
-    aringn: FloatArray,
-    out: FloatArray,
-) -> None:
-    """Bar ``t``'s ADV row (``rolling_mean_volume``: the running sums of the known volumes minus
-    their values ``adv_window`` bars earlier, kept in the rings ``aring1``/``aringn``) and fill
-    price row (open, close, or the VWAP with the ``(o + h + l + c) / 4`` proxy where it has no
-    finite value) of a market stack ``out``; shared by every market-stack kernel."""
-    n = close.shape[1]
-    ka = t % adv_window
-    q1, qn = aring1[ka], aringn[ka]
-    row_v = volume[t]
-    adv = out[M_ADV, t]
-    full = t >= adv_window
-    for j in range(n):
-        v = row_v[j]
-        vok = (np.abs(v) < np.inf) & (v >= 0.0)
-        a1[j] += v if vok else 0.0
-        an[j] += 1.0 if vok else 0.0
-        s = a1[j] - q1[j] if full else a1[j]
-        cnt_a = an[j] - qn[j] if full else an[j]
-        q1[j] = a1[j]
-        qn[j] = an[j]
-        adv[j] = s / cnt_a if cnt_a > 0.5 else np.nan
-    px = out[M_FILL, t]
-    row_c = close[t]
-    if fill == FILL_OPEN:
-        px[:] = open_[t]
-    elif fill == FILL_CLOSE:
-        px[:] = row_c
-    else:
-        row_o, row_h, row_l = open_[t], high[t], low[t]
-        for j in range(n):
-            proxy = (row_o[j] + row_h[j] + row_l[j] + row_c[j]) / 4.0
-            if vwap.shape[0] == close.shape[0]:
-                given = vwap[t, j]
-                proxy = given if np.abs(given) < np.inf else proxy
-            px[j] = proxy
-
-
 @jit(error_model="numpy")
 def _market_stack_kernel(
     open_: FloatArray,
@@ -166,7 +113,8 @@ def _market_stack_kernel(
     adv_window: int,
     out: FloatArray,
 ) -> None:
-    """Fill the (4, T, N) ``out`` with mark, fill price, ADV and volatility in one pass over time.
+    """Fill the (4, T, N) ``out`` with mark, fill price, ADV and volatility in one pass over time
+    (a (3, T, N) ``out`` gets the first three rows: the volatility is not computed).
 
     Each row repeats the numpy arithmetic of ``tradeforge.sim.market`` operation by operation
     (``forward_fill``; ``rolling_volatility`` and ``rolling_mean_volume`` through sequential
@@ -177,6 +125,7 @@ def _market_stack_kernel(
     vectorize.
     """
     n_bars, n = close.shape
+    has_vwap = vwap.shape[0] == n_bars
     mark_prev = np.full(n, np.nan)
     # running sums (numpy's cumsum along time) and rings of their last ``window`` values
     v1 = np.zeros(n)
@@ -189,39 +138,74 @@ def _market_stack_kernel(
     an = np.zeros(n)
     aring1 = np.zeros((adv_window, n))
     aringn = np.zeros((adv_window, n))
+    with_sigma = out.shape[0] > M_SIGMA
     for t in range(n_bars):
         row_c = close[t]
-        sigma = out[M_SIGMA, t]
         mark = out[M_MARK, t]
-        # rolling_volatility: simple returns against the last known close before t
-        kv = t % vol_window
-        r1, r2, rn = ring1[kv], ring2[kv], ringn[kv]
-        full = t >= vol_window  # before: numpy subtracts a zero-padded lag (x - 0.0 == x)
-        for j in range(n):
-            c = row_c[j]
-            prev = mark_prev[j]
-            ret = c / prev - 1.0
-            ok = (np.abs(c) < np.inf) & (prev > 0.0) & (np.abs(ret) < np.inf)
-            r0 = ret if ok else 0.0
-            v1[j] += r0
-            v2[j] += r0 * r0
-            vn[j] += 1.0 if ok else 0.0
-            s1 = v1[j] - r1[j] if full else v1[j]
-            s2 = v2[j] - r2[j] if full else v2[j]
-            cnt = vn[j] - rn[j] if full else vn[j]
-            r1[j] = v1[j]
-            r2[j] = v2[j]
-            rn[j] = vn[j]
-            var = (s2 - s1 * s1 / cnt) / (cnt - 1.0)
-            var = var if not var < 0.0 else 0.0  # np.maximum(var, 0.0): keeps NaN and -0.0
-            sigma[j] = np.sqrt(var) if cnt >= 2.0 else np.nan
-            # forward_fill: the last finite close at or before t
-            m = c if np.abs(c) < np.inf else prev
-            mark_prev[j] = m
-            mark[j] = m
+        if not with_sigma:  # forward_fill only
+            for j in range(n):
+                c = row_c[j]
+                m = c if np.abs(c) < np.inf else mark_prev[j]
+                mark_prev[j] = m
+                mark[j] = m
+        else:
+            sigma = out[M_SIGMA, t]
+            # rolling_volatility: simple returns against the last known close before t
+            kv = t % vol_window
+            r1, r2, rn = ring1[kv], ring2[kv], ringn[kv]
+            full = t >= vol_window  # before: numpy subtracts a zero-padded lag (x - 0.0 == x)
+            for j in range(n):
+                c = row_c[j]
+                prev = mark_prev[j]
+                ret = c / prev - 1.0
+                ok = (np.abs(c) < np.inf) & (prev > 0.0) & (np.abs(ret) < np.inf)
+                r0 = ret if ok else 0.0
+                v1[j] += r0
+                v2[j] += r0 * r0
+                vn[j] += 1.0 if ok else 0.0
+                s1 = v1[j] - r1[j] if full else v1[j]
+                s2 = v2[j] - r2[j] if full else v2[j]
+                cnt = vn[j] - rn[j] if full else vn[j]
+                r1[j] = v1[j]
+                r2[j] = v2[j]
+                rn[j] = vn[j]
+                var = (s2 - s1 * s1 / cnt) / (cnt - 1.0)
+                var = var if not var < 0.0 else 0.0  # np.maximum(var, 0.0): keeps NaN and -0.0
+                sigma[j] = np.sqrt(var) if cnt >= 2.0 else np.nan
+                # forward_fill: the last finite close at or before t
+                m = c if np.abs(c) < np.inf else prev
+                mark_prev[j] = m
+                mark[j] = m
         # rolling_mean_volume: mean of the known volumes of the last ``adv_window`` bars
-        adv_fill_row(t, open_, high, low, close, volume, vwap, fill, adv_window, a1, an,
-                     aring1, aringn, out)  # fmt: skip
+        ka = t % adv_window
+        q1, qn = aring1[ka], aringn[ka]
+        row_v = volume[t]
+        adv = out[M_ADV, t]
+        full = t >= adv_window
+        for j in range(n):
+            v = row_v[j]
+            vok = (np.abs(v) < np.inf) & (v >= 0.0)
+            a1[j] += v if vok else 0.0
+            an[j] += 1.0 if vok else 0.0
+            s = a1[j] - q1[j] if full else a1[j]
+            cnt_a = an[j] - qn[j] if full else an[j]
+            q1[j] = a1[j]
+            qn[j] = an[j]
+            adv[j] = s / cnt_a if cnt_a > 0.5 else np.nan
+        # fill price
+        px = out[M_FILL, t]
+        if fill == FILL_OPEN:
+            px[:] = open_[t]
+        elif fill == FILL_CLOSE:
+            px[:] = row_c
+        else:
+            row_o, row_h, row_l = open_[t], high[t], low[t]
+            for j in range(n):
+                proxy = (row_o[j] + row_h[j] + row_l[j] + row_c[j]) / 4.0
+                if has_vwap:
+                    given = vwap[t, j]
+                    proxy = given if np.abs(given) < np.inf else proxy
+                px[j] = proxy
 
 
 def market_stack(
@@ -234,12 +218,15 @@ def market_stack(
     fill_price: FillPrice,
     vol_window: int,
     adv_window: int,
+    volatility: bool = True,
 ) -> FloatArray:
     """``stack_for(MarketArrays.from_arrays(...), fill_price)`` computed in one compiled pass.
 
     The same (4, T, N) values, to the last bit (tested), without building the nine (T, N)
     arrays of ``MarketArrays`` first: the backtester's fast path when it gets no ``market``.
     Inputs are (T, N); windows as ``MarketArrays`` (``vol_window >= 2``, ``adv_window >= 1``).
+    ``volatility=False`` returns only the first three rows (mark, fill price, ADV; the same
+    bits), (3, T, N), without computing the rolling volatility.
     """
     if vol_window < 2:
         raise SimulationError(f"vol_window = {vol_window}; expected an integer >= 2")
@@ -266,7 +253,7 @@ def market_stack(
     vw = np.zeros((0, 0)) if vwap is None or fill_price != "vwap" else prep(vwap)
     if vw.size and vw.shape != c.shape:
         raise SimulationError(f"market field 'vwap' has shape {vw.shape}; expected {c.shape}")
-    out = np.empty((4, *c.shape))
+    out = np.empty((4 if volatility else 3, *c.shape))
     o, h, lo, v = fields
     _market_stack_kernel(o, h, lo, c, v, vw, _FILL_CODES[fill_price], vol_window, adv_window, out)
     return out
