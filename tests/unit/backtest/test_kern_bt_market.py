@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from bt_helpers import RICH_CONFIGS, RICH_COSTS, random_weights
 
 from tradeforge.backtest.engine import BacktestResult, run_backtest
 from tradeforge.backtest.engine_kernel import (
@@ -24,31 +25,12 @@ from tradeforge.sim import kernel as sim_kernel
 
 pytestmark = pytest.mark.skipif(not numba_available(), reason="numba is not installed")
 
-FLAT_COSTS = CostConfig(
-    commission_bps=5,
-    commission_per_share=0.001,
-    min_commission=1.0,
-    half_spread_bps=2,
-    slippage_bps=1,
-    participation_cap=0.05,
-    borrow_bps_annual=40,
-    cash_rate_annual=0.02,
-    short_rebate_annual=0.005,
-)
+NO_VOL = {"slippage_vol_mult": 0.0, "impact_coef": 0.0}
+FLAT_COSTS = RICH_COSTS.model_copy(update=NO_VOL)  # every cost but the volatility-scaled ones
 NO_VOL_CONFIGS = [
     SimConfig(costs=CostConfig(commission_bps=10)),  # the benchmark's costs
-    SimConfig(costs=FLAT_COSTS, allow_short=True, max_leverage=1.5, max_position=0.5),
-    SimConfig(costs=FLAT_COSTS, fractional=False, lot_size=10, fill_price="vwap"),
-    SimConfig(costs=FLAT_COSTS.scaled(3), fill_price="close", min_trade_value=5_000),
+    *(c.model_copy(update={"costs": c.costs.model_copy(update=NO_VOL)}) for c in RICH_CONFIGS),
 ]
-
-
-def _weights(panel: BarPanel, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    w = rng.uniform(-0.5, 0.6, (panel.n_bars, panel.n_symbols))
-    w[rng.random(w.shape) < 0.3] = np.nan  # held assets
-    w[rng.random(panel.n_bars) < 0.1] = np.nan  # held rows
-    return w
 
 
 def _edited(panel: BarPanel, vwap: bool = False) -> BarPanel:
@@ -120,7 +102,7 @@ def test_run_backtest_equals_the_run_on_the_full_market(config: SimConfig) -> No
     """``run_backtest`` without ``market`` (``path_market``, sigma not computed) against the run
     given ``MarketArrays.for_config`` (the full stack with the real volatility)."""
     panel = _edited(load_bundled_panel(["AAPL", "IBM", "MSFT"]), vwap=True)
-    w = _weights(panel, 4)
+    w = random_weights(panel, 4, allow_short=True)
     market = MarketArrays.for_config(panel, config)
     got = run_backtest(panel, w, config, start=30, end=1500)
     ref = run_backtest(panel, w, config, start=30, end=1500, market=market)
@@ -141,7 +123,7 @@ def test_run_backtest_equals_full_market_on_flat_prices_and_one_bar() -> None:
         volume=panel.volume,
     )
     config = NO_VOL_CONFIGS[1]
-    w = _weights(flat, 9)
+    w = random_weights(flat, 9, allow_short=True)
     for p, (start, end) in ((flat, (10, 400)), (panel, (500, 502)), (flat, (0, 2))):
         market = MarketArrays.for_config(p, config)
         got = run_backtest(p, w, config, start=start, end=end)
@@ -155,7 +137,7 @@ def test_fused_loop_skips_sigma_only_where_it_cannot_matter() -> None:
     (garbage there changes nothing, and equals the reference loop that reads it); with them it
     does."""
     panel = load_bundled_panel(["AAPL", "IBM", "MSFT"])
-    w = _weights(panel, 2)
+    w = random_weights(panel, 2, allow_short=True)
     base = MarketArrays.for_config(panel, NO_VOL_CONFIGS[1])
     stacked = sim_kernel.stack_for(base, "open")
     noisy = stacked.copy()
